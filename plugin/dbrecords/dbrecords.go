@@ -1,0 +1,158 @@
+// Package dbrecords is a CoreDNS plugin that serves A and AAAA records from a
+// MySQL table, holding the whole table in memory and following its changes.
+package dbrecords
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/pkg/fall"
+	clog "github.com/coredns/coredns/plugin/pkg/log"
+	"github.com/coredns/coredns/request"
+
+	"github.com/miekg/dns"
+)
+
+var log = clog.NewWithPlugin(pluginName)
+
+// SOA timers other than the serial and minimum, as RFC 1912 suggests.
+const (
+	soaRefresh = 7200
+	soaRetry   = 1800
+	soaExpire  = 1209600
+)
+
+// DBRecords is the plugin handler.
+type DBRecords struct {
+	Next plugin.Handler
+	Fall fall.F
+
+	cfg   *config
+	mname []string // SOA MNAME per zone
+	mbox  []string // SOA RNAME per zone
+
+	snap  atomic.Pointer[snapshot] // nil until the first load
+	ready atomic.Bool
+
+	mu     sync.Mutex // guards stop
+	stop   func()     // ends the loader and closes the pool
+	loaded chan struct{}
+}
+
+// New returns a DBRecords for cfg. Nothing is started until OnStartup.
+func New(cfg *config) *DBRecords {
+	d := &DBRecords{Fall: cfg.fall, cfg: cfg, loaded: make(chan struct{})}
+	for _, z := range cfg.zones {
+		mname := "ns.dns." + z
+		if len(cfg.ns) > 0 {
+			mname = cfg.ns[0]
+		}
+		d.mname = append(d.mname, mname)
+		d.mbox = append(d.mbox, dns.Fqdn("hostmaster."+z))
+	}
+	return d
+}
+
+// ServeDNS implements the plugin.Handler interface.
+func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	state := request.Request{W: w, Req: r}
+	qname := state.Name()
+
+	zi := zoneOf(qname, d.cfg.zones)
+	if zi < 0 {
+		return plugin.NextOrFailure(d.Name(), d.Next, ctx, w, r)
+	}
+	snap := d.snap.Load()
+	if snap == nil {
+		log.Debugf("Not loaded yet, answering SERVFAIL for %q", qname)
+		return dns.RcodeServerFailure, nil
+	}
+	zone := d.cfg.zones[zi]
+	qtype := state.QType()
+
+	m := new(dns.Msg)
+	m.SetReply(r)
+	m.Authoritative = true
+
+	switch {
+	case qname == zone:
+		m.Answer, m.Extra = d.apex(snap, zi, state.QName(), qtype)
+	default:
+		e, _ := snap.find(qname, zone)
+		if e == nil {
+			if d.Fall.Through(qname) {
+				return plugin.NextOrFailure(d.Name(), d.Next, ctx, w, r)
+			}
+			m.Rcode = dns.RcodeNameError
+		} else if qtype == dns.TypeA || qtype == dns.TypeAAAA {
+			m.Answer = e.rrs(state.QName(), qtype)
+		}
+	}
+	if len(m.Answer) == 0 {
+		m.Ns = []dns.RR{d.soa(snap, zi, d.cfg.negativeTTL)}
+	}
+	w.WriteMsg(m)
+	return dns.RcodeSuccess, nil
+}
+
+// apex answers a query for the zone's own name: SOA, NS (with in-zone glue) and
+// any A/AAAA rows at the apex.
+func (d *DBRecords) apex(snap *snapshot, zi int, owner string, qtype uint16) (answer, extra []dns.RR) {
+	switch qtype {
+	case dns.TypeSOA:
+		soa := d.soa(snap, zi, d.cfg.ttl)
+		soa.Hdr.Name = owner
+		return []dns.RR{soa}, nil
+	case dns.TypeNS:
+		return d.nsRRs(zi, owner), d.glue(snap)
+	case dns.TypeA, dns.TypeAAAA:
+		if e := snap.get(d.cfg.zones[zi]); e != nil {
+			return e.rrs(owner, qtype), nil
+		}
+	}
+	return nil, nil
+}
+
+func (d *DBRecords) soa(snap *snapshot, zi int, ttl uint32) *dns.SOA {
+	return &dns.SOA{
+		Hdr:     dns.RR_Header{Name: d.cfg.zones[zi], Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
+		Ns:      d.mname[zi],
+		Mbox:    d.mbox[zi],
+		Serial:  snap.serials[zi],
+		Refresh: soaRefresh,
+		Retry:   soaRetry,
+		Expire:  soaExpire,
+		Minttl:  d.cfg.negativeTTL,
+	}
+}
+
+func (d *DBRecords) nsRRs(zi int, owner string) []dns.RR {
+	names := d.cfg.ns
+	if len(names) == 0 {
+		names = d.mname[zi : zi+1]
+	}
+	rrs := make([]dns.RR, len(names))
+	for i, n := range names {
+		rrs[i] = &dns.NS{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: d.cfg.ttl}, Ns: n}
+	}
+	return rrs
+}
+
+// glue returns the addresses this plugin serves for its own name servers.
+func (d *DBRecords) glue(snap *snapshot) []dns.RR {
+	var extra []dns.RR
+	for _, n := range d.cfg.ns {
+		e := snap.get(n)
+		if e == nil {
+			continue
+		}
+		extra = append(extra, e.rrs(n, dns.TypeA)...)
+		extra = append(extra, e.rrs(n, dns.TypeAAAA)...)
+	}
+	return extra
+}
+
+// Name implements the plugin.Handler interface.
+func (d *DBRecords) Name() string { return pluginName }

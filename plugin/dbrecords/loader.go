@@ -1,0 +1,205 @@
+package dbrecords
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+const (
+	fullTimeout        = 10 * time.Minute // a whole-table read; bounded so a hung server cannot stall us forever
+	minSyncTimeout     = 5 * time.Second  // a change-log poll; at least 5× refresh
+	maxBackoff         = 5 * time.Second
+	errorLogInterval   = 30 * time.Second
+	invalidLogInterval = time.Minute
+)
+
+// errLogPruned means the change log no longer holds changes we have not read.
+var errLogPruned = errors.New("change log was pruned past the last change read")
+
+// loader keeps one plugin instance's snapshot in step with the table. Only its
+// own goroutine (run) touches its fields.
+type loader struct {
+	db      *sql.DB
+	q       queries
+	zones   []string
+	ttl     uint32
+	refresh time.Duration
+	label   string // metrics label
+	publish func(*snapshot)
+
+	cur      *snapshot
+	track    tracker
+	invalid  map[string]int // name key → rows of that name that cannot be served
+	invalidN int
+
+	errLog     limiter
+	invalidLog limiter
+	skipped    [numReasons]int // invalid rows seen since the last log line
+}
+
+// run syncs until ctx is done: a full load first (retried with backoff), then
+// a change-log poll every refresh. Errors are counted and logged, and the last
+// good snapshot stays in service.
+func (l *loader) run(ctx context.Context) {
+	full, failures := true, 0
+	for {
+		start := time.Now()
+		more, err := l.sync(ctx, full)
+		if ctx.Err() != nil {
+			return
+		}
+		kind := "incremental"
+		if full {
+			kind = "full"
+		}
+		syncDuration.WithLabelValues(l.label, kind).Observe(time.Since(start).Seconds())
+
+		wait := l.refresh
+		switch {
+		case errors.Is(err, errLogPruned):
+			log.Warningf("Change log of table %q was pruned past our position; reloading the whole table", l.q.table)
+			full, wait = true, 0
+		case err != nil:
+			failures++
+			syncErrors.WithLabelValues(l.label).Inc()
+			if l.errLog.allow(time.Now()) {
+				log.Errorf("Sync with table %q failed (%d failures since the last success): %v", l.q.table, failures, err)
+			}
+			wait = min(l.refresh<<min(failures, 16), maxBackoff)
+		default:
+			if failures > 0 {
+				log.Infof("Sync with table %q recovered after %d failures", l.q.table, failures)
+			}
+			failures, full = 0, false
+			lastSync.WithLabelValues(l.label).Set(float64(time.Now().UnixNano()) / 1e9)
+			if more {
+				wait = 0
+			}
+		}
+		l.logSkipped()
+
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// sync runs one full load or one change-log poll. more reports that changes
+// are still waiting to be read.
+func (l *loader) sync(ctx context.Context, full bool) (more bool, err error) {
+	if full {
+		ctx, cancel := context.WithTimeout(ctx, fullTimeout)
+		defer cancel()
+		return false, l.full(ctx)
+	}
+	ctx, cancel := context.WithTimeout(ctx, max(minSyncTimeout, 5*l.refresh))
+	defer cancel()
+	return l.incremental(ctx)
+}
+
+// full reads the whole table into a new snapshot. It notes the change log's
+// position first, so every change committed after the read is applied later.
+func (l *loader) full(ctx context.Context) error {
+	cursor, holes, err := l.position(ctx)
+	if err != nil {
+		return err
+	}
+	hint := 0
+	if l.cur != nil {
+		hint = l.cur.names
+	}
+	b := newFullBuilder(hint, len(l.zones))
+	invalid := map[string]int{}
+	invalidN := 0
+	err = l.scan(ctx, l.q.all, nil, func(r rawRow) {
+		sr, reason := parseRow(r, l.zones, l.ttl)
+		if reason != rowValid {
+			invalid[nameKey(r.name)]++
+			invalidN++
+			l.skipped[reason]++
+			return
+		}
+		b.add(sr.fqdn, l.zones[sr.zone], sr.zone, sr.rec)
+	})
+	if err != nil {
+		return err
+	}
+	if l.cur != nil {
+		copy(b.s.serials, l.cur.serials)
+	}
+	for i := range b.touched {
+		b.touched[i] = true
+	}
+	l.track.reset(cursor, holes, time.Now())
+	l.invalid, l.invalidN = invalid, invalidN
+	l.commit(b.finish(uint32(cursor)))
+	log.Infof("Loaded %d records for %d names from table %q", l.cur.records, l.cur.names, l.q.table)
+	return nil
+}
+
+// commit publishes snap and updates the gauges.
+func (l *loader) commit(snap *snapshot) {
+	l.cur = snap
+	l.publish(snap)
+	recordsGauge.WithLabelValues(l.label).Set(float64(snap.records))
+	invalidRowsGauge.WithLabelValues(l.label).Set(float64(l.invalidN))
+}
+
+// scan runs query and hands every row to fn.
+func (l *loader) scan(ctx context.Context, query string, args []any, fn func(rawRow)) error {
+	rows, err := l.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var (
+		name, typ, content sql.RawBytes
+		ttl                sql.NullInt64
+	)
+	for rows.Next() {
+		if err := rows.Scan(&name, &typ, &content, &ttl); err != nil {
+			return fmt.Errorf("reading table %q: %w", l.q.table, err)
+		}
+		fn(rawRow{name: string(name), typ: string(typ), content: string(content), ttl: ttl.Int64, ttlNull: !ttl.Valid})
+	}
+	return rows.Err()
+}
+
+func (l *loader) logSkipped() {
+	n := 0
+	for _, c := range l.skipped {
+		n += c
+	}
+	if n == 0 || !l.invalidLog.allow(time.Now()) {
+		return
+	}
+	msg := ""
+	for reason, c := range l.skipped {
+		if c > 0 {
+			msg += fmt.Sprintf("; %d with %s", c, invalidReason(reason))
+		}
+	}
+	log.Warningf("Skipped %d rows of table %q that cannot be served%s", n, l.q.table, msg)
+	l.skipped = [numReasons]int{}
+}
+
+// limiter allows one event per interval.
+type limiter struct {
+	interval time.Duration
+	last     time.Time
+}
+
+func (r *limiter) allow(now time.Time) bool {
+	if !r.last.IsZero() && now.Sub(r.last) < r.interval {
+		return false
+	}
+	r.last = now
+	return true
+}

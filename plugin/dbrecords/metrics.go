@@ -1,0 +1,56 @@
+package dbrecords
+
+import (
+	"github.com/coredns/coredns/plugin"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Every collector is labelled by "zones": the space-separated zones of one
+// dbrecords block, so its cardinality is bounded by the Corefile.
+var (
+	// recordsGauge is the number of records (A and AAAA RRs) being served.
+	recordsGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "records",
+		Help:      "Number of A and AAAA records being served.",
+	}, []string{"zones"})
+	// invalidRowsGauge is the number of table rows skipped because they cannot be served.
+	invalidRowsGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "invalid_rows",
+		Help:      "Number of table rows skipped because they cannot be served.",
+	}, []string{"zones"})
+	// syncErrors counts failed syncs with the database.
+	syncErrors = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "sync_errors_total",
+		Help:      "Counter of failed syncs with the database.",
+	}, []string{"zones"})
+	// lastSync is the time of the last successful sync.
+	lastSync = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "last_sync_timestamp_seconds",
+		Help:      "Unix time of the last successful sync with the database.",
+	}, []string{"zones"})
+	// syncDuration is the time a sync takes, by kind: "full" (whole table) or "incremental" (change log).
+	syncDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "sync_duration_seconds",
+		Help:      "Histogram of the time a sync with the database takes, by kind (full or incremental).",
+		Buckets:   []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+	}, []string{"zones", "kind"})
+	// changesApplied counts names re-read from the table because the change log named them.
+	changesApplied = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "changed_names_total",
+		Help:      "Counter of names re-read from the table because the change log named them.",
+	}, []string{"zones"})
+)

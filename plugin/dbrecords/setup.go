@@ -1,0 +1,223 @@
+package dbrecords
+
+import (
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/pkg/fall"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/miekg/dns"
+)
+
+const pluginName = "dbrecords"
+
+const (
+	defaultTable       = "dns_records"
+	defaultRefresh     = time.Second
+	defaultTTL         = 60
+	defaultNegativeTTL = 30
+	minRefresh         = 100 * time.Millisecond
+)
+
+// tableName allows names that fit both the table and its "_changes" log in
+// MySQL's 64-character identifier limit, and that need no quoting.
+var tableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,55}$`)
+
+func init() { plugin.Register(pluginName, setup) }
+
+func setup(c *caddy.Controller) error {
+	cfg, err := parse(c)
+	if err != nil {
+		return plugin.Error(pluginName, err)
+	}
+
+	d := New(cfg)
+	c.OnStartup(d.OnStartup)
+	c.OnShutdown(d.OnShutdown)
+
+	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
+		d.Next = next
+		return d
+	})
+	return nil
+}
+
+// config is the parsed dbrecords block. It holds no live resources.
+type config struct {
+	zones       []string // lower-case FQDNs
+	dsn         *mysql.Config
+	table       string
+	refresh     time.Duration
+	ttl         uint32
+	negativeTTL uint32
+	ns          []string // lower-case FQDNs; empty means ns.dns.<zone>
+	fall        fall.F
+}
+
+func parse(c *caddy.Controller) (*config, error) {
+	cfg := &config{table: defaultTable, refresh: defaultRefresh, ttl: defaultTTL, negativeTTL: defaultNegativeTTL}
+	var dsn, dsnFile string
+	i := 0
+	for c.Next() {
+		if i > 0 {
+			return nil, plugin.ErrOnce
+		}
+		i++
+		cfg.zones = plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys)
+		for c.NextBlock() {
+			var err error
+			switch c.Val() {
+			case "dsn":
+				dsn, err = secretArg(c)
+			case "dsn_file":
+				dsnFile, err = readDSNFile(c)
+			case "table":
+				cfg.table, err = oneArg(c)
+				if err == nil && !tableName.MatchString(cfg.table) {
+					err = c.Errf("property 'table': invalid table name %q (letters, digits and '_', at most 56)", cfg.table)
+				}
+			case "refresh":
+				cfg.refresh, err = durationArg(c, minRefresh)
+			case "ttl":
+				cfg.ttl, err = ttlArg(c)
+			case "negative_ttl":
+				cfg.negativeTTL, err = ttlArg(c)
+			case "ns":
+				cfg.ns, err = nsArgs(c)
+			case "fallthrough":
+				cfg.fall.SetZonesFromArgs(c.RemainingArgs())
+			default:
+				err = c.Errf("unknown property '%s'", c.Val())
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	for i := range cfg.zones {
+		cfg.zones[i] = strings.ToLower(cfg.zones[i])
+	}
+	return cfg, cfg.setDSN(c, dsn, dsnFile)
+}
+
+// setDSN checks the rules that span dsn and dsn_file, and parses the DSN.
+func (cfg *config) setDSN(c *caddy.Controller, dsn, dsnFile string) error {
+	switch {
+	case dsn != "" && dsnFile != "":
+		return c.Err("properties 'dsn' and 'dsn_file' are mutually exclusive")
+	case dsn == "" && dsnFile == "":
+		return c.Err("property 'dsn' or 'dsn_file' is required")
+	}
+	prop := "dsn"
+	if dsnFile != "" {
+		prop, dsn = "dsn_file", dsnFile
+	}
+	parsed, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return c.Errf("property '%s': cannot parse the DSN (want USER:PASS@tcp(HOST:PORT)/DB): %s", prop, redact(err.Error(), dsn))
+	}
+	if parsed.DBName == "" {
+		return c.Errf("property '%s': the DSN names no database (want USER:PASS@tcp(HOST:PORT)/DB)", prop)
+	}
+	cfg.dsn = parsed
+	return nil
+}
+
+// redact removes the credentials part of dsn, and the password alone, from msg.
+func redact(msg, dsn string) string {
+	i := strings.LastIndex(dsn, "@")
+	if i <= 0 {
+		return msg
+	}
+	creds := dsn[:i]
+	msg = strings.ReplaceAll(msg, creds, "[redacted]")
+	if _, pass, ok := strings.Cut(creds, ":"); ok && pass != "" {
+		msg = strings.ReplaceAll(msg, pass, "[redacted]")
+	}
+	return msg
+}
+
+// secretArg reads the single argument of the current property without ever
+// putting its value in an error.
+func secretArg(c *caddy.Controller) (string, error) {
+	prop := c.Val()
+	args := c.RemainingArgs()
+	if len(args) != 1 || args[0] == "" {
+		return "", c.Errf("property '%s' takes exactly one argument", prop)
+	}
+	return args[0], nil
+}
+
+func readDSNFile(c *caddy.Controller) (string, error) {
+	path, err := oneArg(c)
+	if err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", c.Errf("property 'dsn_file': cannot read %q: %v", path, err)
+	}
+	dsn := strings.TrimSpace(string(b))
+	if dsn == "" {
+		return "", c.Errf("property 'dsn_file': %q is empty", path)
+	}
+	return dsn, nil
+}
+
+func oneArg(c *caddy.Controller) (string, error) {
+	prop := c.Val()
+	args := c.RemainingArgs()
+	if len(args) != 1 {
+		return "", c.Errf("property '%s' takes exactly one argument, got %d", prop, len(args))
+	}
+	return args[0], nil
+}
+
+func durationArg(c *caddy.Controller, floor time.Duration) (time.Duration, error) {
+	prop := c.Val()
+	s, err := oneArg(c)
+	if err != nil {
+		return 0, err
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < floor {
+		return 0, c.Errf("property '%s': invalid duration %q (want e.g. 1s, at least %s)", prop, s, floor)
+	}
+	return d, nil
+}
+
+func ttlArg(c *caddy.Controller) (uint32, error) {
+	prop := c.Val()
+	s, err := oneArg(c)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil || n > maxTTL {
+		return 0, c.Errf("property '%s': invalid TTL %q (want seconds from 0 to %d)", prop, s, maxTTL)
+	}
+	return uint32(n), nil
+}
+
+func nsArgs(c *caddy.Controller) ([]string, error) {
+	args := c.RemainingArgs()
+	if len(args) == 0 {
+		return nil, c.Err("property 'ns' takes at least one name server name")
+	}
+	ns := make([]string, len(args))
+	for i, a := range args {
+		key := nameKey(a)
+		if !validName(key) || strings.HasPrefix(key, "*") {
+			return nil, c.Errf("property 'ns': invalid name server name %q", a)
+		}
+		ns[i] = dns.Fqdn(key)
+	}
+	return ns, nil
+}
