@@ -10,12 +10,12 @@ import (
 )
 
 const (
-	changeBatch     = 10000          // change-log rows read per query
-	maxChangesSync  = 100000         // change-log rows read per sync before applying them
-	namesPerQuery   = 500            // names per "WHERE name IN (...)" re-read
-	holeWindow      = 100000         // sequence numbers checked for open transactions at a full load
-	maxHoles        = 10000          // sequence numbers watched at once
-	holeTTL         = 10 * time.Minute
+	changeBatch    = 10000  // change-log rows read per query
+	maxChangesSync = 100000 // change-log rows read per sync before applying them
+	namesPerQuery  = 500    // names per "WHERE name IN (...)" re-read
+	holeWindow     = 100000 // sequence numbers checked for open transactions at a full load
+	maxHoles       = 10000  // sequence numbers watched at once
+	holeTTL        = 10 * time.Minute
 )
 
 // queries are the SQL statements for one table and its change log.

@@ -7,7 +7,7 @@ const maxNameLen = 253 // presentation length without the trailing dot (RFC 1035
 // nameKey returns the lower-case, dot-less form of a row's name that the store,
 // the change log and the invalid-row bookkeeping all agree on.
 func nameKey(raw string) string {
-	return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(raw), "."))
+	return strings.ToLower(strings.TrimSuffix(raw, "."))
 }
 
 // validName reports whether key (see nameKey) is a host name we serve: labels of
