@@ -32,6 +32,7 @@ func (d *DBRecords) OnStartup() error {
 	db.SetConnMaxIdleTime(time.Minute)
 
 	zones := strings.Join(d.cfg.zones, " ")
+	syncErrors.WithLabelValues(zones).Add(0) // so alerts on its rate see the series from the start
 	var once sync.Once
 	l := &loader{
 		db:         db,

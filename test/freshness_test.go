@@ -1,0 +1,215 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// answerA returns the sorted A addresses s serves for qname ("NXDOMAIN" when
+// the name does not exist).
+func answerA(t *testing.T, s *server, qname string) string {
+	t.Helper()
+	resp := query(t, s.dns, "udp", qname, dns.TypeA)
+	if resp.Truncated {
+		resp = query(t, s.dns, "tcp", qname, dns.TypeA)
+	}
+	if resp.Rcode == dns.RcodeNameError {
+		return "NXDOMAIN"
+	}
+	var ips []string
+	for _, rr := range resp.Answer {
+		if a, ok := rr.(*dns.A); ok {
+			ips = append(ips, a.A.String())
+		}
+	}
+	sort.Strings(ips)
+	return strings.Join(ips, ",")
+}
+
+func serial(t *testing.T, s *server) uint32 {
+	t.Helper()
+	resp := query(t, s.dns, "udp", "example.org.", dns.TypeSOA)
+	if len(resp.Answer) != 1 {
+		t.Fatalf("Expected one SOA, got %v", resp.Answer)
+	}
+	return resp.Answer[0].(*dns.SOA).Serial
+}
+
+// TestFreshness: with refresh 1s an INSERT, an UPDATE and a DELETE are each
+// answered within 2 s of their commit, and the SOA serial increases each time.
+func TestFreshness(t *testing.T) {
+	db, dsn := newDB(t)
+	insertRows(t, db, [][4]any{{"keep.example.org", "A", "192.0.2.1", nil}})
+	s := start(t, dsn)
+
+	steps := []struct {
+		name, sql, want string
+	}{
+		{name: "insert", sql: "INSERT INTO dns_records (name, type, content) VALUES ('new.example.org', 'A', '192.0.2.10')", want: "192.0.2.10"},
+		{name: "update", sql: "UPDATE dns_records SET content = '192.0.2.11' WHERE name = 'new.example.org'", want: "192.0.2.11"},
+		{name: "delete", sql: "DELETE FROM dns_records WHERE name = 'new.example.org'", want: "NXDOMAIN"},
+	}
+	for _, st := range steps {
+		before := serial(t, s)
+		exec1(t, db, st.sql)
+		took := waitFor(t, 2*time.Second, st.name+" to be answered", func() bool {
+			return answerA(t, s, "new.example.org.") == st.want
+		})
+		t.Logf("%s answered %.0f ms after commit", st.name, took.Seconds()*1000)
+		if after := serial(t, s); after <= before {
+			t.Errorf("Expected the SOA serial to increase after the %s, got %d then %d", st.name, before, after)
+		}
+	}
+	if got := answerA(t, s, "keep.example.org."); got != "192.0.2.1" {
+		t.Errorf("Expected untouched names to keep their answer, got %s", got)
+	}
+}
+
+// TestRenameAndTransactions: an UPDATE of the name moves the record, and a
+// transaction that commits after later ones is still picked up.
+func TestRenameAndTransactions(t *testing.T) {
+	db, dsn := newDB(t)
+	insertRows(t, db, [][4]any{{"old.example.org", "A", "192.0.2.1", nil}})
+	s := start(t, dsn)
+
+	exec1(t, db, "UPDATE dns_records SET name = 'renamed.example.org' WHERE name = 'old.example.org'")
+	waitFor(t, 5*time.Second, "the rename", func() bool {
+		return answerA(t, s, "renamed.example.org.") == "192.0.2.1" && answerA(t, s, "old.example.org.") == "NXDOMAIN"
+	})
+
+	// A long transaction takes a change number first and commits last.
+	ctx := context.Background()
+	long, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := long.Exec("INSERT INTO dns_records (name, type, content) VALUES ('slow.example.org', 'A', '192.0.2.2')"); err != nil {
+		t.Fatal(err)
+	}
+	exec1(t, db, "INSERT INTO dns_records (name, type, content) VALUES ('fast.example.org', 'A', '192.0.2.3')")
+	waitFor(t, 5*time.Second, "the later transaction", func() bool { return answerA(t, s, "fast.example.org.") == "192.0.2.3" })
+	time.Sleep(1500 * time.Millisecond) // let the replica poll past the open transaction
+	if err := long.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the transaction that committed last", func() bool { return answerA(t, s, "slow.example.org.") == "192.0.2.2" })
+
+	// A rolled-back transaction leaves a gap that is never filled; later changes still arrive.
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("INSERT INTO dns_records (name, type, content) VALUES ('never.example.org', 'A', '192.0.2.4')"); err != nil {
+		t.Fatal(err)
+	}
+	tx.Rollback()
+	exec1(t, db, "INSERT INTO dns_records (name, type, content) VALUES ('after.example.org', 'A', '192.0.2.5')")
+	waitFor(t, 5*time.Second, "a change after a rollback", func() bool { return answerA(t, s, "after.example.org.") == "192.0.2.5" })
+	if got := answerA(t, s, "never.example.org."); got != "NXDOMAIN" {
+		t.Errorf("Expected a rolled-back row to stay absent, got %s", got)
+	}
+}
+
+// TestConcurrentWritersConverge: several connections insert, update and
+// delete at random, some in multi-statement transactions; once they stop the
+// server answers exactly what the table holds.
+func TestConcurrentWritersConverge(t *testing.T) {
+	db, dsn := newDB(t)
+	s := start(t, dsn)
+	const names = 40
+	var wg sync.WaitGroup
+	stop := time.Now().Add(3 * time.Second)
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewSource(int64(w)))
+			for time.Now().Before(stop) {
+				tx, err := db.Begin()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for range 1 + r.Intn(3) {
+					name := fmt.Sprintf("n%d.example.org", r.Intn(names))
+					ip := fmt.Sprintf("192.0.2.%d", r.Intn(250))
+					var err error
+					switch r.Intn(3) {
+					case 0:
+						_, err = tx.Exec("INSERT INTO dns_records (name, type, content) VALUES (?, 'A', ?)", name, ip)
+					case 1:
+						_, err = tx.Exec("UPDATE dns_records SET content = ? WHERE name = ? LIMIT 1", ip, name)
+					case 2:
+						_, err = tx.Exec("DELETE FROM dns_records WHERE name = ? LIMIT 1", name)
+					}
+					if err != nil {
+						tx.Rollback()
+						break // a deadlock is a writer's problem, not the replica's
+					}
+				}
+				if r.Intn(10) == 0 {
+					tx.Rollback()
+				} else {
+					tx.Commit()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+
+	want := map[string]string{}
+	rows, err := db.Query("SELECT name, content FROM dns_records")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string][]string{}
+	for rows.Next() {
+		var name, content string
+		if err := rows.Scan(&name, &content); err != nil {
+			t.Fatal(err)
+		}
+		byName[name] = append(byName[name], content)
+	}
+	rows.Close()
+	for i := range names {
+		name := fmt.Sprintf("n%d.example.org", i)
+		ips := byName[name]
+		sort.Strings(ips)
+		ips = dedupe(ips)
+		want[name] = strings.Join(ips, ",")
+		if len(ips) == 0 {
+			want[name] = "NXDOMAIN"
+		}
+	}
+	var diff []string
+	waitFor(t, 10*time.Second, "every name to match the table", func() bool {
+		diff = diff[:0]
+		for name, w := range want {
+			if got := answerA(t, s, name+"."); got != w {
+				diff = append(diff, fmt.Sprintf("%s: want %s, got %s", name, w, got))
+			}
+		}
+		if len(diff) > 0 {
+			t.Logf("Still different: %v", diff)
+		}
+		return len(diff) == 0
+	})
+}
+
+func dedupe(sorted []string) []string {
+	out := sorted[:0]
+	for i, s := range sorted {
+		if i == 0 || s != sorted[i-1] {
+			out = append(out, s)
+		}
+	}
+	return out
+}

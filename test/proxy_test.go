@@ -1,0 +1,113 @@
+package test
+
+import (
+	"io"
+	"net"
+	"sync"
+	"testing"
+
+	"github.com/dbrecords/dbrecords/test/dbsetup"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// proxy forwards TCP connections from a local port to the MySQL server, so a
+// test can take the database away from coredns and give it back.
+type proxy struct {
+	addr, target string
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+// newProxy reserves a port for a proxy to the server at MYSQL_DSN; it does not listen yet.
+func newProxy(t *testing.T) *proxy {
+	t.Helper()
+	cfg, err := mysql.ParseDSN(dbsetup.ServerDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Net != "tcp" {
+		t.Fatalf("Expected MYSQL_DSN to use tcp, got %q", cfg.Net)
+	}
+	p := &proxy{target: cfg.Addr, conns: map[net.Conn]struct{}{}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.addr = ln.Addr().String()
+	ln.Close()
+	t.Cleanup(p.down)
+	return p
+}
+
+// dsn returns dsn with its address replaced by the proxy's.
+func (p *proxy) dsn(t *testing.T, dsn string) string {
+	t.Helper()
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Addr = p.addr
+	return cfg.FormatDSN()
+}
+
+// up starts accepting and forwarding connections.
+func (p *proxy) up(t *testing.T) {
+	t.Helper()
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		t.Fatalf("Expected the proxy to listen on %s, got %v", p.addr, err)
+	}
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.forward(c)
+		}
+	}()
+}
+
+func (p *proxy) forward(c net.Conn) {
+	s, err := net.Dial("tcp", p.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns[c], p.conns[s] = struct{}{}, struct{}{}
+	p.mu.Unlock()
+	pipe := func(dst, src net.Conn) {
+		defer p.wg.Done()
+		io.Copy(dst, src)
+		dst.Close()
+		src.Close()
+	}
+	p.wg.Add(2)
+	go pipe(s, c)
+	go pipe(c, s)
+}
+
+// down stops listening and cuts every forwarded connection.
+func (p *proxy) down() {
+	p.mu.Lock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		c.Close()
+	}
+	p.conns = map[net.Conn]struct{}{}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
