@@ -31,7 +31,9 @@ test: build mysql
 demo: build mysql stop
 	@DSN=$$(go run ./test/dbtool demo $(DEMO_DB)) && \
 		DBRECORDS_DSN="$$DSN" nohup ./coredns -conf Corefile > coredns.log 2>&1 & echo $$! > coredns.pid
-	@for i in $$(seq 1 50); do curl -fs http://127.0.0.1:8181/ready >/dev/null 2>&1 && break; sleep 0.2; done
+	@go run ./test/dbtool wait http://127.0.0.1:8181/ready || (cat coredns.log; exit 1)
+	@command -v dig >/dev/null 2>&1 || apt-get install -y bind9-dnsutils >/dev/null 2>&1 || \
+		(apt-get update >/dev/null && apt-get install -y bind9-dnsutils >/dev/null) || true
 	@echo "coredns is running (pid $$(cat coredns.pid), log in coredns.log; stop it with 'make stop'). Try:"
 	@echo "  dig @127.0.0.1 -p 1053 www.example.org A"
 

@@ -68,7 +68,7 @@ func Create(ctx context.Context, serverDSN, name string) (*sql.DB, string, error
 	if err != nil {
 		return nil, "", err
 	}
-	if err := ApplySchema(ctx, db); err != nil {
+	if err := ApplySchema(ctx, db, "dns_records"); err != nil {
 		db.Close()
 		return nil, "", err
 	}
@@ -94,14 +94,16 @@ func SchemaPath() string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "plugin", "dbrecords", "schema.sql")
 }
 
-// ApplySchema runs schema.sql statement by statement. Statements end with a
+// ApplySchema runs schema.sql statement by statement, for a records table
+// named table (schema.sql's own name is dns_records). Statements end with a
 // ';' at the end of a line; lines starting with "--" are comments.
-func ApplySchema(ctx context.Context, db *sql.DB) error {
+func ApplySchema(ctx context.Context, db *sql.DB, table string) error {
 	b, err := os.ReadFile(SchemaPath())
 	if err != nil {
 		return err
 	}
-	for _, stmt := range Statements(string(b)) {
+	script := strings.ReplaceAll(string(b), "dns_records", table)
+	for _, stmt := range Statements(script) {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("schema.sql: %w in %q", err, stmt)
 		}

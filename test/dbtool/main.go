@@ -4,11 +4,13 @@
 //
 //	dbtool ping           exit 0 when the server answers
 //	dbtool demo NAME      create database NAME with schema.sql and sample rows, print its DSN
+//	dbtool wait URL       wait up to 15 s for URL to answer 200 (the ready plugin)
 package main
 
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 
@@ -56,6 +58,17 @@ func run(args []string) error {
 		}
 		fmt.Println(dsn)
 		return nil
+	case len(args) == 2 && args[0] == "wait":
+		for range 75 {
+			if resp, err := http.Get(args[1]); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return nil
+				}
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		return fmt.Errorf("%s did not answer 200 within 15s", args[1])
 	}
-	return fmt.Errorf("usage: dbtool ping | dbtool demo NAME")
+	return fmt.Errorf("usage: dbtool ping | dbtool demo NAME | dbtool wait URL")
 }
