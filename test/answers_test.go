@@ -2,8 +2,10 @@ package test
 
 import (
 	"database/sql"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coredns/coredns/plugin/test"
 
@@ -130,6 +132,27 @@ func TestAnswers(t *testing.T) {
 		lines := s.metricLines(t, "coredns_dbrecords_invalid_rows{")
 		if len(lines) != 1 || !strings.HasSuffix(lines[0], " 5") {
 			t.Errorf("Expected coredns_dbrecords_invalid_rows to be %d, got %v", invalidAnswerRows, lines)
+		}
+	})
+
+	t.Run("truncation and EDNS0", func(t *testing.T) {
+		for i := range 40 {
+			exec1(t, db, "INSERT INTO dns_records (name, type, content) VALUES ('big.example.org', 'A', ?)", fmt.Sprintf("198.51.100.%d", i))
+		}
+		var resp *dns.Msg
+		waitFor(t, 5*time.Second, "the 40-address RRset over TCP", func() bool {
+			resp = query(t, s.dns, "tcp", "big.example.org.", dns.TypeA)
+			return len(resp.Answer) == 40
+		})
+		if resp = query(t, s.dns, "udp", "big.example.org.", dns.TypeA); !resp.Truncated {
+			t.Errorf("Expected TC over UDP without EDNS0 for 40 addresses, got %d answers and no TC", len(resp.Answer))
+		}
+		m := new(dns.Msg)
+		m.SetQuestion("big.example.org.", dns.TypeA)
+		m.SetEdns0(4096, false)
+		resp, err := dns.Exchange(m, s.dns)
+		if err != nil || resp.Truncated || len(resp.Answer) != 40 || resp.IsEdns0() == nil {
+			t.Errorf("Expected all 40 addresses over UDP with EDNS0 4096, got %v (err %v)", resp, err)
 		}
 	})
 

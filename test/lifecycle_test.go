@@ -1,6 +1,7 @@
 package test
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -164,4 +165,42 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) t
 	}
 	t.Fatalf("Expected %s within %s, got nothing", what, limit)
 	return 0
+}
+
+// TestFloodNeverReachesDatabase sends thousands of queries for names that do
+// not exist, and names that do, and checks that not one byte went from coredns
+// to the database meanwhile (polling is set to once an hour).
+func TestFloodNeverReachesDatabase(t *testing.T) {
+	db, dsn := newDB(t)
+	insertRows(t, db, [][4]any{{"www.example.org", "A", "192.0.2.1", nil}, {"*.wild.example.org", "A", "192.0.2.2", nil}})
+	p := newProxy(t)
+	p.up(t)
+	s := start(t, p.dsn(t, dsn), "refresh 1h")
+	time.Sleep(200 * time.Millisecond)
+	before := p.sent.Load()
+	if before == 0 {
+		t.Fatal("Expected the first load to go through the proxy, got no traffic")
+	}
+
+	c := dns.Client{Timeout: 2 * time.Second}
+	conn, err := c.Dial(s.dns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for i := range 5000 {
+		names := []string{fmt.Sprintf("rnd-%d-%d.example.org.", i, time.Now().UnixNano()), fmt.Sprintf("x%d.wild.example.org.", i), "www.example.org."}
+		m := new(dns.Msg)
+		m.SetQuestion(names[i%len(names)], dns.TypeA)
+		resp, _, err := c.ExchangeWithConn(m, conn)
+		if err != nil {
+			t.Fatalf("Expected an answer to query %d, got %v", i, err)
+		}
+		if want := []int{dns.RcodeNameError, dns.RcodeSuccess, dns.RcodeSuccess}[i%3]; resp.Rcode != want {
+			t.Fatalf("Expected %s for %s, got %s", dns.RcodeToString[want], names[i%3], dns.RcodeToString[resp.Rcode])
+		}
+	}
+	if sent := p.sent.Load() - before; sent != 0 {
+		t.Errorf("Expected no traffic to the database during the flood, got %d bytes", sent)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/dbrecords/dbrecords/test/dbsetup"
@@ -15,6 +16,8 @@ import (
 // test can take the database away from coredns and give it back.
 type proxy struct {
 	addr, target string
+
+	sent atomic.Int64 // bytes forwarded from coredns to the server
 
 	mu    sync.Mutex
 	ln    net.Listener
@@ -93,7 +96,7 @@ func (p *proxy) forward(c net.Conn) {
 		src.Close()
 	}
 	p.wg.Add(2)
-	go pipe(s, c)
+	go pipe(s, countingConn{c, &p.sent})
 	go pipe(c, s)
 }
 
@@ -110,4 +113,16 @@ func (p *proxy) down() {
 	p.conns = map[net.Conn]struct{}{}
 	p.mu.Unlock()
 	p.wg.Wait()
+}
+
+// countingConn counts the bytes read from it as they arrive.
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c countingConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.n.Add(int64(n))
+	return n, err
 }
