@@ -55,15 +55,7 @@ func TestParse(t *testing.T) {
 // TestGeneratedMainIsCurrent fails when plugin.cfg changed but build/coredns/main.go
 // was not regenerated (run `make build`).
 func TestGeneratedMainIsCurrent(t *testing.T) {
-	f, err := os.Open("../../plugin.cfg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	dirs, err := parse(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dirs := loadPluginCfg(t)
 	want, err := generate(dirs)
 	if err != nil {
 		t.Fatal(err)
@@ -80,15 +72,7 @@ func TestGeneratedMainIsCurrent(t *testing.T) {
 // TestDbrecordsOrder checks where dbrecords sits in the chain: after cache (so a
 // cache in front can serve its answers) and before file and forward.
 func TestDbrecordsOrder(t *testing.T) {
-	f, err := os.Open("../../plugin.cfg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	dirs, err := parse(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dirs := loadPluginCfg(t)
 	pos := map[string]int{}
 	for i, d := range dirs {
 		pos[d.name] = i
@@ -101,4 +85,19 @@ func TestDbrecordsOrder(t *testing.T) {
 	if !(pos["cache"] < pos["dbrecords"] && pos["dbrecords"] < pos["file"] && pos["file"] < pos["forward"]) {
 		t.Errorf("Expected order cache < dbrecords < file < forward, got %v", pos)
 	}
+}
+
+// loadPluginCfg parses the repository's plugin.cfg.
+func loadPluginCfg(t *testing.T) []directive {
+	t.Helper()
+	f, err := os.Open("../../plugin.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dirs, err := parse(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dirs
 }

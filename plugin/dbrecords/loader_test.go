@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
@@ -90,25 +89,13 @@ func TestLoaderWithReaders(t *testing.T) {
 		if !d.Ready() {
 			t.Fatal("Expected ready after OnStartup with a reachable database, got not ready")
 		}
-		var wg sync.WaitGroup
-		stop := make(chan struct{})
-		for range 3 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					if rcode, _ := lookupA(d, "n1.example.org."); rcode != dns.RcodeSuccess {
-						t.Errorf("Expected n1 to stay served, got rcode %d", rcode)
-						return
-					}
-				}
-			}()
-		}
+		stop := readers(3, func() bool {
+			if rcode, _ := lookupA(d, "n1.example.org."); rcode != dns.RcodeSuccess {
+				t.Errorf("Expected n1 to stay served, got rcode %d", rcode)
+				return false
+			}
+			return true
+		})
 		name := fmt.Sprintf("round%d.example.org", round)
 		if _, err := db.Exec("INSERT INTO dns_records (name, type, content) VALUES (?, 'A', '192.0.2.2')", name); err != nil {
 			t.Fatal(err)
@@ -123,8 +110,7 @@ func TestLoaderWithReaders(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		close(stop)
-		wg.Wait()
+		stop()
 		d.OnShutdown()
 	}
 

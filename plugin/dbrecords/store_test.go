@@ -136,30 +136,20 @@ func TestSerialIncreasesWithChanges(t *testing.T) {
 // names up; run with -race.
 func TestSnapshotSwapRace(t *testing.T) {
 	d := newTestPlugin(t, testRows)
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				s := d.snap.Load()
-				if e, _ := s.find("app-7.example.org.", "example.org."); e != nil {
-					if rrs := e.rrs("app-7.example.org.", dns.TypeA); len(rrs) > 1 {
-						t.Errorf("Expected at most one A record, got %d", len(rrs))
-					}
-				}
-				if e := s.get("www.example.org."); e == nil || len(e.recs) != 3 {
-					t.Errorf("Expected www to keep its 3 records in every snapshot, got %v", e)
-				}
+	stop := readers(4, func() bool {
+		s := d.snap.Load()
+		if e, _ := s.find("app-7.example.org.", "example.org."); e != nil {
+			if rrs := e.rrs("app-7.example.org.", dns.TypeA); len(rrs) > 1 {
+				t.Errorf("Expected at most one A record, got %d", len(rrs))
+				return false
 			}
-		}()
-	}
+		}
+		if e := s.get("www.example.org."); e == nil || len(e.recs) != 3 {
+			t.Errorf("Expected www to keep its 3 records in every snapshot, got %v", e)
+			return false
+		}
+		return true
+	})
 	for i := range 2000 {
 		b := newBuilder(d.snap.Load())
 		name := fmt.Sprintf("app-%d.example.org.", i%10)
@@ -170,6 +160,32 @@ func TestSnapshotSwapRace(t *testing.T) {
 		b.set(name, "example.org.", 0, recs)
 		d.snap.Store(b.finish(uint32(i)))
 	}
-	close(stop)
-	wg.Wait()
+	stop()
+}
+
+// readers runs read in n goroutines until it returns false or stop is called;
+// stop waits for them.
+func readers(n int, read func() bool) (stop func()) {
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if !read() {
+					return
+				}
+			}
+		}()
+	}
+	return func() {
+		close(done)
+		wg.Wait()
+	}
 }
