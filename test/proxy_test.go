@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/dbrecords/dbrecords/test/dbsetup"
 
@@ -17,7 +18,9 @@ import (
 type proxy struct {
 	addr, target string
 
-	sent atomic.Int64 // bytes forwarded from coredns to the server
+	sent  atomic.Int64 // bytes forwarded from coredns to the server
+	delay atomic.Int64 // nanoseconds added before each reply chunk from the server
+	hang  atomic.Bool  // hold every reply chunk, keeping connections open
 
 	mu    sync.Mutex
 	ln    net.Listener
@@ -97,7 +100,7 @@ func (p *proxy) forward(c net.Conn) {
 	}
 	p.wg.Add(2)
 	go pipe(s, countingConn{c, &p.sent})
-	go pipe(c, s)
+	go pipe(c, slowConn{s, p})
 }
 
 // down stops listening and cuts every forwarded connection.
@@ -124,5 +127,20 @@ type countingConn struct {
 func (c countingConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	c.n.Add(int64(n))
+	return n, err
+}
+
+// slowConn applies the proxy's delay and hang to what the server sends.
+type slowConn struct {
+	net.Conn
+	p *proxy
+}
+
+func (c slowConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	time.Sleep(time.Duration(c.p.delay.Load()))
+	for c.p.hang.Load() {
+		time.Sleep(10 * time.Millisecond)
+	}
 	return n, err
 }

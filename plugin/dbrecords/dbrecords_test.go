@@ -29,8 +29,7 @@ var testRows = []rawRow{
 
 const soaOrg = "example.org. 30 IN SOA ns1.example.org. hostmaster.example.org. 7 7200 1800 1209600 30"
 
-func newTestPlugin(t *testing.T, rows []rawRow) *DBRecords {
-	t.Helper()
+func newTestPlugin(rows []rawRow) *DBRecords {
 	cfg := &config{zones: []string{"example.org.", "example.net."}, ttl: 60, negativeTTL: 30, ns: []string{"ns1.example.org.", "ns2.example.org."}}
 	d := New(cfg)
 	b := newFullBuilder(0, len(cfg.zones))
@@ -152,7 +151,7 @@ var lookupCases = []test.Case{
 }
 
 func TestLookup(t *testing.T) {
-	d := newTestPlugin(t, testRows)
+	d := newTestPlugin(testRows)
 	for _, tc := range lookupCases {
 		t.Run(dns.TypeToString[tc.Qtype]+" "+tc.Qname, func(t *testing.T) {
 			m := tc.Msg()
@@ -174,7 +173,7 @@ func TestLookup(t *testing.T) {
 }
 
 func TestOutsideZonesGoesToNext(t *testing.T) {
-	d := newTestPlugin(t, testRows)
+	d := newTestPlugin(testRows)
 	d.Next = test.NextHandler(dns.RcodeRefused, nil)
 	rec := dnstest.NewRecorder(&test.ResponseWriter{})
 	m := new(dns.Msg)
@@ -186,7 +185,7 @@ func TestOutsideZonesGoesToNext(t *testing.T) {
 }
 
 func TestFallthrough(t *testing.T) {
-	d := newTestPlugin(t, testRows)
+	d := newTestPlugin(testRows)
 	d.Fall = fall.F{}
 	d.Fall.SetZonesFromArgs([]string{"example.net."})
 	d.Next = test.NextHandler(dns.RcodeBadCookie, nil) // a value only the next plugin returns

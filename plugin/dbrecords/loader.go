@@ -10,7 +10,7 @@ import (
 
 const (
 	fullTimeout        = 10 * time.Minute // a whole-table read; bounded so a hung server cannot stall us forever
-	minSyncTimeout     = 5 * time.Second  // a change-log poll; at least 5× refresh
+	minSyncTimeout     = 15 * time.Second // a change-log poll (a few round trips); at least 5× refresh
 	maxBackoff         = 5 * time.Second
 	errorLogInterval   = 30 * time.Second
 	invalidLogInterval = time.Minute

@@ -135,7 +135,7 @@ func TestSerialIncreasesWithChanges(t *testing.T) {
 // TestSnapshotSwapRace has one writer publishing snapshots while readers look
 // names up; run with -race.
 func TestSnapshotSwapRace(t *testing.T) {
-	d := newTestPlugin(t, testRows)
+	d := newTestPlugin(testRows)
 	stop := readers(4, func() bool {
 		s := d.snap.Load()
 		if e, _ := s.find("app-7.example.org.", "example.org."); e != nil {

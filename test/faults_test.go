@@ -1,0 +1,186 @@
+package test
+
+import (
+	"database/sql"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// servedA asserts that www.example.org is answered with want, from memory.
+func servedA(t *testing.T, s *server, want string, times int) {
+	t.Helper()
+	for range times {
+		if got := answerA(t, s, "www.example.org."); got != want {
+			t.Fatalf("Expected www.example.org %s from memory, got %s", want, got)
+		}
+	}
+}
+
+// TestKilledConnections: the plugin's connections are killed in SQL; it
+// reconnects and keeps following changes.
+func TestKilledConnections(t *testing.T) {
+	db, dsn := newDB(t)
+	insertRows(t, db, [][4]any{{"www.example.org", "A", "192.0.2.1", nil}})
+	s := start(t, dsn)
+
+	for round := range 3 {
+		ids := []int64{}
+		rows, err := db.Query("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND ID <> CONNECTION_ID()")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id int64
+			rows.Scan(&id)
+			ids = append(ids, id)
+		}
+		rows.Close()
+		for _, id := range ids {
+			db.Exec(fmt.Sprintf("KILL %d", id)) // it may have closed already
+		}
+		want := fmt.Sprintf("192.0.2.%d", 10+round)
+		exec1(t, db, "UPDATE dns_records SET content = ?", want)
+		waitFor(t, 10*time.Second, "the change after KILL", func() bool { return answerA(t, s, "www.example.org.") == want })
+	}
+}
+
+// TestSlowAndHungDatabase: seconds of latency, then a connection that stops
+// answering altogether. Queries keep being answered from memory throughout,
+// errors are counted, and changes arrive once the database recovers.
+func TestSlowAndHungDatabase(t *testing.T) {
+	db, dsn := newDB(t)
+	insertRows(t, db, [][4]any{{"www.example.org", "A", "192.0.2.1", nil}})
+	p := newProxy(t)
+	p.up(t)
+	s := start(t, p.dsn(t, dsn))
+
+	p.delay.Store(int64(2 * time.Second))
+	exec1(t, db, "UPDATE dns_records SET content = '192.0.2.2'")
+	servedA(t, s, "192.0.2.1", 1) // the poll now takes seconds; queries do not wait for it
+	waitFor(t, 20*time.Second, "the change through a slow database", func() bool { return answerA(t, s, "www.example.org.") == "192.0.2.2" })
+
+	p.delay.Store(0)
+	p.hang.Store(true)
+	exec1(t, db, "UPDATE dns_records SET content = '192.0.2.3'")
+	deadline := time.Now().Add(8 * time.Second)
+	for time.Now().Before(deadline) {
+		servedA(t, s, "192.0.2.2", 10)
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := s.readyStatus(); got != http.StatusOK {
+		t.Errorf("Expected to stay ready while the database hangs, got %d", got)
+	}
+	waitFor(t, 10*time.Second, "the hung sync to time out and be counted", func() bool {
+		l := s.metricLines(t, "coredns_dbrecords_sync_errors_total{")
+		return len(l) == 1 && !strings.HasSuffix(l[0], " 0")
+	})
+	p.hang.Store(false)
+	p.down() // the held connections are broken; new ones are not
+	p.up(t)
+	waitFor(t, 20*time.Second, "the change after the hang", func() bool { return answerA(t, s, "www.example.org.") == "192.0.2.3" })
+}
+
+// privateMariaDB runs a MariaDB server of its own, so that a test can stop and
+// start the process without disturbing anyone else's server.
+type privateMariaDB struct {
+	dir  string
+	port int
+	cmd  *exec.Cmd
+}
+
+func newPrivateMariaDB(t *testing.T) *privateMariaDB {
+	t.Helper()
+	for _, bin := range []string{"mariadb-install-db", "mariadbd"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			if _, err := os.Stat("/usr/sbin/" + bin); err != nil {
+				t.Fatalf("Expected %s (Debian package mariadb-server, which `make test` installs), got %v", bin, err)
+			}
+		}
+	}
+	m := &privateMariaDB{dir: t.TempDir(), port: freePort(t)}
+	install := exec.Command("mariadb-install-db", "--no-defaults", "--user=root", "--datadir="+filepath.Join(m.dir, "data"),
+		"--auth-root-authentication-method=normal", "--skip-test-db")
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("Expected mariadb-install-db to succeed, got %v:\n%s", err, out)
+	}
+	m.start(t)
+	t.Cleanup(func() { m.stop(t) })
+	return m
+}
+
+func (m *privateMariaDB) dsn(db string) string {
+	return fmt.Sprintf("root@tcp(127.0.0.1:%d)/%s", m.port, db)
+}
+
+func (m *privateMariaDB) start(t *testing.T) {
+	t.Helper()
+	m.cmd = exec.Command("/usr/sbin/mariadbd", "--no-defaults", "--user=root", "--datadir="+filepath.Join(m.dir, "data"),
+		"--bind-address=127.0.0.1", fmt.Sprintf("--port=%d", m.port), "--socket="+filepath.Join(m.dir, "sock"),
+		"--pid-file="+filepath.Join(m.dir, "pid"), "--skip-log-bin", "--innodb-buffer-pool-size=32M")
+	m.cmd.Stdout, m.cmd.Stderr = nil, nil
+	if err := m.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the private MariaDB to answer", func() bool {
+		db, err := sql.Open("mysql", m.dsn(""))
+		if err != nil {
+			return false
+		}
+		defer db.Close()
+		return db.Ping() == nil
+	})
+}
+
+func (m *privateMariaDB) stop(t *testing.T) {
+	t.Helper()
+	if m.cmd == nil || m.cmd.Process == nil {
+		return
+	}
+	m.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { m.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		m.cmd.Process.Kill()
+		<-done
+	}
+	m.cmd = nil
+}
+
+// TestDatabaseProcessRestart stops the MariaDB process under a loaded replica
+// and starts it again.
+func TestDatabaseProcessRestart(t *testing.T) {
+	m := newPrivateMariaDB(t)
+	t.Setenv("MYSQL_DSN", m.dsn(""))
+	db, dsn := newDB(t)
+	insertRows(t, db, [][4]any{{"www.example.org", "A", "192.0.2.1", nil}})
+	s := start(t, dsn)
+
+	m.stop(t)
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		servedA(t, s, "192.0.2.1", 10)
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := s.readyStatus(); got != http.StatusOK {
+		t.Errorf("Expected to stay ready while MariaDB is stopped, got %d", got)
+	}
+
+	m.start(t)
+	exec1(t, db, "UPDATE dns_records SET content = '192.0.2.2'")
+	waitFor(t, 20*time.Second, "the change after MariaDB restarted", func() bool { return answerA(t, s, "www.example.org.") == "192.0.2.2" })
+	servedA(t, s, "192.0.2.2", 1)
+	if resp := query(t, s.dns, "tcp", "example.org.", dns.TypeSOA); len(resp.Answer) != 1 {
+		t.Errorf("Expected the apex SOA after the restart, got %v", resp.Answer)
+	}
+}
