@@ -2,24 +2,25 @@ package dbrecords
 
 import "strings"
 
-// builder derives a new snapshot from an old one. It copies a bucket the first
-// time it changes it, so applying a batch costs the size of the batch plus one
-// copy of the bucket index, never a copy of every name. A builder is used by
-// one goroutine; the old snapshot stays valid for readers throughout.
+// builder derives a new snapshot from an old one. It copies a page and a
+// bucket the first time it changes them, so applying a batch costs the size of
+// the batch plus one copy of the page index (a pointer per 64 buckets), never
+// a copy of every name. A builder is used by one goroutine; the old snapshot
+// stays valid for readers throughout.
 type builder struct {
-	s       *snapshot
-	owned   []bool // buckets already copied into s
-	ownAll  bool   // every bucket is private to s (fresh or rehashed)
-	touched []bool // zones whose data changed
+	s            *snapshot
+	ownedPages   map[uint64]bool // pages already copied into s
+	ownedBuckets map[uint64]bool // buckets already copied into s
+	ownAll       bool            // every page and bucket is private to s (fresh or rehashed)
+	touched      []bool          // zones whose data changed
 }
 
 // newBuilder starts from old; old is not modified.
 func newBuilder(old *snapshot) *builder {
 	s := *old
-	s.buckets = make([][]entry, len(old.buckets))
-	copy(s.buckets, old.buckets)
+	s.pages = append([]*page(nil), old.pages...)
 	s.serials = append([]uint32(nil), old.serials...)
-	return &builder{s: &s, owned: make([]bool, len(s.buckets)), touched: make([]bool, len(s.serials))}
+	return &builder{s: &s, ownedPages: map[uint64]bool{}, ownedBuckets: map[uint64]bool{}, touched: make([]bool, len(s.serials))}
 }
 
 // newFullBuilder starts from nothing, for a full load of about sizeHint names.
@@ -33,7 +34,7 @@ func (b *builder) set(name, zone string, zi int, recs []record) {
 	bi, i := b.locate(name)
 	had := 0
 	if i >= 0 {
-		had = len(b.s.buckets[bi][i].recs)
+		had = len(b.s.bucket(bi)[i].recs)
 	}
 	if had == 0 && len(recs) == 0 {
 		return
@@ -45,11 +46,11 @@ func (b *builder) set(name, zone string, zi int, recs []record) {
 		b.upsert(name, recs)
 		b.ancestors(name, zone, 1)
 	case len(recs) == 0:
-		b.s.buckets[b.own(bi)][i].recs = nil
+		(*b.own(bi))[i].recs = nil
 		b.release(name)
 		b.ancestors(name, zone, -1)
 	default:
-		b.s.buckets[b.own(bi)][i].recs = recs
+		(*b.own(bi))[i].recs = recs
 	}
 }
 
@@ -57,7 +58,7 @@ func (b *builder) set(name, zone string, zi int, recs []record) {
 func (b *builder) add(name, zone string, zi int, r record) {
 	var recs []record
 	if bi, i := b.locate(name); i >= 0 {
-		recs = b.s.buckets[bi][i].recs
+		recs = b.s.bucket(bi)[i].recs
 	}
 	for _, x := range recs {
 		if x.v6 == r.v6 && x.ip == r.ip {
@@ -87,37 +88,48 @@ func (b *builder) finish(serial uint32) *snapshot {
 func (b *builder) locate(name string) (bi uint64, i int) {
 	h := mix(hashName(fnvOffset, name))
 	bi = h & b.s.mask
-	for j := range b.s.buckets[bi] {
-		if e := &b.s.buckets[bi][j]; e.hash == h && e.name == name {
+	bk := b.s.bucket(bi)
+	for j := range bk {
+		if e := &bk[j]; e.hash == h && e.name == name {
 			return bi, j
 		}
 	}
 	return bi, -1
 }
 
-// own makes bucket bi private to the new snapshot and returns bi.
-func (b *builder) own(bi uint64) uint64 {
-	if b.ownAll || b.owned[bi] {
-		return bi
+// own makes bucket bi, and its page, private to the new snapshot and returns
+// the bucket's slot.
+func (b *builder) own(bi uint64) *[]entry {
+	pi := bi >> pageBits
+	slot := &b.s.pages[pi][bi&(pageSize-1)]
+	if b.ownAll {
+		return slot
 	}
-	old := b.s.buckets[bi]
-	b.s.buckets[bi] = append(make([]entry, 0, len(old)+1), old...)
-	b.owned[bi] = true
-	return bi
+	if !b.ownedPages[pi] {
+		p := *b.s.pages[pi]
+		b.s.pages[pi] = &p
+		b.ownedPages[pi] = true
+		slot = &p[bi&(pageSize-1)]
+	}
+	if !b.ownedBuckets[bi] {
+		*slot = append(make([]entry, 0, len(*slot)+1), *slot...)
+		b.ownedBuckets[bi] = true
+	}
+	return slot
 }
 
 // upsert sets the records of name, creating the entry if needed.
 func (b *builder) upsert(name string, recs []record) {
 	if bi, i := b.locate(name); i >= 0 {
-		b.s.buckets[b.own(bi)][i].recs = recs
+		(*b.own(bi))[i].recs = recs
 		return
 	}
-	if b.s.names >= 2*len(b.s.buckets) {
+	if b.s.names >= 2*b.s.buckets() {
 		b.grow()
 	}
 	h := mix(hashName(fnvOffset, name))
-	bi := b.own(h & b.s.mask)
-	b.s.buckets[bi] = append(b.s.buckets[bi], entry{name: name, hash: h, recs: recs})
+	slot := b.own(h & b.s.mask)
+	*slot = append(*slot, entry{name: name, hash: h, recs: recs})
 	b.s.names++
 	if strings.HasPrefix(name, "*.") {
 		b.s.wildcards++
@@ -130,14 +142,15 @@ func (b *builder) release(name string) {
 	if i < 0 {
 		return
 	}
-	if e := &b.s.buckets[bi][i]; len(e.recs) > 0 || e.below > 0 {
+	if e := &b.s.bucket(bi)[i]; len(e.recs) > 0 || e.below > 0 {
 		return
 	}
-	bk := b.s.buckets[b.own(bi)]
+	slot := b.own(bi)
+	bk := *slot
 	last := len(bk) - 1
 	bk[i] = bk[last]
 	bk[last] = entry{}
-	b.s.buckets[bi] = bk[:last]
+	*slot = bk[:last]
 	b.s.names--
 	if strings.HasPrefix(name, "*.") {
 		b.s.wildcards--
@@ -153,7 +166,7 @@ func (b *builder) ancestors(name, zone string, delta int32) {
 			b.upsert(p, nil)
 			bi, i = b.locate(p)
 		}
-		b.s.buckets[b.own(bi)][i].below += delta
+		(*b.own(bi))[i].below += delta
 		if delta < 0 {
 			b.release(p)
 		}
@@ -162,13 +175,15 @@ func (b *builder) ancestors(name, zone string, delta int32) {
 
 // grow doubles the bucket count; every bucket of the result is private.
 func (b *builder) grow() {
-	n := newSnapshot(4*len(b.s.buckets), 0)
-	for _, bk := range b.s.buckets {
-		for _, e := range bk {
-			bi := e.hash & n.mask
-			n.buckets[bi] = append(n.buckets[bi], e)
+	n := newSnapshot(4*b.s.buckets(), 0)
+	for _, p := range b.s.pages {
+		for _, bk := range p {
+			for _, e := range bk {
+				slot := &n.pages[(e.hash&n.mask)>>pageBits][e.hash&(pageSize-1)]
+				*slot = append(*slot, e)
+			}
 		}
 	}
-	b.s.buckets, b.s.mask = n.buckets, n.mask
-	b.ownAll, b.owned = true, nil
+	b.s.pages, b.s.mask = n.pages, n.mask
+	b.ownAll, b.ownedPages, b.ownedBuckets = true, nil, nil
 }

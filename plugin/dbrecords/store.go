@@ -65,12 +65,22 @@ func (e *entry) rrs(owner string, qtype uint16) []dns.RR {
 	return out
 }
 
+// pageBits sets the buckets per page: a change copies its page's 64 bucket
+// headers and its bucket, never the whole index.
+const (
+	pageBits = 6
+	pageSize = 1 << pageBits
+)
+
+// page is a fixed run of hash buckets.
+type page [pageSize][]entry
+
 // snapshot is an immutable view of all names. Readers load it with one atomic
 // read and never see it change; the loader publishes a new one per sync and
-// shares every unchanged bucket with the previous one.
+// shares every unchanged page and bucket with the previous one.
 type snapshot struct {
-	buckets   [][]entry
-	mask      uint64
+	pages     []*page
+	mask      uint64 // bucket index mask
 	names     int      // entries, empty non-terminals included
 	records   int      // records being served
 	wildcards int      // entries whose first label is '*'
@@ -82,13 +92,21 @@ func newSnapshot(sizeHint, zones int) *snapshot {
 	for n < sizeHint/2 && n < 1<<24 {
 		n <<= 1
 	}
-	return &snapshot{buckets: make([][]entry, n), mask: uint64(n - 1), serials: make([]uint32, zones)}
+	pages := make([]*page, n/pageSize)
+	for i := range pages {
+		pages[i] = new(page)
+	}
+	return &snapshot{pages: pages, mask: uint64(n - 1), serials: make([]uint32, zones)}
 }
+
+func (s *snapshot) bucket(bi uint64) []entry { return s.pages[bi>>pageBits][bi&(pageSize-1)] }
+
+func (s *snapshot) buckets() int { return len(s.pages) * pageSize }
 
 // get returns the entry for the lower-case FQDN name, or nil.
 func (s *snapshot) get(name string) *entry {
 	h := mix(hashName(fnvOffset, name))
-	b := s.buckets[h&s.mask]
+	b := s.bucket(h & s.mask)
 	for i := range b {
 		if b[i].hash == h && b[i].name == name {
 			return &b[i]
@@ -100,7 +118,7 @@ func (s *snapshot) get(name string) *entry {
 // getWildcard returns the entry for "*." + name without building that string.
 func (s *snapshot) getWildcard(name string) *entry {
 	h := mix(hashName(hashName(fnvOffset, "*."), name))
-	b := s.buckets[h&s.mask]
+	b := s.bucket(h & s.mask)
 	for i := range b {
 		e := &b[i]
 		if e.hash == h && len(e.name) == len(name)+2 && strings.HasPrefix(e.name, "*.") && e.name[2:] == name {

@@ -104,8 +104,8 @@ func TestBuilderGrows(t *testing.T) {
 		b.add(fmt.Sprintf("app-%d.example.org.", i), "example.org.", 0, record{ip: [16]byte{192, 0, 2, 1}, ttl: 60})
 	}
 	s := b.finish(1)
-	if len(s.buckets) < 5000/2 {
-		t.Errorf("Expected at least %d buckets for 5000 names, got %d", 5000/2, len(s.buckets))
+	if s.buckets() < 5000/2 {
+		t.Errorf("Expected at least %d buckets for 5000 names, got %d", 5000/2, s.buckets())
 	}
 	for i := range 5000 {
 		if e := s.get(fmt.Sprintf("app-%d.example.org.", i)); e == nil || len(e.recs) != 1 {
@@ -187,5 +187,30 @@ func readers(n int, read func() bool) (stop func()) {
 	return func() {
 		close(done)
 		wg.Wait()
+	}
+}
+
+// TestBatchSharesUntouchedPages checks the copy-on-write claim: a batch of one
+// change leaves every other page shared with the previous snapshot.
+func TestBatchSharesUntouchedPages(t *testing.T) {
+	b := newFullBuilder(0, 1)
+	for i := range 20000 {
+		b.add(fmt.Sprintf("app-%d.example.org.", i), "example.org.", 0, record{ip: [16]byte{192, 0, 2, 1}, ttl: 60})
+	}
+	old := b.finish(1)
+	nb := newBuilder(old)
+	nb.set("app-7.example.org.", "example.org.", 0, []record{{ip: [16]byte{192, 0, 2, 2}, ttl: 60}})
+	s := nb.finish(2)
+	copied := 0
+	for i := range s.pages {
+		if s.pages[i] != old.pages[i] {
+			copied++
+		}
+	}
+	if copied != 1 {
+		t.Errorf("Expected one page copied for one change, got %d of %d", copied, len(s.pages))
+	}
+	if e := old.get("app-7.example.org."); e.recs[0].ip[3] != 1 {
+		t.Errorf("Expected the old snapshot to keep 192.0.2.1, got %v", e.recs[0].ip[:4])
 	}
 }
