@@ -80,7 +80,7 @@ type page [pageSize][]entry
 // shares every unchanged page and bucket with the previous one.
 type snapshot struct {
 	pages     []*page
-	mask      uint64 // bucket index mask
+	mask      uint64   // bucket index mask
 	names     int      // entries, empty non-terminals included
 	records   int      // records being served
 	wildcards int      // entries whose first label is '*'
