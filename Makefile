@@ -9,7 +9,7 @@ GOTEST     ?= go test -race -count=1 -timeout 15m
 
 export MYSQL_DSN
 
-.PHONY: build generate test unit integration mysql demo stop fmt lint clean
+.PHONY: build generate test test-scale mysql demo stop fmt lint clean
 
 ## build: ./coredns, upstream CoreDNS (version pinned in go.mod) with the plugins in plugin.cfg
 build: generate
@@ -26,6 +26,10 @@ mysql:
 ## test: unit and integration tests, with the race detector, against a real MariaDB
 test: build mysql
 	COREDNS_BINARY=$(CURDIR)/coredns $(GOTEST) ./...
+
+## test-scale: the million-row freshness run (opt-in; a few minutes); report in bench/results/
+test-scale: build mysql
+	COREDNS_BINARY=$(CURDIR)/coredns DBRECORDS_RESULTS=$(CURDIR)/bench/results go test -tags scale -count=1 -timeout 30m -run TestScale -v ./test/
 
 ## demo: load sample rows into $(DEMO_DB) and start ./coredns on port 1053 in the background
 demo: build mysql stop
