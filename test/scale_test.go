@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dbrecords/dbrecords/test/dbsetup"
+
 	"github.com/miekg/dns"
 )
 
@@ -32,21 +34,6 @@ func scaleRows(t *testing.T) int {
 		}
 	}
 	return n
-}
-
-// bulkLoad inserts app-<i>.example.org for i < n: an A row each, an AAAA row for every 4th.
-func bulkLoad(t *testing.T, db *sql.DB, n int) {
-	digits := "(SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)"
-	var from, expr []string
-	for i, mul := 0, 1; mul < n; i, mul = i+1, mul*10 {
-		from = append(from, fmt.Sprintf("%s d%d", digits, i))
-		expr = append(expr, fmt.Sprintf("%d*d%d.d", mul, i))
-	}
-	nums := fmt.Sprintf("(SELECT %s AS n FROM %s) nums WHERE n < %d", strings.Join(expr, "+"), strings.Join(from, ", "), n)
-	exec1(t, db, "INSERT INTO dns_records (name, type, content) SELECT CONCAT('app-', n, '.example.org'), 'A', "+
-		"CONCAT('10.', (n DIV 65536) % 256, '.', (n DIV 256) % 256, '.', n % 256) FROM "+nums)
-	exec1(t, db, "INSERT INTO dns_records (name, type, content) SELECT CONCAT('app-', n, '.example.org'), 'AAAA', "+
-		"CONCAT('2001:db8::', HEX(n DIV 65536), ':', HEX(n % 65536)) FROM "+nums+" AND n % 4 = 0")
 }
 
 // globalStatus sums the server's status counters matching pattern (a LIKE pattern).
@@ -82,7 +69,9 @@ func TestScale(t *testing.T) {
 	db, dsn := newDB(t)
 	db.SetMaxOpenConns(16)
 	began := time.Now()
-	bulkLoad(t, db, n)
+	if err := dbsetup.LoadApps(t.Context(), db, "example.org", n); err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("Loaded %d names in %s", n, time.Since(began).Round(time.Millisecond))
 
 	var replicas []*server
