@@ -9,7 +9,7 @@ GOTEST     ?= go test -race -count=1 -timeout 15m
 
 export MYSQL_DSN
 
-.PHONY: build generate test test-scale mysql demo stop fmt lint clean
+.PHONY: build generate test test-scale bench mysql demo stop fmt lint clean
 
 ## build: ./coredns, upstream CoreDNS (version pinned in go.mod) with the plugins in plugin.cfg
 build: generate
@@ -30,6 +30,11 @@ test: build mysql
 ## test-scale: the million-row freshness run (opt-in; a few minutes); report in bench/results/
 test-scale: build mysql
 	COREDNS_BINARY=$(CURDIR)/coredns DBRECORDS_RESULTS=$(CURDIR)/bench/results go test -tags scale -count=1 -timeout 30m -run TestScale -v ./test/
+
+## bench: dbrecords against file, whoami and PowerDNS with dnsperf (QUICK=1 for a short run)
+bench: build mysql
+	bash test/bench/prepare.sh
+	COREDNS_BINARY=$(CURDIR)/coredns go run ./test/bench
 
 ## demo: load sample rows into $(DEMO_DB) and start ./coredns on port 1053 in the background
 demo: build mysql stop

@@ -193,3 +193,19 @@ func TestFallthrough(t *testing.T) {
 		t.Errorf("Expected dbrecords' answer for www, got %v", resp.Answer)
 	}
 }
+
+// TestCacheInFront: with cache in the same server block, a change is still
+// served within a refresh period, because dbrecords' zones bypass the cache.
+func TestCacheInFront(t *testing.T) {
+	db, dsn := newDB(t)
+	insertRows(t, db, [][4]any{{"www.example.org", "A", "192.0.2.1", 3600}})
+	s := startCorefile(t, strings.Replace(serverBlock(dsn), "\tdbrecords {", "\tcache 3600\n\tdbrecords {", 1))
+	s.waitReady(t)
+	if got := answerA(t, s, "www.example.org."); got != "192.0.2.1" {
+		t.Fatalf("Expected 192.0.2.1, got %s", got)
+	}
+	exec1(t, db, "UPDATE dns_records SET content = '192.0.2.2'")
+	waitFor(t, 5*time.Second, "the update despite a cache with TTL 3600 in front", func() bool {
+		return answerA(t, s, "www.example.org.") == "192.0.2.2"
+	})
+}

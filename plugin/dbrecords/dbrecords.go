@@ -156,3 +156,9 @@ func (d *DBRecords) glue(snap *snapshot) []dns.RR {
 
 // Name implements the plugin.Handler interface.
 func (d *DBRecords) Name() string { return pluginName }
+
+// CacheBypassZones implements cache.ZoneBypasser: a cache plugin in the same
+// server block passes queries for these zones straight through. Answers from
+// memory are cheaper than a cache lookup, and a cached answer would outlive a
+// change in the table by up to its TTL.
+func (d *DBRecords) CacheBypassZones() []string { return d.cfg.zones }
