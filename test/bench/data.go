@@ -59,8 +59,10 @@ func prepare(ctx context.Context, opt options, n int) (*dataset, error) {
 			}
 			return fmt.Sprintf("app-%d.%s A", i, zone)
 		},
-		"flood":  func(r *rand.Rand, i int) string { return fmt.Sprintf("rnd-%d-%08x.%s A", i, r.Uint32(), zone) },
-		"nodata": func(r *rand.Rand, _ int) string { return fmt.Sprintf("app-%d.%s %s", r.Intn(n), zone, []string{"TXT", "MX"}[r.Intn(2)]) },
+		"flood": func(r *rand.Rand, i int) string { return fmt.Sprintf("rnd-%d-%08x.%s A", i, r.Uint32(), zone) },
+		"nodata": func(r *rand.Rand, _ int) string {
+			return fmt.Sprintf("app-%d.%s %s", r.Intn(n), zone, []string{"TXT", "MX"}[r.Intn(2)])
+		},
 	} {
 		if d.queries[mix], err = writeQueries(opt.work, mix, gen); err != nil {
 			return nil, err
