@@ -34,7 +34,7 @@ func (b *builder) set(name, zone string, zi int, recs []record) {
 	bi, i := b.locate(name)
 	had := 0
 	if i >= 0 {
-		had = len(b.s.bucket(bi)[i].recs)
+		had = b.s.bucket(bi)[i].count()
 	}
 	if had == 0 && len(recs) == 0 {
 		return
@@ -46,11 +46,11 @@ func (b *builder) set(name, zone string, zi int, recs []record) {
 		b.upsert(name, recs)
 		b.ancestors(name, zone, 1)
 	case len(recs) == 0:
-		(*b.own(bi))[i].recs = nil
+		(*b.own(bi))[i].data = pack(name, nil)
 		b.release(name)
 		b.ancestors(name, zone, -1)
 	default:
-		(*b.own(bi))[i].recs = recs
+		(*b.own(bi))[i].data = pack(name, recs)
 	}
 }
 
@@ -58,15 +58,14 @@ func (b *builder) set(name, zone string, zi int, recs []record) {
 func (b *builder) add(name, zone string, zi int, r record) {
 	var recs []record
 	if bi, i := b.locate(name); i >= 0 {
-		recs = b.s.bucket(bi)[i].recs
+		recs = b.s.bucket(bi)[i].records()
 	}
 	for _, x := range recs {
 		if x.v6 == r.v6 && x.ip == r.ip {
 			return
 		}
 	}
-	// A new backing array every time: recs may be shared with an older snapshot.
-	b.set(name, zone, zi, append(recs[:len(recs):len(recs)], r))
+	b.set(name, zone, zi, append(recs, r))
 }
 
 // finish returns the new snapshot; zones that changed get serial, or their old
@@ -86,11 +85,10 @@ func (b *builder) finish(serial uint32) *snapshot {
 }
 
 func (b *builder) locate(name string) (bi uint64, i int) {
-	h := mix(hashName(fnvOffset, name))
-	bi = h & b.s.mask
+	bi = mix(hashName(fnvOffset, name)) & b.s.mask
 	bk := b.s.bucket(bi)
 	for j := range bk {
-		if e := &bk[j]; e.hash == h && e.name == name {
+		if e := &bk[j]; int(e.nlen) == len(name) && e.name() == name {
 			return bi, j
 		}
 	}
@@ -118,18 +116,18 @@ func (b *builder) own(bi uint64) *[]entry {
 	return slot
 }
 
-// upsert sets the records of name, creating the entry if needed.
+// upsert sets the records of name, creating the entry if needed. The entry
+// gets its own copy of name: callers pass substrings of longer names.
 func (b *builder) upsert(name string, recs []record) {
 	if bi, i := b.locate(name); i >= 0 {
-		(*b.own(bi))[i].recs = recs
+		(*b.own(bi))[i].data = pack(name, recs)
 		return
 	}
-	if b.s.names >= 2*b.s.buckets() {
+	if b.s.names >= loadFactor*b.s.buckets() {
 		b.grow()
 	}
-	h := mix(hashName(fnvOffset, name))
-	slot := b.own(h & b.s.mask)
-	*slot = append(*slot, entry{name: name, hash: h, recs: recs})
+	slot := b.own(mix(hashName(fnvOffset, name)) & b.s.mask)
+	*slot = append(*slot, entry{data: pack(name, recs), nlen: uint16(len(name))})
 	b.s.names++
 	if strings.HasPrefix(name, "*.") {
 		b.s.wildcards++
@@ -142,7 +140,7 @@ func (b *builder) release(name string) {
 	if i < 0 {
 		return
 	}
-	if e := &b.s.bucket(bi)[i]; len(e.recs) > 0 || e.below > 0 {
+	if e := &b.s.bucket(bi)[i]; e.count() > 0 || e.below > 0 {
 		return
 	}
 	slot := b.own(bi)
@@ -175,11 +173,12 @@ func (b *builder) ancestors(name, zone string, delta int32) {
 
 // grow doubles the bucket count; every bucket of the result is private.
 func (b *builder) grow() {
-	n := newSnapshot(4*b.s.buckets(), 0)
+	n := newSnapshot(2*loadFactor*b.s.buckets(), 0)
 	for _, p := range b.s.pages {
 		for _, bk := range p {
 			for _, e := range bk {
-				slot := &n.pages[(e.hash&n.mask)>>pageBits][e.hash&(pageSize-1)]
+				bi := mix(hashName(fnvOffset, e.name())) & n.mask
+				slot := &n.pages[bi>>pageBits][bi&(pageSize-1)]
 				*slot = append(*slot, e)
 			}
 		}

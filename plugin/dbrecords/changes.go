@@ -25,6 +25,7 @@ type queries struct {
 	maxSeq, minSeq string
 	seqsAfter      string
 	changesAfter   string
+	tableRows      string
 }
 
 func newQueries(table string) queries {
@@ -37,6 +38,7 @@ func newQueries(table string) queries {
 		minSeq:       "SELECT COALESCE(MIN(seq), 0) FROM `" + changes + "`",
 		seqsAfter:    "SELECT seq FROM `" + changes + "` WHERE seq > ? ORDER BY seq",
 		changesAfter: "SELECT seq, name FROM `" + changes + "` WHERE seq > ? ORDER BY seq LIMIT " + strconv.Itoa(changeBatch),
+		tableRows:    "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
 	}
 }
 

@@ -7,26 +7,88 @@ import (
 	"github.com/miekg/dns"
 )
 
-// record is one address served for a name. A records keep the IPv4 address in
-// the first four bytes of ip.
+// record is one address served for a name, as the loader builds it. A records
+// keep the IPv4 address in the first four bytes of ip.
 type record struct {
 	ip  [16]byte
 	ttl uint32
 	v6  bool
 }
 
-// entry is one name in a snapshot. An entry without records is an empty
-// non-terminal: it exists because below > 0 names under it have records.
+// entry is one name in a snapshot. Its name and its records share one string,
+// so a name costs one allocation: the name, then per record a kind byte
+// (kindA or kindAAAA), the address (4 or 16 bytes) and the TTL (4 bytes, big
+// endian). An entry without records is an empty non-terminal: it exists
+// because below > 0 names under it have records.
 type entry struct {
-	name  string // lower-case FQDN
-	hash  uint64
-	recs  []record
+	data  string
+	nlen  uint16
 	below int32
 }
 
+const (
+	kindA    = 4
+	kindAAAA = 6
+)
+
+func (e *entry) name() string { return e.data[:e.nlen] }
+
+// pack encodes name and recs as an entry's data.
+func pack(name string, recs []record) string {
+	var b strings.Builder
+	b.Grow(len(name) + 21*len(recs))
+	b.WriteString(name)
+	for _, r := range recs {
+		if r.v6 {
+			b.WriteByte(kindAAAA)
+			b.Write(r.ip[:])
+		} else {
+			b.WriteByte(kindA)
+			b.Write(r.ip[:4])
+		}
+		b.Write([]byte{byte(r.ttl >> 24), byte(r.ttl >> 16), byte(r.ttl >> 8), byte(r.ttl)})
+	}
+	return b.String()
+}
+
+// next decodes the record at offset i of e's data and returns the offset after it.
+func (e *entry) next(i int) (v6 bool, ip string, ttl uint32, j int) {
+	n := net.IPv4len
+	if v6 = e.data[i] == kindAAAA; v6 {
+		n = net.IPv6len
+	}
+	ip = e.data[i+1 : i+1+n]
+	t := e.data[i+1+n : i+5+n]
+	return v6, ip, uint32(t[0])<<24 | uint32(t[1])<<16 | uint32(t[2])<<8 | uint32(t[3]), i + 5 + n
+}
+
+// records decodes e's records.
+func (e *entry) records() []record {
+	var recs []record
+	for i := int(e.nlen); i < len(e.data); {
+		var r record
+		var ip string
+		r.v6, ip, r.ttl, i = e.next(i)
+		copy(r.ip[:], ip)
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+// count returns how many records e has.
+func (e *entry) count() int {
+	n := 0
+	for i := int(e.nlen); i < len(e.data); n++ {
+		_, _, _, i = e.next(i)
+	}
+	return n
+}
+
 func (e *entry) has(qtype uint16) bool {
-	for i := range e.recs {
-		if e.recs[i].v6 == (qtype == dns.TypeAAAA) {
+	for i := int(e.nlen); i < len(e.data); {
+		var v6 bool
+		v6, _, _, i = e.next(i)
+		if v6 == (qtype == dns.TypeAAAA) {
 			return true
 		}
 	}
@@ -35,32 +97,20 @@ func (e *entry) has(qtype uint16) bool {
 
 // rrs returns new RRs of qtype for owner; nothing it returns is shared with the snapshot.
 func (e *entry) rrs(owner string, qtype uint16) []dns.RR {
-	v6 := qtype == dns.TypeAAAA
-	n := 0
-	for i := range e.recs {
-		if e.recs[i].v6 == v6 {
-			n++
-		}
-	}
-	if n == 0 {
-		return nil
-	}
-	out := make([]dns.RR, 0, n)
-	for i := range e.recs {
-		r := &e.recs[i]
-		if r.v6 != v6 {
+	want := qtype == dns.TypeAAAA
+	var out []dns.RR
+	for i := int(e.nlen); i < len(e.data); {
+		v6, ip, ttl, j := e.next(i)
+		i = j
+		if v6 != want {
 			continue
 		}
-		hdr := dns.RR_Header{Name: owner, Rrtype: qtype, Class: dns.ClassINET, Ttl: r.ttl}
+		hdr := dns.RR_Header{Name: owner, Rrtype: qtype, Class: dns.ClassINET, Ttl: ttl}
 		if v6 {
-			ip := make(net.IP, net.IPv6len)
-			copy(ip, r.ip[:])
-			out = append(out, &dns.AAAA{Hdr: hdr, AAAA: ip})
-			continue
+			out = append(out, &dns.AAAA{Hdr: hdr, AAAA: net.IP(ip)})
+		} else {
+			out = append(out, &dns.A{Hdr: hdr, A: net.IP(ip)})
 		}
-		ip := make(net.IP, net.IPv4len)
-		copy(ip, r.ip[:4])
-		out = append(out, &dns.A{Hdr: hdr, A: ip})
 	}
 	return out
 }
@@ -87,9 +137,13 @@ type snapshot struct {
 	serials   []uint32 // SOA serial per zone, indexed like the plugin's zones
 }
 
+// loadFactor is the names per bucket at which the index doubles: short
+// buckets of 24-byte entries, and few bucket headers per name.
+const loadFactor = 4
+
 func newSnapshot(sizeHint, zones int) *snapshot {
 	n := 256
-	for n < sizeHint/2 && n < 1<<24 {
+	for n < sizeHint/loadFactor && n < 1<<24 {
 		n <<= 1
 	}
 	pages := make([]*page, n/pageSize)
@@ -108,7 +162,7 @@ func (s *snapshot) get(name string) *entry {
 	h := mix(hashName(fnvOffset, name))
 	b := s.bucket(h & s.mask)
 	for i := range b {
-		if b[i].hash == h && b[i].name == name {
+		if int(b[i].nlen) == len(name) && b[i].data[:b[i].nlen] == name {
 			return &b[i]
 		}
 	}
@@ -121,7 +175,7 @@ func (s *snapshot) getWildcard(name string) *entry {
 	b := s.bucket(h & s.mask)
 	for i := range b {
 		e := &b[i]
-		if e.hash == h && len(e.name) == len(name)+2 && strings.HasPrefix(e.name, "*.") && e.name[2:] == name {
+		if int(e.nlen) == len(name)+2 && strings.HasPrefix(e.data, "*.") && e.data[2:e.nlen] == name {
 			return e
 		}
 	}

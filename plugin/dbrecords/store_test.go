@@ -40,8 +40,8 @@ func (m model) check(t *testing.T, s *snapshot) {
 		if e == nil {
 			t.Fatalf("Expected %q to exist, got nothing", name)
 		}
-		if hasRecs != (len(e.recs) > 0) || (hasRecs && len(e.recs) != len(m[name])) {
-			t.Fatalf("Expected %q to have %d records, got %d", name, len(m[name]), len(e.recs))
+		if hasRecs != (e.count() > 0) || (hasRecs && e.count() != len(m[name])) {
+			t.Fatalf("Expected %q to have %d records, got %d", name, len(m[name]), e.count())
 		}
 		if !hasRecs && e.below <= 0 {
 			t.Fatalf("Expected empty non-terminal %q to count names below it, got %d", name, e.below)
@@ -104,11 +104,11 @@ func TestBuilderGrows(t *testing.T) {
 		b.add(fmt.Sprintf("app-%d.example.org.", i), "example.org.", 0, record{ip: [16]byte{192, 0, 2, 1}, ttl: 60})
 	}
 	s := b.finish(1)
-	if s.buckets() < 5000/2 {
-		t.Errorf("Expected at least %d buckets for 5000 names, got %d", 5000/2, s.buckets())
+	if s.buckets() < 5000/loadFactor {
+		t.Errorf("Expected at least %d buckets for 5000 names, got %d", 5000/loadFactor, s.buckets())
 	}
 	for i := range 5000 {
-		if e := s.get(fmt.Sprintf("app-%d.example.org.", i)); e == nil || len(e.recs) != 1 {
+		if e := s.get(fmt.Sprintf("app-%d.example.org.", i)); e == nil || e.count() != 1 {
 			t.Fatalf("Expected app-%d to have one record, got %v", i, e)
 		}
 	}
@@ -144,7 +144,7 @@ func TestSnapshotSwapRace(t *testing.T) {
 				return false
 			}
 		}
-		if e := s.get("www.example.org."); e == nil || len(e.recs) != 3 {
+		if e := s.get("www.example.org."); e == nil || e.count() != 3 {
 			t.Errorf("Expected www to keep its 3 records in every snapshot, got %v", e)
 			return false
 		}
@@ -210,7 +210,7 @@ func TestBatchSharesUntouchedPages(t *testing.T) {
 	if copied != 1 {
 		t.Errorf("Expected one page copied for one change, got %d of %d", copied, len(s.pages))
 	}
-	if e := old.get("app-7.example.org."); e.recs[0].ip[3] != 1 {
-		t.Errorf("Expected the old snapshot to keep 192.0.2.1, got %v", e.recs[0].ip[:4])
+	if e := old.get("app-7.example.org."); e.records()[0].ip[3] != 1 {
+		t.Errorf("Expected the old snapshot to keep 192.0.2.1, got %v", e.records()[0].ip[:4])
 	}
 }
