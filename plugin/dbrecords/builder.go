@@ -2,17 +2,22 @@ package dbrecords
 
 import "strings"
 
-// builder derives a new snapshot from an old one. It copies a page and a
-// bucket the first time it changes them, so applying a batch costs the size of
-// the batch plus one copy of the page index (a pointer per 64 buckets), never
-// a copy of every name. A builder is used by one goroutine; the old snapshot
-// stays valid for readers throughout.
+// maxRecords caps the records of one name, so that an entry's records fit
+// its 2-byte length and an answer fits a TCP message.
+const maxRecords = 2000
+
+// builder derives a new snapshot from an old one. It decodes a bucket the
+// first time it changes it and encodes it again in finish, copying the
+// bucket's page then; so applying a batch costs the size of the batch plus one
+// copy of the page index (a pointer per 64 buckets), never a copy of every
+// name. A builder is used by one goroutine; the old snapshot stays valid for
+// readers throughout.
 type builder struct {
-	s            *snapshot
-	ownedPages   map[uint64]bool // pages already copied into s
-	ownedBuckets map[uint64]bool // buckets already copied into s
-	ownAll       bool            // every page and bucket is private to s (fresh or rehashed)
-	touched      []bool          // zones whose data changed
+	s          *snapshot
+	work       map[uint64]*[]entry // decoded buckets changed in this batch
+	ownedPages map[uint64]bool     // pages already copied into s
+	fresh      [][]entry           // every bucket, when s was built from scratch (full load, growth)
+	touched    []bool              // zones whose data changed
 }
 
 // newBuilder starts from old; old is not modified.
@@ -20,21 +25,23 @@ func newBuilder(old *snapshot) *builder {
 	s := *old
 	s.pages = append([]*page(nil), old.pages...)
 	s.serials = append([]uint32(nil), old.serials...)
-	return &builder{s: &s, ownedPages: map[uint64]bool{}, ownedBuckets: map[uint64]bool{}, touched: make([]bool, len(s.serials))}
+	return &builder{s: &s, work: map[uint64]*[]entry{}, ownedPages: map[uint64]bool{}, touched: make([]bool, len(s.serials))}
 }
 
 // newFullBuilder starts from nothing, for a full load of about sizeHint names.
 func newFullBuilder(sizeHint, zones int) *builder {
-	return &builder{s: newSnapshot(sizeHint, zones), ownAll: true, touched: make([]bool, zones)}
+	s := newSnapshot(sizeHint, zones)
+	return &builder{s: s, fresh: make([][]entry, s.buckets()), touched: make([]bool, zones)}
 }
 
 // set replaces the records of name (a lower-case FQDN in zones[zi] = zone).
-// An empty recs deletes the name's records.
+// An empty recs deletes the name's records; beyond maxRecords are dropped.
 func (b *builder) set(name, zone string, zi int, recs []record) {
+	recs = recs[:min(len(recs), maxRecords)]
 	bi, i := b.locate(name)
 	had := 0
 	if i >= 0 {
-		had = b.s.bucket(bi)[i].count()
+		had = b.entries(bi)[i].count()
 	}
 	if had == 0 && len(recs) == 0 {
 		return
@@ -46,31 +53,50 @@ func (b *builder) set(name, zone string, zi int, recs []record) {
 		b.upsert(name, recs)
 		b.ancestors(name, zone, 1)
 	case len(recs) == 0:
-		(*b.own(bi))[i].data = pack(name, nil)
+		(*b.slot(bi))[i].data = pack(name, nil)
 		b.release(name)
 		b.ancestors(name, zone, -1)
 	default:
-		(*b.own(bi))[i].data = pack(name, recs)
+		(*b.slot(bi))[i].data = pack(name, recs)
 	}
 }
 
-// add adds one record to name, skipping an exact duplicate address.
-func (b *builder) add(name, zone string, zi int, r record) {
+// add adds one record to name, skipping an exact duplicate address. It
+// reports false when name already has maxRecords records.
+func (b *builder) add(name, zone string, zi int, r record) bool {
 	var recs []record
 	if bi, i := b.locate(name); i >= 0 {
-		recs = b.s.bucket(bi)[i].records()
+		recs = b.entries(bi)[i].records()
 	}
 	for _, x := range recs {
 		if x.v6 == r.v6 && x.ip == r.ip {
-			return
+			return true
 		}
 	}
+	if len(recs) >= maxRecords {
+		return false
+	}
 	b.set(name, zone, zi, append(recs, r))
+	return true
 }
 
-// finish returns the new snapshot; zones that changed get serial, or their old
-// serial plus one if that is not larger.
+// finish encodes the changed buckets and returns the new snapshot; zones that
+// changed get serial, or their old serial plus one if that is not larger. The
+// builder is spent afterwards.
 func (b *builder) finish(serial uint32) *snapshot {
+	for bi, w := range b.fresh {
+		b.s.pages[bi>>pageBits][bi&(pageSize-1)] = encode(w)
+	}
+	for bi, w := range b.work {
+		pi := bi >> pageBits
+		if !b.ownedPages[pi] {
+			p := *b.s.pages[pi]
+			b.s.pages[pi] = &p
+			b.ownedPages[pi] = true
+		}
+		b.s.pages[pi][bi&(pageSize-1)] = encode(*w)
+	}
+	b.work, b.fresh = nil, nil
 	for zi, t := range b.touched {
 		if !t {
 			continue
@@ -84,50 +110,53 @@ func (b *builder) finish(serial uint32) *snapshot {
 	return b.s
 }
 
+// entries returns bucket bi as this batch sees it.
+func (b *builder) entries(bi uint64) []entry {
+	if b.fresh != nil {
+		return b.fresh[bi]
+	}
+	if w := b.work[bi]; w != nil {
+		return *w
+	}
+	return decode(b.s.bucket(bi))
+}
+
+// slot returns bucket bi for changing.
+func (b *builder) slot(bi uint64) *[]entry {
+	if b.fresh != nil {
+		return &b.fresh[bi]
+	}
+	if w := b.work[bi]; w != nil {
+		return w
+	}
+	w := new([]entry)
+	*w = decode(b.s.bucket(bi))
+	b.work[bi] = w
+	return w
+}
+
 func (b *builder) locate(name string) (bi uint64, i int) {
 	bi = mix(hashName(fnvOffset, name)) & b.s.mask
-	bk := b.s.bucket(bi)
-	for j := range bk {
-		if e := &bk[j]; int(e.nlen) == len(name) && e.name() == name {
+	for j, e := range b.entries(bi) {
+		if int(e.nlen) == len(name) && e.name() == name {
 			return bi, j
 		}
 	}
 	return bi, -1
 }
 
-// own makes bucket bi, and its page, private to the new snapshot and returns
-// the bucket's slot.
-func (b *builder) own(bi uint64) *[]entry {
-	pi := bi >> pageBits
-	slot := &b.s.pages[pi][bi&(pageSize-1)]
-	if b.ownAll {
-		return slot
-	}
-	if !b.ownedPages[pi] {
-		p := *b.s.pages[pi]
-		b.s.pages[pi] = &p
-		b.ownedPages[pi] = true
-		slot = &p[bi&(pageSize-1)]
-	}
-	if !b.ownedBuckets[bi] {
-		*slot = append(make([]entry, 0, len(*slot)+1), *slot...)
-		b.ownedBuckets[bi] = true
-	}
-	return slot
-}
-
 // upsert sets the records of name, creating the entry if needed. The entry
 // gets its own copy of name: callers pass substrings of longer names.
 func (b *builder) upsert(name string, recs []record) {
 	if bi, i := b.locate(name); i >= 0 {
-		(*b.own(bi))[i].data = pack(name, recs)
+		(*b.slot(bi))[i].data = pack(name, recs)
 		return
 	}
 	if b.s.names >= loadFactor*b.s.buckets() {
 		b.grow()
 	}
-	slot := b.own(mix(hashName(fnvOffset, name)) & b.s.mask)
-	*slot = append(*slot, entry{data: pack(name, recs), nlen: uint16(len(name))})
+	w := b.slot(mix(hashName(fnvOffset, name)) & b.s.mask)
+	*w = append(*w, entry{data: pack(name, recs), nlen: uint16(len(name))})
 	b.s.names++
 	if strings.HasPrefix(name, "*.") {
 		b.s.wildcards++
@@ -140,15 +169,13 @@ func (b *builder) release(name string) {
 	if i < 0 {
 		return
 	}
-	if e := &b.s.bucket(bi)[i]; e.count() > 0 || e.below > 0 {
+	if e := b.entries(bi)[i]; e.count() > 0 || e.below > 0 {
 		return
 	}
-	slot := b.own(bi)
-	bk := *slot
-	last := len(bk) - 1
-	bk[i] = bk[last]
-	bk[last] = entry{}
-	*slot = bk[:last]
+	w := b.slot(bi)
+	last := len(*w) - 1
+	(*w)[i] = (*w)[last]
+	*w = (*w)[:last]
 	b.s.names--
 	if strings.HasPrefix(name, "*.") {
 		b.s.wildcards--
@@ -164,25 +191,24 @@ func (b *builder) ancestors(name, zone string, delta int32) {
 			b.upsert(p, nil)
 			bi, i = b.locate(p)
 		}
-		(*b.own(bi))[i].below += delta
+		(*b.slot(bi))[i].below += delta
 		if delta < 0 {
 			b.release(p)
 		}
 	}
 }
 
-// grow doubles the bucket count; every bucket of the result is private.
+// grow doubles the bucket count; every page of the result is private and
+// every bucket is rebuilt in finish.
 func (b *builder) grow() {
 	n := newSnapshot(2*loadFactor*b.s.buckets(), 0)
-	for _, p := range b.s.pages {
-		for _, bk := range p {
-			for _, e := range bk {
-				bi := mix(hashName(fnvOffset, e.name())) & n.mask
-				slot := &n.pages[bi>>pageBits][bi&(pageSize-1)]
-				*slot = append(*slot, e)
-			}
+	fresh := make([][]entry, n.buckets())
+	for bi := range uint64(b.s.buckets()) {
+		for _, e := range b.entries(bi) {
+			nbi := mix(hashName(fnvOffset, e.name())) & n.mask
+			fresh[nbi] = append(fresh[nbi], e)
 		}
 	}
 	b.s.pages, b.s.mask = n.pages, n.mask
-	b.ownAll, b.ownedPages, b.ownedBuckets = true, nil, nil
+	b.fresh, b.work, b.ownedPages = fresh, nil, nil
 }

@@ -243,6 +243,11 @@ func (l *loader) apply(ctx context.Context, names map[string]struct{}, cursor ui
 				l.skipped[reason]++
 				return
 			}
+			if len(recs[key]) >= maxRecords {
+				invalid[key]++
+				l.skipped[tooMany]++
+				return
+			}
 			recs[key] = appendUnique(recs[key], sr.rec)
 		})
 		if err != nil {

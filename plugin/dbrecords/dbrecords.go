@@ -80,8 +80,8 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	case qname == zone:
 		m.Answer, m.Extra = d.apex(snap, zi, state.QName(), qtype)
 	default:
-		e, _ := snap.find(qname, zone)
-		if e == nil {
+		e, ok := snap.find(qname, zone)
+		if !ok {
 			if d.Fall.Through(qname) {
 				return plugin.NextOrFailure(d.Name(), d.Next, ctx, w, r)
 			}
@@ -108,7 +108,7 @@ func (d *DBRecords) apex(snap *snapshot, zi int, owner string, qtype uint16) (an
 	case dns.TypeNS:
 		return d.nsRRs(zi, owner), d.glue(snap)
 	case dns.TypeA, dns.TypeAAAA:
-		if e := snap.get(d.cfg.zones[zi]); e != nil {
+		if e, ok := snap.get(d.cfg.zones[zi]); ok {
 			return e.rrs(owner, qtype), nil
 		}
 	}
@@ -144,8 +144,8 @@ func (d *DBRecords) nsRRs(zi int, owner string) []dns.RR {
 func (d *DBRecords) glue(snap *snapshot) []dns.RR {
 	var extra []dns.RR
 	for _, n := range d.cfg.ns {
-		e := snap.get(n)
-		if e == nil {
+		e, ok := snap.get(n)
+		if !ok {
 			continue
 		}
 		extra = append(extra, e.rrs(n, dns.TypeA)...)

@@ -64,7 +64,7 @@ func FuzzParseRow(f *testing.F) {
 		b := newFullBuilder(0, len(zones))
 		b.add(sr.fqdn, zones[sr.zone], sr.zone, sr.rec)
 		s := b.finish(1)
-		if e := s.get(sr.fqdn); e == nil || e.count() != 1 {
+		if e, ok := s.get(sr.fqdn); !ok || e.count() != 1 {
 			t.Fatalf("Expected %q to be served, got %v", sr.fqdn, e)
 		}
 	})

@@ -124,7 +124,11 @@ func (l *loader) full(ctx context.Context) error {
 			l.skipped[reason]++
 			return
 		}
-		b.add(sr.fqdn, l.zones[sr.zone], sr.zone, sr.rec)
+		if !b.add(sr.fqdn, l.zones[sr.zone], sr.zone, sr.rec) {
+			invalid[nameKey(r.name)]++
+			invalidN++
+			l.skipped[tooMany]++
+		}
 	})
 	if err != nil {
 		return err

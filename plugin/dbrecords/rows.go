@@ -18,6 +18,7 @@ const (
 	badType
 	badAddress
 	badTTL
+	tooMany
 	numReasons
 )
 
@@ -28,6 +29,7 @@ var reasonText = [numReasons]string{
 	badType:      "a type other than A or AAAA",
 	badAddress:   "an address that does not parse or does not match its type",
 	badTTL:       "a TTL above 2147483647",
+	tooMany:      "more than 2000 records for one name",
 }
 
 func (r invalidReason) String() string { return reasonText[r] }

@@ -122,8 +122,13 @@ const (
 	pageSize = 1 << pageBits
 )
 
-// page is a fixed run of hash buckets.
-type page [pageSize][]entry
+// page is a fixed run of hash buckets. A bucket is one string holding its
+// entries back to back, each as: name length (1 byte), records length (2
+// bytes), below (4 bytes), then the name and the packed records. One string
+// per bucket keeps the heap small: about 45 bytes per name.
+type page [pageSize]string
+
+const entryHeader = 7
 
 // snapshot is an immutable view of all names. Readers load it with one atomic
 // read and never see it change; the loader publishes a new one per sync and
@@ -137,8 +142,7 @@ type snapshot struct {
 	serials   []uint32 // SOA serial per zone, indexed like the plugin's zones
 }
 
-// loadFactor is the names per bucket at which the index doubles: short
-// buckets of 24-byte entries, and few bucket headers per name.
+// loadFactor is the names per bucket at which the index doubles.
 const loadFactor = 4
 
 func newSnapshot(sizeHint, zones int) *snapshot {
@@ -153,55 +157,88 @@ func newSnapshot(sizeHint, zones int) *snapshot {
 	return &snapshot{pages: pages, mask: uint64(n - 1), serials: make([]uint32, zones)}
 }
 
-func (s *snapshot) bucket(bi uint64) []entry { return s.pages[bi>>pageBits][bi&(pageSize-1)] }
+func (s *snapshot) bucket(bi uint64) string { return s.pages[bi>>pageBits][bi&(pageSize-1)] }
 
 func (s *snapshot) buckets() int { return len(s.pages) * pageSize }
 
-// get returns the entry for the lower-case FQDN name, or nil.
-func (s *snapshot) get(name string) *entry {
-	h := mix(hashName(fnvOffset, name))
-	b := s.bucket(h & s.mask)
-	for i := range b {
-		if int(b[i].nlen) == len(name) && b[i].data[:b[i].nlen] == name {
-			return &b[i]
-		}
+// at decodes the entry at offset i of bucket b and returns the next offset.
+func at(b string, i int) (e entry, next int) {
+	l, r := int(b[i]), int(b[i+1])<<8|int(b[i+2])
+	e.below = int32(uint32(b[i+3])<<24 | uint32(b[i+4])<<16 | uint32(b[i+5])<<8 | uint32(b[i+6]))
+	e.data, e.nlen = b[i+entryHeader:i+entryHeader+l+r], uint16(l)
+	return e, i + entryHeader + l + r
+}
+
+// decode returns the entries of bucket b; their data share b's memory.
+func decode(b string) []entry {
+	var out []entry
+	for i := 0; i < len(b); {
+		var e entry
+		e, i = at(b, i)
+		out = append(out, e)
 	}
-	return nil
+	return out
+}
+
+// encode is the inverse of decode.
+func encode(es []entry) string {
+	n := 0
+	for i := range es {
+		n += entryHeader + len(es[i].data)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, e := range es {
+		r, below := len(e.data)-int(e.nlen), uint32(e.below)
+		b.Write([]byte{byte(e.nlen), byte(r >> 8), byte(r), byte(below >> 24), byte(below >> 16), byte(below >> 8), byte(below)})
+		b.WriteString(e.data)
+	}
+	return b.String()
+}
+
+// get returns the entry for the lower-case FQDN name.
+func (s *snapshot) get(name string) (entry, bool) {
+	b := s.bucket(mix(hashName(fnvOffset, name)) & s.mask)
+	for i := 0; i < len(b); {
+		if l := int(b[i]); l == len(name) && b[i+entryHeader:i+entryHeader+l] == name {
+			e, _ := at(b, i)
+			return e, true
+		}
+		_, i = at(b, i)
+	}
+	return entry{}, false
 }
 
 // getWildcard returns the entry for "*." + name without building that string.
-func (s *snapshot) getWildcard(name string) *entry {
-	h := mix(hashName(hashName(fnvOffset, "*."), name))
-	b := s.bucket(h & s.mask)
-	for i := range b {
-		e := &b[i]
+func (s *snapshot) getWildcard(name string) (entry, bool) {
+	b := s.bucket(mix(hashName(hashName(fnvOffset, "*."), name)) & s.mask)
+	for i := 0; i < len(b); {
+		e, next := at(b, i)
 		if int(e.nlen) == len(name)+2 && strings.HasPrefix(e.data, "*.") && e.data[2:e.nlen] == name {
-			return e
+			return e, true
 		}
+		i = next
 	}
-	return nil
+	return entry{}, false
 }
 
 // find returns the entry that answers qname, a lower-case FQDN strictly below
 // zone: the name itself when it exists (empty non-terminals included), else
-// the wildcard at its closest encloser (RFC 4592 section 3.3.1). A nil entry
-// means the name does not exist.
-func (s *snapshot) find(qname, zone string) (e *entry, wildcard bool) {
-	if e := s.get(qname); e != nil {
-		return e, false
+// the wildcard at its closest encloser (RFC 4592 section 3.3.1). ok is false
+// when the name does not exist.
+func (s *snapshot) find(qname, zone string) (e entry, ok bool) {
+	if e, ok := s.get(qname); ok {
+		return e, true
 	}
 	if s.wildcards == 0 {
-		return nil, false
+		return entry{}, false
 	}
 	ce := parent(qname)
 	for ce != zone && len(ce) > len(zone) {
-		if s.get(ce) != nil {
+		if _, ok := s.get(ce); ok {
 			break
 		}
 		ce = parent(ce)
 	}
-	if e := s.getWildcard(ce); e != nil {
-		return e, true
-	}
-	return nil, false
+	return s.getWildcard(ce)
 }

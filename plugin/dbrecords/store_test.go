@@ -36,8 +36,8 @@ func (m model) check(t *testing.T, s *snapshot) {
 		t.Fatalf("Expected %d names and %d records, got %d and %d", len(want), recs, s.names, s.records)
 	}
 	for name, hasRecs := range want {
-		e := s.get(name)
-		if e == nil {
+		e, ok := s.get(name)
+		if !ok {
 			t.Fatalf("Expected %q to exist, got nothing", name)
 		}
 		if hasRecs != (e.count() > 0) || (hasRecs && e.count() != len(m[name])) {
@@ -108,7 +108,7 @@ func TestBuilderGrows(t *testing.T) {
 		t.Errorf("Expected at least %d buckets for 5000 names, got %d", 5000/loadFactor, s.buckets())
 	}
 	for i := range 5000 {
-		if e := s.get(fmt.Sprintf("app-%d.example.org.", i)); e == nil || e.count() != 1 {
+		if e, ok := s.get(fmt.Sprintf("app-%d.example.org.", i)); !ok || e.count() != 1 {
 			t.Fatalf("Expected app-%d to have one record, got %v", i, e)
 		}
 	}
@@ -138,13 +138,13 @@ func TestSnapshotSwapRace(t *testing.T) {
 	d := newTestPlugin(testRows)
 	stop := readers(4, func() bool {
 		s := d.snap.Load()
-		if e, _ := s.find("app-7.example.org.", "example.org."); e != nil {
+		if e, ok := s.find("app-7.example.org.", "example.org."); ok {
 			if rrs := e.rrs("app-7.example.org.", dns.TypeA); len(rrs) > 1 {
 				t.Errorf("Expected at most one A record, got %d", len(rrs))
 				return false
 			}
 		}
-		if e := s.get("www.example.org."); e == nil || e.count() != 3 {
+		if e, ok := s.get("www.example.org."); !ok || e.count() != 3 {
 			t.Errorf("Expected www to keep its 3 records in every snapshot, got %v", e)
 			return false
 		}
@@ -210,7 +210,7 @@ func TestBatchSharesUntouchedPages(t *testing.T) {
 	if copied != 1 {
 		t.Errorf("Expected one page copied for one change, got %d of %d", copied, len(s.pages))
 	}
-	if e := old.get("app-7.example.org."); e.records()[0].ip[3] != 1 {
+	if e, _ := old.get("app-7.example.org."); e.records()[0].ip[3] != 1 {
 		t.Errorf("Expected the old snapshot to keep 192.0.2.1, got %v", e.records()[0].ip[:4])
 	}
 }
