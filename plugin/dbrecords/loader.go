@@ -141,11 +141,13 @@ func (l *loader) full(ctx context.Context) error {
 	}
 	l.track.reset(cursor, holes, time.Now())
 	l.invalid, l.invalidN = invalid, invalidN
-	l.commit(b.finish(uint32(cursor)))
-	log.Infof("Loaded %d records for %d names from table %q", l.cur.records, l.cur.names, l.q.table)
-	// A full load leaves about as much garbage as it keeps (row strings, the
-	// previous snapshot); hand it back now rather than carry it as RSS.
+	snap := b.finish(uint32(cursor))
+	// A full load leaves several times as much garbage as it keeps (row
+	// strings, decoded buckets); hand it back before serving rather than
+	// carry it as RSS. It costs a GC, once per full load.
 	debug.FreeOSMemory()
+	l.commit(snap)
+	log.Infof("Loaded %d records for %d names from table %q", l.cur.records, l.cur.names, l.q.table)
 	return nil
 }
 
