@@ -9,7 +9,7 @@ GOTEST     ?= go test -race -count=1 -timeout 15m
 
 export MYSQL_DSN
 
-.PHONY: build generate test test-scale bench mysql demo stop fmt lint clean
+.PHONY: build generate test test-scale bench helm image mysql demo stop fmt lint clean
 
 ## build: ./coredns, upstream CoreDNS (version pinned in go.mod) with the plugins in plugin.cfg
 build: generate
@@ -24,8 +24,16 @@ mysql:
 	bash test/mysql.sh
 
 ## test: unit and integration tests, with the race detector, against a real MariaDB
-test: build mysql
-	COREDNS_BINARY=$(CURDIR)/coredns $(GOTEST) ./...
+test: build mysql helm
+	COREDNS_BINARY=$(CURDIR)/coredns HELM_BINARY=$(CURDIR)/bin/helm $(GOTEST) ./...
+
+## helm: bin/helm, the helm CLI the chart tests use (pinned in test/tools/go.mod)
+helm:
+	go build -C test/tools -o $(CURDIR)/bin/helm helm.sh/helm/v3/cmd/helm
+
+## image: dbrecords-image.tar, an OCI image of ./coredns built offline (docker load -i dbrecords-image.tar)
+image: build
+	go run ./build/image -binary coredns -out dbrecords-image.tar -tag dbrecords:$(GITCOMMIT)
 
 ## test-scale: the million-row freshness run (opt-in; a few minutes); report in bench/results/
 test-scale: build mysql
@@ -58,4 +66,4 @@ lint:
 	@test -z "$$(gofmt -l build plugin test)" || (gofmt -l build plugin test; exit 1)
 
 clean: stop
-	rm -f coredns coredns.log
+	rm -rf coredns coredns.log bin dbrecords-image.tar

@@ -1,0 +1,75 @@
+{{/* Chart name. */}}
+{{- define "dbrecords.name" -}}
+{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Fully qualified app name. */}}
+{{- define "dbrecords.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Labels on every object. */}}
+{{- define "dbrecords.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "dbrecords.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{/* Labels that select the pods. */}}
+{{- define "dbrecords.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "dbrecords.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* The Secret holding the DSN. */}}
+{{- define "dbrecords.secretName" -}}
+{{- if .Values.dsn.value -}}
+{{- include "dbrecords.fullname" . -}}
+{{- else if .Values.dsn.existingSecret -}}
+{{- .Values.dsn.existingSecret -}}
+{{- else -}}
+{{- fail "set dsn.existingSecret to a Secret holding the DSN, or dsn.value" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "dbrecords.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "dbrecords.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Corefile, built from values. */}}
+{{- define "dbrecords.corefile" -}}
+{{- $v := .Values.dbrecords -}}
+{{- if not $v.zones }}{{ fail "dbrecords.zones must list at least one zone" }}{{ end -}}
+{{- $port := .Values.dnsPort }}
+{{- range $i, $z := $v.zones }}{{ if $i }} {{ end }}{{ $z }}:{{ $port }}{{ end }} {
+    dbrecords {
+        dsn_file /etc/dbrecords/dsn
+        table {{ $v.table }}
+        refresh {{ $v.refresh }}
+        ttl {{ $v.ttl }}
+        negative_ttl {{ $v.negativeTTL }}
+        {{- if $v.ns }}
+        ns {{ join " " $v.ns }}
+        {{- end }}
+        {{- if $v.fallthrough }}
+        fallthrough
+        {{- end }}
+    }
+    {{- range .Values.extraPlugins }}
+    {{ . }}
+    {{- end }}
+    prometheus :{{ .Values.metricsPort }}
+    health :{{ .Values.healthPort }}
+    ready :{{ .Values.readyPort }}
+    reload
+}
+{{- end -}}

@@ -1,0 +1,294 @@
+package test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dbrecords/dbrecords/test/dbsetup"
+
+	"github.com/miekg/dns"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+)
+
+const chartDir = "../deploy/helm/dbrecords"
+
+var (
+	helmOnce sync.Once
+	helmPath string
+	helmErr  error
+)
+
+// helm runs the helm CLI: HELM_BINARY, or one built from test/tools (pinned there).
+func helm(t *testing.T, args ...string) []byte {
+	t.Helper()
+	helmOnce.Do(func() {
+		if helmPath = os.Getenv("HELM_BINARY"); helmPath != "" {
+			return
+		}
+		helmPath = filepath.Join(os.TempDir(), fmt.Sprintf("dbrecords-helm-%d", os.Getpid()))
+		out, err := exec.Command("go", "build", "-C", "tools", "-o", helmPath, "helm.sh/helm/v3/cmd/helm").CombinedOutput()
+		if err != nil {
+			helmErr = fmt.Errorf("building helm: %v\n%s", err, out)
+		}
+	})
+	if helmErr != nil {
+		t.Fatal(helmErr)
+	}
+	cmd := exec.Command(helmPath, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("Expected helm %s to succeed, got %v:\n%s%s", strings.Join(args, " "), err, out, stderr.String())
+	}
+	return out
+}
+
+// serviceMonitor is the part of the Prometheus operator's CRD the chart uses.
+type serviceMonitor struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Selector  metav1.LabelSelector `json:"selector"`
+		Endpoints []struct {
+			Port     string `json:"port"`
+			Interval string `json:"interval"`
+		} `json:"endpoints"`
+	} `json:"spec"`
+}
+
+// manifests is a rendered chart, decoded strictly: an unknown field fails.
+type manifests struct {
+	deployment   *appsv1.Deployment
+	configMap    *corev1.ConfigMap
+	services     map[string]*corev1.Service
+	secret       *corev1.Secret
+	pdb          *policyv1.PodDisruptionBudget
+	hpa          *autoscalingv2.HorizontalPodAutoscaler
+	netpol       *networkingv1.NetworkPolicy
+	monitor      *serviceMonitor
+	raw          string
+	serviceAccts int
+}
+
+func render(t *testing.T, args ...string) manifests {
+	t.Helper()
+	out := helm(t, append([]string{"template", "dns", chartDir, "--namespace", "dns"}, args...)...)
+	m := manifests{services: map[string]*corev1.Service{}, raw: string(out)}
+	for _, doc := range strings.Split(string(out), "\n---") {
+		if strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(doc), "---")) == "" {
+			continue
+		}
+		js, err := yaml.YAMLToJSON([]byte(doc))
+		if err != nil {
+			t.Fatalf("Expected YAML, got %v in:\n%s", err, doc)
+		}
+		var tm metav1.TypeMeta
+		if err := json.Unmarshal(js, &tm); err != nil {
+			t.Fatal(err)
+		}
+		var obj any
+		switch tm.Kind {
+		case "Deployment":
+			m.deployment = &appsv1.Deployment{}
+			obj = m.deployment
+		case "ConfigMap":
+			m.configMap = &corev1.ConfigMap{}
+			obj = m.configMap
+		case "Secret":
+			m.secret = &corev1.Secret{}
+			obj = m.secret
+		case "Service":
+			obj = &corev1.Service{}
+		case "ServiceAccount":
+			m.serviceAccts++
+			obj = &corev1.ServiceAccount{}
+		case "PodDisruptionBudget":
+			m.pdb = &policyv1.PodDisruptionBudget{}
+			obj = m.pdb
+		case "HorizontalPodAutoscaler":
+			m.hpa = &autoscalingv2.HorizontalPodAutoscaler{}
+			obj = m.hpa
+		case "NetworkPolicy":
+			m.netpol = &networkingv1.NetworkPolicy{}
+			obj = m.netpol
+		case "ServiceMonitor":
+			m.monitor = &serviceMonitor{}
+			obj = m.monitor
+		default:
+			t.Fatalf("Expected only known kinds, got %s %s", tm.APIVersion, tm.Kind)
+		}
+		dec := json.NewDecoder(bytes.NewReader(js))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(obj); err != nil {
+			t.Fatalf("Expected %s to decode strictly, got %v", tm.Kind, err)
+		}
+		if svc, ok := obj.(*corev1.Service); ok {
+			m.services[svc.Name] = svc
+		}
+	}
+	return m
+}
+
+func TestChartLint(t *testing.T) {
+	for _, args := range [][]string{nil, {"-f", "helm/values-ha.yaml"}} {
+		out := helm(t, append([]string{"lint", "--strict", chartDir}, args...)...)
+		if !strings.Contains(string(out), "0 chart(s) failed") {
+			t.Errorf("Expected helm lint %v to pass, got:\n%s", args, out)
+		}
+	}
+}
+
+// TestChartDefaults checks what the default values deploy.
+func TestChartDefaults(t *testing.T) {
+	m := render(t)
+	d := m.deployment
+	if d == nil || m.configMap == nil || m.pdb == nil || m.services["dns-dbrecords"] == nil || m.services["dns-dbrecords-metrics"] == nil {
+		t.Fatalf("Expected a Deployment, ConfigMap, PDB and two Services, got:\n%s", m.raw)
+	}
+	if d.Spec.Replicas == nil || *d.Spec.Replicas != 3 {
+		t.Errorf("Expected 3 replicas, got %v", d.Spec.Replicas)
+	}
+	if ru := d.Spec.Strategy.RollingUpdate; ru == nil || ru.MaxUnavailable.IntValue() != 0 {
+		t.Errorf("Expected a rolling update with maxUnavailable 0, got %+v", d.Spec.Strategy)
+	}
+	pod := d.Spec.Template.Spec
+	if len(pod.TopologySpreadConstraints) != 2 || pod.Affinity == nil || pod.Affinity.PodAntiAffinity == nil {
+		t.Errorf("Expected spreading over zones and nodes and pod anti-affinity, got %+v / %+v", pod.TopologySpreadConstraints, pod.Affinity)
+	}
+	c := pod.Containers[0]
+	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet.Path != "/ready" || c.ReadinessProbe.HTTPGet.Port.IntValue() != 8181 {
+		t.Errorf("Expected readiness on the ready plugin (/ready on 8181), got %+v", c.ReadinessProbe)
+	}
+	if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet.Path != "/health" || c.LivenessProbe.HTTPGet.Port.IntValue() != 8080 {
+		t.Errorf("Expected liveness on the health plugin (/health on 8080), got %+v", c.LivenessProbe)
+	}
+	sc := c.SecurityContext
+	if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" || len(sc.Capabilities.Add) != 0 {
+		t.Errorf("Expected a read-only root, all capabilities dropped and none added, got %+v", sc)
+	}
+	if psc := pod.SecurityContext; psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
+		t.Errorf("Expected runAsNonRoot, got %+v", psc)
+	}
+	if d.Spec.Template.Annotations["checksum/config"] == "" {
+		t.Errorf("Expected a checksum/config annotation, got %v", d.Spec.Template.Annotations)
+	}
+	var secretVol *corev1.SecretVolumeSource
+	for _, v := range pod.Volumes {
+		if v.Secret != nil {
+			secretVol = v.Secret
+		}
+	}
+	if secretVol == nil || secretVol.SecretName != "dbrecords-dsn" || m.secret != nil {
+		t.Errorf("Expected the DSN from the existing Secret dbrecords-dsn and no Secret of the chart's, got %+v", secretVol)
+	}
+	svc := m.services["dns-dbrecords"]
+	if svc.Spec.Type != corev1.ServiceTypeClusterIP || len(svc.Spec.Ports) != 2 || svc.Spec.Ports[0].Port != 53 || svc.Spec.Ports[0].Protocol != corev1.ProtocolUDP || svc.Spec.Ports[1].Protocol != corev1.ProtocolTCP {
+		t.Errorf("Expected a ClusterIP Service on 53/UDP and 53/TCP, got %+v", svc.Spec)
+	}
+	if m.hpa != nil || m.netpol != nil || m.monitor != nil {
+		t.Errorf("Expected no HPA, NetworkPolicy or ServiceMonitor by default")
+	}
+	if !strings.Contains(m.configMap.Data["Corefile"], "dsn_file /etc/dbrecords/dsn") || !strings.Contains(m.configMap.Data["Corefile"], "reload") {
+		t.Errorf("Expected a Corefile reading the DSN from the mounted Secret, with reload, got:\n%s", m.configMap.Data["Corefile"])
+	}
+}
+
+// TestChartHA renders the non-trivial values file.
+func TestChartHA(t *testing.T) {
+	m := render(t, "-f", "helm/values-ha.yaml")
+	if m.hpa == nil || m.hpa.Spec.MaxReplicas != 12 || m.deployment.Spec.Replicas != nil {
+		t.Errorf("Expected an HPA (3-12) owning the replica count, got %+v and replicas %v", m.hpa, m.deployment.Spec.Replicas)
+	}
+	if m.netpol == nil || m.monitor == nil || m.monitor.Spec.Endpoints[0].Port != "metrics" {
+		t.Errorf("Expected a NetworkPolicy and a ServiceMonitor on the metrics port")
+	}
+	svc := m.services["dns-dbrecords"]
+	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer || svc.Spec.ExternalTrafficPolicy != corev1.ServiceExternalTrafficPolicyLocal {
+		t.Errorf("Expected a LoadBalancer with externalTrafficPolicy Local, got %+v", svc.Spec)
+	}
+	pod := m.deployment.Spec.Template.Spec
+	if pod.PriorityClassName != "system-cluster-critical" || pod.Containers[0].Image != "registry.example.org/dns/dbrecords:1.15.0-dbrecords.1" {
+		t.Errorf("Expected the priority class and image from the values, got %q and %q", pod.PriorityClassName, pod.Containers[0].Image)
+	}
+	corefile := m.configMap.Data["Corefile"]
+	for _, want := range []string{"example.org:1053 example.net:1053 {", "table hosts_v2", "refresh 500ms", "ns ns1.example.org ns2.example.org", "fallthrough", "whoami"} {
+		if !strings.Contains(corefile, want) {
+			t.Errorf("Expected the Corefile to contain %q, got:\n%s", want, corefile)
+		}
+	}
+}
+
+// TestChartSecretHandling: a DSN given as a value goes into a Secret only, and
+// a change of the Corefile changes the checksum that rolls the pods.
+func TestChartSecretHandling(t *testing.T) {
+	m := render(t, "--set", "dsn.value=app:Sup3r-s3cret@tcp(db:3306)/dns")
+	if m.secret == nil || string(m.secret.Data["dsn"]) != "app:Sup3r-s3cret@tcp(db:3306)/dns" {
+		t.Fatalf("Expected a Secret holding the DSN, got %+v", m.secret)
+	}
+	if strings.Contains(m.configMap.Data["Corefile"], "Sup3r") {
+		t.Errorf("Expected no password in the ConfigMap")
+	}
+	for _, c := range m.deployment.Spec.Template.Spec.Containers {
+		for _, e := range c.Env {
+			if strings.Contains(e.Value, "Sup3r") {
+				t.Errorf("Expected no password in the environment, got %s", e.Name)
+			}
+		}
+	}
+	other := render(t, "--set", "dbrecords.zones={example.com}")
+	if m.deployment.Spec.Template.Annotations["checksum/config"] == other.deployment.Spec.Template.Annotations["checksum/config"] {
+		t.Errorf("Expected checksum/config to change with the zones")
+	}
+}
+
+// TestChartCorefileRuns starts the Corefile each values file renders with the
+// real ./coredns against MariaDB: the chart cannot ship a Corefile that does not run.
+func TestChartCorefileRuns(t *testing.T) {
+	for _, tc := range []struct {
+		name, table string
+		args, zones []string
+	}{
+		{name: "default", table: "dns_records", zones: []string{"example.org."}},
+		{name: "ha", table: "hosts_v2", args: []string{"-f", "helm/values-ha.yaml"}, zones: []string{"example.org.", "example.net."}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db, dsn := newDB(t)
+			if err := dbsetup.ApplySchema(t.Context(), db, tc.table); err != nil {
+				t.Fatal(err)
+			}
+			exec1(t, db, "INSERT INTO "+tc.table+" (name, type, content) VALUES ('www.example.org', 'A', '192.0.2.1')")
+			dsnFile := filepath.Join(t.TempDir(), "dsn")
+			if err := os.WriteFile(dsnFile, []byte(dsn), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			corefile := render(t, tc.args...).configMap.Data["Corefile"]
+			corefile = strings.NewReplacer("/etc/dbrecords/dsn", dsnFile, ":1053", ":{DNS}", "prometheus :9153", "prometheus {METRICS}",
+				"ready :8181", "ready {READY}", "health :8080", fmt.Sprintf("health 127.0.0.1:%d", freePort(t))).Replace(corefile)
+			s := startCorefile(t, corefile)
+			s.waitReady(t)
+			for _, name := range []string{"www.example.org.", "WWW.Example.org."} {
+				waitFor(t, 5*time.Second, name+" from the chart's Corefile", func() bool { return answerA(t, s, name) == "192.0.2.1" })
+			}
+			for _, zone := range tc.zones {
+				if resp := query(t, s.dns, "udp", zone, dns.TypeSOA); len(resp.Answer) != 1 || !resp.Authoritative {
+					t.Errorf("Expected an authoritative SOA for %s on the chart's DNS port, got %v", zone, resp)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,82 @@
+package test
+
+import (
+	"archive/tar"
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// TestImage builds the OCI tarball of `make image` from the binary under test
+// and inspects it: entrypoint, user, ports, and that the binary inside is the
+// one `make build` made.
+func TestImage(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "image.tar")
+	if out, err := exec.Command("go", "run", "../build/image", "-binary", binary, "-out", path, "-tag", "dbrecords:test").CombinedOutput(); err != nil {
+		t.Fatalf("Expected the image to build, got %v:\n%s", err, out)
+	}
+	img, err := tarball.ImageFromPath(path, nil)
+	if err != nil {
+		t.Fatalf("Expected a docker-loadable tarball, got %v", err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cf.Config.Entrypoint, []string{"/coredns"}) || cf.Config.User != "65532:65532" || cf.OS != "linux" {
+		t.Errorf("Expected entrypoint /coredns as user 65532 on linux, got %v as %q on %q", cf.Config.Entrypoint, cf.Config.User, cf.OS)
+	}
+	for _, p := range []string{"1053/udp", "1053/tcp", "9153/tcp", "8080/tcp", "8181/tcp"} {
+		if _, ok := cf.Config.ExposedPorts[p]; !ok {
+			t.Errorf("Expected port %s exposed, got %v", p, cf.Config.ExposedPorts)
+		}
+	}
+
+	layers, err := img.Layers()
+	if err != nil || len(layers) != 1 {
+		t.Fatalf("Expected one layer, got %d (%v)", len(layers), err)
+	}
+	rc, err := layers[0].Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	files := map[string][]byte{}
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		files[h.Name] = b
+	}
+	want, err := os.ReadFile(binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(files["coredns"], want) {
+		t.Fatalf("Expected /coredns in the image to be the built binary (%d bytes), got %d bytes", len(want), len(files["coredns"]))
+	}
+	if !strings.Contains(string(files["etc/passwd"]), "nonroot:x:65532:65532") {
+		t.Errorf("Expected /etc/passwd with the nonroot user, got %q", files["etc/passwd"])
+	}
+	inside := filepath.Join(t.TempDir(), "coredns")
+	if err := os.WriteFile(inside, files["coredns"], 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(inside, "-plugins").Output()
+	if err != nil || !contains(strings.Fields(string(out)), "dbrecords") {
+		t.Errorf("Expected the image's coredns to list dbrecords, got %v: %s", err, out)
+	}
+}
