@@ -61,9 +61,12 @@ stop:
 fmt:
 	gofmt -l -w build plugin test
 
+## lint: gofmt, go vet and golangci-lint with upstream CoreDNS's .golangci.yml (golangci-lint is installed into bin/)
 lint:
-	go vet ./...
 	@test -z "$$(gofmt -l build plugin test)" || (gofmt -l build plugin test; exit 1)
+	go vet ./...
+	test -x bin/golangci-lint || GOBIN=$(CURDIR)/bin go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+	bin/golangci-lint run ./...
 
 clean: stop
 	rm -rf coredns coredns.log bin dbrecords-image.tar

@@ -128,9 +128,7 @@ func TestConcurrentWritersConverge(t *testing.T) {
 	var wg sync.WaitGroup
 	stop := time.Now().Add(3 * time.Second)
 	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			r := rand.New(rand.NewSource(int64(w)))
 			for time.Now().Before(stop) {
 				tx, err := db.Begin()
@@ -161,7 +159,7 @@ func TestConcurrentWritersConverge(t *testing.T) {
 					tx.Commit()
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 

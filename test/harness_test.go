@@ -219,7 +219,7 @@ func (s *server) metricLines(t *testing.T, name string) []string {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	var lines []string
-	for _, l := range strings.Split(string(body), "\n") {
+	for l := range strings.SplitSeq(string(body), "\n") {
 		if strings.HasPrefix(l, name) {
 			lines = append(lines, l)
 		}

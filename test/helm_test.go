@@ -89,7 +89,7 @@ func render(t *testing.T, args ...string) manifests {
 	t.Helper()
 	out := helm(t, append([]string{"template", "dns", chartDir, "--namespace", "dns"}, args...)...)
 	m := manifests{services: map[string]*corev1.Service{}, raw: string(out)}
-	for _, doc := range strings.Split(string(out), "\n---") {
+	for doc := range strings.SplitSeq(string(out), "\n---") {
 		if strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(doc), "---")) == "" {
 			continue
 		}

@@ -70,9 +70,7 @@ func (p *proxy) up(t *testing.T) {
 	p.mu.Lock()
 	p.ln = ln
 	p.mu.Unlock()
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
+	p.wg.Go(func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
@@ -80,7 +78,7 @@ func (p *proxy) up(t *testing.T) {
 			}
 			p.forward(c)
 		}
-	}()
+	})
 }
 
 func (p *proxy) forward(c net.Conn) {

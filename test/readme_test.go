@@ -22,8 +22,9 @@ func corefileBlocks(t *testing.T, path string) []string {
 		t.Fatal(err)
 	}
 	re := regexp.MustCompile("(?s)~~~ corefile\n(.*?)~~~")
-	var blocks []string
-	for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+	matches := re.FindAllStringSubmatch(string(b), -1)
+	blocks := make([]string, 0, len(matches))
+	for _, m := range matches {
 		blocks = append(blocks, m[1])
 	}
 	return blocks
@@ -55,7 +56,7 @@ func TestReadmeExamples(t *testing.T) {
 		corefile := strings.ReplaceAll(block, "/var/run/secrets/dbrecords/dsn", dsnFile)
 		corefile = regexp.MustCompile(`(?m)^(\S[^{]*)\{`).ReplaceAllStringFunc(corefile, func(keys string) string {
 			var out []string
-			for _, k := range strings.Fields(strings.TrimSuffix(keys, "{")) {
+			for k := range strings.FieldsSeq(strings.TrimSuffix(keys, "{")) {
 				out = append(out, k+":{DNS}")
 			}
 			return strings.Join(out, " ") + " {"

@@ -82,7 +82,7 @@ func TestDbrecordsOrder(t *testing.T) {
 			t.Fatalf("Expected plugin.cfg to list %q", name)
 		}
 	}
-	if !(pos["cache"] < pos["dbrecords"] && pos["dbrecords"] < pos["file"] && pos["file"] < pos["forward"]) {
+	if pos["cache"] >= pos["dbrecords"] || pos["dbrecords"] >= pos["file"] || pos["file"] >= pos["forward"] {
 		t.Errorf("Expected order cache < dbrecords < file < forward, got %v", pos)
 	}
 }

@@ -156,7 +156,7 @@ func (b *builder) upsert(name string, recs []record) {
 		b.grow()
 	}
 	w := b.slot(mix(hashName(fnvOffset, name)) & b.s.mask)
-	*w = append(*w, entry{data: pack(name, recs), nlen: uint16(len(name))})
+	*w = append(*w, entry{data: pack(name, recs), nlen: uint16(len(name))}) //nolint:gosec // names are at most 254 bytes (validName)
 	b.s.names++
 	if strings.HasPrefix(name, "*.") {
 		b.s.wildcards++
@@ -203,7 +203,7 @@ func (b *builder) ancestors(name, zone string, delta int32) {
 func (b *builder) grow() {
 	n := newSnapshot(2*loadFactor*b.s.buckets(), 0)
 	fresh := make([][]entry, n.buckets())
-	for bi := range uint64(b.s.buckets()) {
+	for bi := range uint64(b.s.buckets()) { //nolint:gosec // a positive count
 		for _, e := range b.entries(bi) {
 			nbi := mix(hashName(fnvOffset, e.name())) & n.mask
 			fresh[nbi] = append(fresh[nbi], e)

@@ -3,6 +3,7 @@ package dbrecords
 import (
 	"context"
 	"database/sql"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -82,9 +83,7 @@ func (t *tracker) see(seq uint64, now time.Time) {
 
 func (t tracker) clone() tracker {
 	c := tracker{cursor: t.cursor, holes: make(map[uint64]time.Time, len(t.holes))}
-	for h, at := range t.holes {
-		c.holes[h] = at
-	}
+	maps.Copy(c.holes, t.holes)
 	return c
 }
 
@@ -272,7 +271,7 @@ func (l *loader) apply(ctx context.Context, names map[string]struct{}, cursor ui
 		}
 	}
 	changesApplied.WithLabelValues(l.label).Add(float64(len(keys)))
-	l.commit(b.finish(uint32(cursor)))
+	l.commit(b.finish(uint32(cursor))) //nolint:gosec // serials wrap by design (RFC 1982)
 	return nil
 }
 

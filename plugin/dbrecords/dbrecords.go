@@ -76,17 +76,16 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	m.SetReply(r)
 	m.Authoritative = true
 
-	switch {
-	case qname == zone:
+	if qname == zone {
 		m.Answer, m.Extra = d.apex(snap, zi, state.QName(), qtype)
-	default:
+	} else {
 		e, ok := snap.find(qname, zone)
-		if !ok {
-			if d.Fall.Through(qname) {
-				return plugin.NextOrFailure(d.Name(), d.Next, ctx, w, r)
-			}
+		switch {
+		case !ok && d.Fall.Through(qname):
+			return plugin.NextOrFailure(d.Name(), d.Next, ctx, w, r)
+		case !ok:
 			m.Rcode = dns.RcodeNameError
-		} else if qtype == dns.TypeA || qtype == dns.TypeAAAA {
+		case qtype == dns.TypeA || qtype == dns.TypeAAAA:
 			m.Answer = e.rrs(state.QName(), qtype)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"time"
 )
 
@@ -141,7 +142,7 @@ func (l *loader) full(ctx context.Context) error {
 	}
 	l.track.reset(cursor, holes, time.Now())
 	l.invalid, l.invalidN = invalid, invalidN
-	snap := b.finish(uint32(cursor))
+	snap := b.finish(uint32(cursor)) //nolint:gosec // serials wrap by design (RFC 1982)
 	// A full load leaves several times as much garbage as it keeps (row
 	// strings, decoded buckets); hand it back before serving rather than
 	// carry it as RSS. It costs a GC, once per full load.
@@ -200,13 +201,13 @@ func (l *loader) logSkipped() {
 	if n == 0 || !l.invalidLog.allow(time.Now()) {
 		return
 	}
-	msg := ""
+	var msg strings.Builder
 	for reason, c := range l.skipped {
 		if c > 0 {
-			msg += fmt.Sprintf("; %d with %s", c, invalidReason(reason))
+			fmt.Fprintf(&msg, "; %d with %s", c, invalidReason(reason))
 		}
 	}
-	log.Warningf("Skipped %d rows of table %q that cannot be served%s", n, l.q.table, msg)
+	log.Warningf("Skipped %d rows of table %q that cannot be served%s", n, l.q.table, msg.String())
 	l.skipped = [numReasons]int{}
 }
 

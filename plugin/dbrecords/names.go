@@ -24,14 +24,18 @@ func validName(key string) bool {
 		if len(label) == 0 || len(label) > 63 {
 			return false
 		}
-		for j := 0; j < len(label); j++ {
-			c := label[j]
-			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+		for j := range len(label) {
+			if !labelByte(label[j]) {
 				return false
 			}
 		}
 	}
 	return true
+}
+
+// labelByte reports whether c may appear in a label of a served name.
+func labelByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
 }
 
 // zoneOf returns the index of the most specific zone that contains fqdn, or -1.
@@ -77,7 +81,7 @@ const (
 // hashName hashes s with FNV-1a, continuing from h (start with fnvOffset), so
 // that the hash of "*." + name can be computed without building the string.
 func hashName(h uint64, s string) uint64 {
-	for i := 0; i < len(s); i++ {
+	for i := range len(s) {
 		h ^= uint64(s[i])
 		h *= fnvPrime
 	}

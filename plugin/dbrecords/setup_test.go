@@ -31,6 +31,7 @@ func TestParse(t *testing.T) {
 			name:  "defaults",
 			input: "dbrecords {\n dsn u:p@tcp(db:3306)/records\n}",
 			check: func(t *testing.T, cfg *config) {
+				t.Helper()
 				if cfg.table != "dns_records" || cfg.refresh != time.Second || cfg.ttl != 60 || cfg.negativeTTL != 30 {
 					t.Errorf("Expected defaults dns_records/1s/60/30, got %s/%s/%d/%d", cfg.table, cfg.refresh, cfg.ttl, cfg.negativeTTL)
 				}
@@ -57,6 +58,7 @@ func TestParse(t *testing.T) {
 				fallthrough example.net
 			}`,
 			check: func(t *testing.T, cfg *config) {
+				t.Helper()
 				if strings.Join(cfg.zones, ",") != "example.com.,example.net." {
 					t.Errorf("Expected zones example.com.,example.net., got %v", cfg.zones)
 				}
@@ -75,6 +77,7 @@ func TestParse(t *testing.T) {
 			name:  "dsn_file",
 			input: "dbrecords {\n dsn_file " + goodFile + "\n}",
 			check: func(t *testing.T, cfg *config) {
+				t.Helper()
 				if cfg.dsn.Addr != "db:3306" || cfg.dsn.DBName != "records" {
 					t.Errorf("Expected the DSN from the file, got addr %q database %q", cfg.dsn.Addr, cfg.dsn.DBName)
 				}

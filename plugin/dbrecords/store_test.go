@@ -9,8 +9,6 @@ import (
 	"github.com/miekg/dns"
 )
 
-var storeZones = []string{"example.org."}
-
 // model is what a snapshot must hold: records per name.
 type model map[string][]record
 
@@ -169,9 +167,7 @@ func readers(n int, read func() bool) (stop func()) {
 	var wg sync.WaitGroup
 	done := make(chan struct{})
 	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for {
 				select {
 				case <-done:
@@ -182,7 +178,7 @@ func readers(n int, read func() bool) (stop func()) {
 					return
 				}
 			}
-		}()
+		})
 	}
 	return func() {
 		close(done)

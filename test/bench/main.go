@@ -72,7 +72,7 @@ func parseOptions() (options, error) {
 	}
 	if v := os.Getenv("BENCH_NAMES"); v != "" {
 		opt.sizes = nil
-		for _, f := range strings.Split(v, ",") {
+		for f := range strings.SplitSeq(v, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(f))
 			if err != nil || n < 100 {
 				return opt, fmt.Errorf("BENCH_NAMES: want sizes of at least 100, got %q", f)
@@ -102,7 +102,7 @@ func parseOptions() (options, error) {
 
 func cpuModel() string {
 	b, _ := os.ReadFile("/proc/cpuinfo")
-	for _, l := range strings.Split(string(b), "\n") {
+	for l := range strings.SplitSeq(string(b), "\n") {
 		if strings.HasPrefix(l, "model name") {
 			if _, v, ok := strings.Cut(l, ":"); ok {
 				return strings.TrimSpace(v)

@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
-	"sort"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -42,13 +43,14 @@ func propagation(ctx context.Context, opt options, d *dataset) (string, error) {
 			lat[op.kind] = append(lat[op.kind], time.Since(committed))
 		}
 	}
-	out := "| propagation (commit → first correct answer, refresh 1s) | p50 | p99 |\n|---|---|---|\n"
+	var out strings.Builder
+	out.WriteString("| propagation (commit → first correct answer, refresh 1s) | p50 | p99 |\n|---|---|---|\n")
 	for _, kind := range []string{"insert", "update", "delete"} {
 		l := lat[kind]
-		sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
-		out += fmt.Sprintf("| %s (%d samples) | %s | %s |\n", kind, len(l), l[len(l)/2].Round(time.Millisecond), l[min(len(l)-1, len(l)*99/100)].Round(time.Millisecond))
+		slices.Sort(l)
+		fmt.Fprintf(&out, "| %s (%d samples) | %s | %s |\n", kind, len(l), l[len(l)/2].Round(time.Millisecond), l[min(len(l)-1, len(l)*99/100)].Round(time.Millisecond))
 	}
-	return out, nil
+	return out.String(), nil
 }
 
 // answer is the first A address served for name, or "" for none.

@@ -117,7 +117,7 @@ func Statements(script string) []string {
 		out []string
 		cur strings.Builder
 	)
-	for _, line := range strings.Split(script, "\n") {
+	for line := range strings.SplitSeq(script, "\n") {
 		trimmed := strings.TrimSpace(line)
 		if trimmed == "" || strings.HasPrefix(trimmed, "--") {
 			continue
