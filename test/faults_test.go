@@ -25,6 +25,18 @@ func servedA(t *testing.T, s *server, want string, times int) {
 	}
 }
 
+// keepsServing asserts for d that www.example.org is answered with want from
+// memory, and that the replica stays ready, while the database is unavailable.
+func keepsServing(t *testing.T, s *server, want string, d time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		servedA(t, s, want, 10)
+	}
+	if got := s.readyStatus(); got != http.StatusOK {
+		t.Errorf("Expected to stay ready while the database is unavailable, got %d", got)
+	}
+}
+
 // TestKilledConnections: the plugin's connections are killed in SQL; it
 // reconnects and keeps following changes.
 func TestKilledConnections(t *testing.T) {
@@ -71,14 +83,7 @@ func TestSlowAndHungDatabase(t *testing.T) {
 	p.delay.Store(0)
 	p.hang.Store(true)
 	exec1(t, db, "UPDATE dns_records SET content = '192.0.2.3'")
-	deadline := time.Now().Add(8 * time.Second)
-	for time.Now().Before(deadline) {
-		servedA(t, s, "192.0.2.2", 10)
-		time.Sleep(100 * time.Millisecond)
-	}
-	if got := s.readyStatus(); got != http.StatusOK {
-		t.Errorf("Expected to stay ready while the database hangs, got %d", got)
-	}
+	keepsServing(t, s, "192.0.2.2", 8*time.Second)
 	waitFor(t, 10*time.Second, "the hung sync to time out and be counted", func() bool {
 		l := s.metricLines(t, "coredns_dbrecords_sync_errors_total{")
 		return len(l) == 1 && !strings.HasSuffix(l[0], " 0")
@@ -167,14 +172,7 @@ func TestDatabaseProcessRestart(t *testing.T) {
 	s := start(t, dsn)
 
 	m.stop(t)
-	deadline := time.Now().Add(3 * time.Second)
-	for time.Now().Before(deadline) {
-		servedA(t, s, "192.0.2.1", 10)
-		time.Sleep(100 * time.Millisecond)
-	}
-	if got := s.readyStatus(); got != http.StatusOK {
-		t.Errorf("Expected to stay ready while MariaDB is stopped, got %d", got)
-	}
+	keepsServing(t, s, "192.0.2.1", 3*time.Second)
 
 	m.start(t)
 	exec1(t, db, "UPDATE dns_records SET content = '192.0.2.2'")
