@@ -13,13 +13,18 @@ import (
 )
 
 // propagation starts dbrecords and measures commit → first correct answer for
-// inserts, updates and deletes.
+// inserts, updates and deletes, then dnsperf's view of the query path while
+// 1,000 rows change per second.
 func propagation(ctx context.Context, opt options, d *dataset) (string, error) {
 	r, err := start(opt, d, systems(d)[0])
 	if err != nil {
 		return "", err
 	}
 	defer r.stop()
+	burst, err := underBurst(ctx, opt, d, r)
+	if err != nil {
+		return "", err
+	}
 	addr := "127.0.0.1:" + strconv.Itoa(r.port)
 	lat := map[string][]time.Duration{}
 	for k := range 15 {
@@ -50,7 +55,45 @@ func propagation(ctx context.Context, opt options, d *dataset) (string, error) {
 		slices.Sort(l)
 		fmt.Fprintf(&out, "| %s (%d samples) | %s | %s |\n", kind, len(l), l[len(l)/2].Round(time.Millisecond), l[min(len(l)-1, len(l)*99/100)].Round(time.Millisecond))
 	}
-	return out.String(), nil
+	return out.String() + "\n" + burst, nil
+}
+
+// underBurst runs the hits mix against r idle and while ten 100-row UPDATEs a
+// second change 1,000 rows a second.
+func underBurst(ctx context.Context, opt options, d *dataset, r *running) (string, error) {
+	idle, err := load(ctx, opt, d.db, r, d.queries["hits"])
+	if err != nil {
+		return "", err
+	}
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			case <-tick.C:
+			}
+			from := rand.Intn(max(1, d.n-100))
+			if _, err := d.db.ExecContext(ctx, "UPDATE dns_records SET content = CONCAT('10.200.', id % 256, '.', ?) WHERE id BETWEEN ? AND ?", i%256, from, from+99); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	busy, err := load(ctx, opt, d.db, r, d.queries["hits"])
+	close(stop)
+	if werr := <-done; err == nil {
+		err = werr
+	}
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("| dbrecords, hits mix | qps | mean latency ms |\n|---|---|---|\n| idle | %.0f | %.2f |\n| while 1,000 rows change per second | %.0f | %.2f |\n",
+		idle.qps, idle.latency, busy.qps, busy.latency), nil
 }
 
 // answer is the first A address served for name, or "" for none.
