@@ -211,3 +211,28 @@ func dedupe(sorted []string) []string {
 	}
 	return out
 }
+
+// TestTransactionOpenAcrossStart: a transaction that took its change number
+// before the replica loaded, and commits after, is still picked up.
+func TestTransactionOpenAcrossStart(t *testing.T) {
+	db, dsn := newDB(t)
+	insertRows(t, db, [][4]any{{"before.example.org", "A", "192.0.2.1", nil}})
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("INSERT INTO dns_records (name, type, content) VALUES ('open.example.org', 'A', '192.0.2.2')"); err != nil {
+		t.Fatal(err)
+	}
+	insertRows(t, db, [][4]any{{"after.example.org", "A", "192.0.2.3", nil}})
+	s := start(t, dsn)
+	if got := answerA(t, s, "after.example.org."); got != "192.0.2.3" {
+		t.Fatalf("Expected the committed row after the open transaction, got %s", got)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the transaction that was open at start-up", func() bool {
+		return answerA(t, s, "open.example.org.") == "192.0.2.2"
+	})
+}

@@ -121,24 +121,22 @@ func (l *loader) position(ctx context.Context) (uint64, []uint64, error) {
 		return 0, nil, err
 	}
 	defer rows.Close()
+	// Only gaps between entries count: numbers below the oldest entry in the
+	// window were pruned (or belong to transactions older than the window).
 	var holes []uint64
-	next := from + 1
+	next := uint64(0)
 	for rows.Next() {
 		var seq uint64
 		if err := rows.Scan(&seq); err != nil {
 			return 0, nil, err
 		}
-		for ; next < seq && len(holes) < maxHoles; next++ {
+		for ; next != 0 && next < seq && len(holes) < maxHoles; next++ {
 			holes = append(holes, next)
 		}
 		next = seq + 1
 	}
 	if err := rows.Err(); err != nil {
 		return 0, nil, err
-	}
-	if from == 0 {
-		// Numbers below the oldest entry were pruned or never used.
-		holes = nil
 	}
 	return top, holes, nil
 }
