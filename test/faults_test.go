@@ -182,3 +182,30 @@ func TestDatabaseProcessRestart(t *testing.T) {
 		t.Errorf("Expected the apex SOA after the restart, got %v", resp.Answer)
 	}
 }
+
+// TestLogPrunedWhileAway: while a replica cannot reach the database, changes
+// happen and the change log is pruned past its position; when it returns it
+// notices, reloads the whole table and serves it exactly.
+func TestLogPrunedWhileAway(t *testing.T) {
+	db, dsn := newDB(t)
+	insertRows(t, db, [][4]any{{"www.example.org", "A", "192.0.2.1", nil}, {"gone.example.org", "A", "192.0.2.9", nil}})
+	p := newProxy(t)
+	p.up(t)
+	s := start(t, p.dsn(t, dsn))
+
+	p.down()
+	exec1(t, db, "UPDATE dns_records SET content = '192.0.2.2' WHERE name = 'www.example.org'")
+	exec1(t, db, "DELETE FROM dns_records WHERE name = 'gone.example.org'")
+	exec1(t, db, "INSERT INTO dns_records (name, type, content) VALUES ('new.example.org', 'A', '192.0.2.3')")
+	// What the prune event does after a day, keeping the newest entry.
+	exec1(t, db, "DELETE FROM dns_records_changes WHERE seq < (SELECT top FROM (SELECT MAX(seq) AS top FROM dns_records_changes) AS newest)")
+	p.up(t)
+
+	waitFor(t, 15*time.Second, "the replica to reload after the log was pruned", func() bool {
+		return answerA(t, s, "www.example.org.") == "192.0.2.2" && answerA(t, s, "gone.example.org.") == "NXDOMAIN" &&
+			answerA(t, s, "new.example.org.") == "192.0.2.3"
+	})
+	if !strings.Contains(s.out.String(), "was pruned past our position") {
+		t.Errorf("Expected the reload to be logged, got:\n%s", s.out.String())
+	}
+}
