@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math/rand"
 	"sort"
@@ -163,40 +164,62 @@ func TestConcurrentWritersConverge(t *testing.T) {
 	}
 	wg.Wait()
 
-	want := map[string]string{}
-	rows, err := db.Query("SELECT name, content FROM dns_records")
-	if err != nil {
-		t.Fatal(err)
+	all := make([]string, 0, names)
+	for i := range names {
+		all = append(all, fmt.Sprintf("n%d.example.org", i))
 	}
-	byName := map[string][]string{}
-	for rows.Next() {
-		var name, content string
-		if err := rows.Scan(&name, &content); err != nil {
+	converge(t, []*server{s}, tableA(t, db, all), 10*time.Second)
+}
+
+// tableA returns what an A query for each name must answer according to the
+// table: its distinct A addresses, sorted; "" when it has only other rows;
+// "NXDOMAIN" when it has none.
+func tableA(t *testing.T, db *sql.DB, names []string) map[string]string {
+	t.Helper()
+	want := make(map[string]string, len(names))
+	for _, name := range names {
+		rows, err := db.Query("SELECT type, content FROM dns_records WHERE name = ?", name)
+		if err != nil {
 			t.Fatal(err)
 		}
-		byName[name] = append(byName[name], content)
-	}
-	rows.Close()
-	for i := range names {
-		name := fmt.Sprintf("n%d.example.org", i)
-		ips := byName[name]
+		var ips []string
+		exists := false
+		for rows.Next() {
+			var typ, ip string
+			if err := rows.Scan(&typ, &ip); err != nil {
+				t.Fatal(err)
+			}
+			exists = true
+			if typ == "A" {
+				ips = append(ips, ip)
+			}
+		}
+		rows.Close()
 		sort.Strings(ips)
-		ips = dedupe(ips)
-		want[name] = strings.Join(ips, ",")
-		if len(ips) == 0 {
+		want[name] = strings.Join(dedupe(ips), ",")
+		if !exists {
 			want[name] = "NXDOMAIN"
 		}
 	}
+	return want
+}
+
+// converge waits until every replica answers every name as want says, and
+// returns how long that took.
+func converge(t *testing.T, replicas []*server, want map[string]string, limit time.Duration) time.Duration {
+	t.Helper()
 	var diff []string
-	waitFor(t, 10*time.Second, "every name to match the table", func() bool {
+	return waitFor(t, limit, "every replica to match the table", func() bool {
 		diff = diff[:0]
-		for name, w := range want {
-			if got := answerA(t, s, name+"."); got != w {
-				diff = append(diff, fmt.Sprintf("%s: want %s, got %s", name, w, got))
+		for _, s := range replicas {
+			for name, w := range want {
+				if got := answerA(t, s, name+"."); got != w {
+					diff = append(diff, fmt.Sprintf("%s on %s: want %s, got %s", name, s.dns, w, got))
+				}
 			}
 		}
 		if len(diff) > 0 {
-			t.Logf("Still different: %v", diff)
+			t.Logf("Still different (%d), e.g. %s", len(diff), diff[0])
 		}
 		return len(diff) == 0
 	})
