@@ -209,3 +209,16 @@ func TestLogPrunedWhileAway(t *testing.T) {
 		t.Errorf("Expected the reload to be logged, got:\n%s", s.out.String())
 	}
 }
+
+// TestReconcileHealsInvisibleChanges: a TRUNCATE fires no trigger, so the
+// change log never mentions it; the periodic full reload (reconcile) catches it.
+func TestReconcileHealsInvisibleChanges(t *testing.T) {
+	db, dsn := newDB(t)
+	insertRows(t, db, [][4]any{{"www.example.org", "A", "192.0.2.1", nil}})
+	s := start(t, dsn, "reconcile 2s")
+	exec1(t, db, "TRUNCATE TABLE dns_records")
+	exec1(t, db, "INSERT INTO dns_records (name, type, content) VALUES ('after.example.org', 'A', '192.0.2.2')")
+	waitFor(t, 10*time.Second, "the truncated row to go after a reconcile", func() bool {
+		return answerA(t, s, "www.example.org.") == "NXDOMAIN" && answerA(t, s, "after.example.org.") == "192.0.2.2"
+	})
+}

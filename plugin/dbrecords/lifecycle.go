@@ -40,6 +40,7 @@ func (d *DBRecords) OnStartup() error {
 		zones:      d.cfg.zones,
 		ttl:        d.cfg.ttl,
 		refresh:    d.cfg.refresh,
+		reconcile:  d.cfg.reconcile,
 		label:      zones,
 		errLog:     limiter{interval: errorLogInterval},
 		invalidLog: limiter{interval: invalidLogInterval},

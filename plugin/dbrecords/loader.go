@@ -24,13 +24,14 @@ var errLogPruned = errors.New("change log was pruned past the last change read")
 // loader keeps one plugin instance's snapshot in step with the table. Only its
 // own goroutine (run) touches its fields.
 type loader struct {
-	db      *sql.DB
-	q       queries
-	zones   []string
-	ttl     uint32
-	refresh time.Duration
-	label   string // metrics label
-	publish func(*snapshot)
+	db        *sql.DB
+	q         queries
+	zones     []string
+	ttl       uint32
+	refresh   time.Duration
+	reconcile time.Duration // full reload interval; 0 means never
+	label     string        // metrics label
+	publish   func(*snapshot)
 
 	cur      *snapshot
 	track    tracker
@@ -43,11 +44,16 @@ type loader struct {
 }
 
 // run syncs until ctx is done: a full load first (retried with backoff), then
-// a change-log poll every refresh. Errors are counted and logged, and the last
-// good snapshot stays in service.
+// a change-log poll every refresh, and a full reload every reconcile. Errors
+// are counted and logged, and the last good snapshot stays in service.
 func (l *loader) run(ctx context.Context) {
 	full, failures := true, 0
+	var lastFull time.Time
 	for {
+		if !full && l.reconcile > 0 && time.Since(lastFull) >= l.reconcile {
+			log.Infof("Reconciling: reloading the whole table %q", l.q.table)
+			full = true
+		}
 		start := time.Now()
 		more, err := l.sync(ctx, full)
 		if ctx.Err() != nil {
@@ -58,38 +64,52 @@ func (l *loader) run(ctx context.Context) {
 			kind = "full"
 		}
 		syncDuration.WithLabelValues(l.label, kind).Observe(time.Since(start).Seconds())
-
-		wait := l.refresh
-		switch {
-		case errors.Is(err, errLogPruned):
-			log.Warningf("Change log of table %q was pruned past our position; reloading the whole table", l.q.table)
-			full, wait = true, 0
-		case err != nil:
-			failures++
-			syncErrors.WithLabelValues(l.label).Inc()
-			if l.errLog.allow(time.Now()) {
-				log.Errorf("Sync with table %q failed (%d failures since the last success): %v", l.q.table, failures, err)
-			}
-			wait = min(l.refresh<<min(failures, 16), maxBackoff)
-		default:
-			if failures > 0 {
-				log.Infof("Sync with table %q recovered after %d failures", l.q.table, failures)
-			}
-			failures, full = 0, false
-			lastSync.WithLabelValues(l.label).Set(float64(time.Now().UnixNano()) / 1e9)
-			if more {
-				wait = 0
-			}
+		if err == nil && full {
+			lastFull = start
 		}
+		var wait time.Duration
+		full, failures, wait = l.after(err, full, failures, more)
 		l.logSkipped()
-
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, wait) {
 			return
-		case <-t.C:
 		}
+	}
+}
+
+// after accounts for the outcome of a sync and says what to do next: whether
+// the next sync is a full one, the failure count, and how long to wait.
+func (l *loader) after(err error, full bool, failures int, more bool) (bool, int, time.Duration) {
+	switch {
+	case errors.Is(err, errLogPruned):
+		log.Warningf("Change log of table %q was pruned past our position; reloading the whole table", l.q.table)
+		return true, failures, 0
+	case err != nil:
+		failures++
+		syncErrors.WithLabelValues(l.label).Inc()
+		if l.errLog.allow(time.Now()) {
+			log.Errorf("Sync with table %q failed (%d failures since the last success): %v", l.q.table, failures, err)
+		}
+		return full, failures, min(l.refresh<<min(failures, 16), maxBackoff)
+	}
+	if failures > 0 {
+		log.Infof("Sync with table %q recovered after %d failures", l.q.table, failures)
+	}
+	lastSync.WithLabelValues(l.label).Set(float64(time.Now().UnixNano()) / 1e9)
+	if more {
+		return false, 0, 0
+	}
+	return false, 0, l.refresh
+}
+
+// sleep waits for d; it reports false when ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

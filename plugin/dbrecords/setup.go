@@ -23,6 +23,8 @@ const (
 	defaultRefresh     = time.Second
 	defaultTTL         = 60
 	defaultNegativeTTL = 30
+	defaultReconcile   = 6 * time.Hour
+	minReconcile       = time.Second
 	minRefresh         = 100 * time.Millisecond
 )
 
@@ -55,6 +57,7 @@ type config struct {
 	dsn         *mysql.Config
 	table       string
 	refresh     time.Duration
+	reconcile   time.Duration // 0: never
 	ttl         uint32
 	negativeTTL uint32
 	ns          []string // lower-case FQDNs; empty means ns.dns.<zone>
@@ -62,7 +65,7 @@ type config struct {
 }
 
 func parse(c *caddy.Controller) (*config, error) {
-	cfg := &config{table: defaultTable, refresh: defaultRefresh, ttl: defaultTTL, negativeTTL: defaultNegativeTTL}
+	cfg := &config{table: defaultTable, refresh: defaultRefresh, reconcile: defaultReconcile, ttl: defaultTTL, negativeTTL: defaultNegativeTTL}
 	var dsn, dsnFile string
 	i := 0
 	for c.Next() {
@@ -84,7 +87,9 @@ func parse(c *caddy.Controller) (*config, error) {
 					err = c.Errf("property 'table': invalid table name %q (letters, digits and '_', at most 56)", cfg.table)
 				}
 			case "refresh":
-				cfg.refresh, err = durationArg(c, minRefresh)
+				cfg.refresh, err = durationArg(c, minRefresh, false)
+			case "reconcile":
+				cfg.reconcile, err = durationArg(c, minReconcile, true)
 			case "ttl":
 				cfg.ttl, err = ttlArg(c)
 			case "negative_ttl":
@@ -180,15 +185,23 @@ func oneArg(c *caddy.Controller) (string, error) {
 	return args[0], nil
 }
 
-func durationArg(c *caddy.Controller, floor time.Duration) (time.Duration, error) {
+// durationArg parses a duration of at least floor; "0" means off where allowOff.
+func durationArg(c *caddy.Controller, floor time.Duration, allowOff bool) (time.Duration, error) {
 	prop := c.Val()
 	s, err := oneArg(c)
 	if err != nil {
 		return 0, err
 	}
+	if allowOff && s == "0" {
+		return 0, nil
+	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d < floor {
-		return 0, c.Errf("property '%s': invalid duration %q (want e.g. 1s, at least %s)", prop, s, floor)
+		off := ""
+		if allowOff {
+			off = ", or 0 for never"
+		}
+		return 0, c.Errf("property '%s': invalid duration %q (want e.g. 1s, at least %s%s)", prop, s, floor, off)
 	}
 	return d, nil
 }

@@ -32,8 +32,8 @@ func TestParse(t *testing.T) {
 			input: "dbrecords {\n dsn u:p@tcp(db:3306)/records\n}",
 			check: func(t *testing.T, cfg *config) {
 				t.Helper()
-				if cfg.table != "dns_records" || cfg.refresh != time.Second || cfg.ttl != 60 || cfg.negativeTTL != 30 {
-					t.Errorf("Expected defaults dns_records/1s/60/30, got %s/%s/%d/%d", cfg.table, cfg.refresh, cfg.ttl, cfg.negativeTTL)
+				if cfg.table != "dns_records" || cfg.refresh != time.Second || cfg.ttl != 60 || cfg.negativeTTL != 30 || cfg.reconcile != 6*time.Hour {
+					t.Errorf("Expected defaults dns_records/1s/60/30/6h, got %s/%s/%d/%d/%s", cfg.table, cfg.refresh, cfg.ttl, cfg.negativeTTL, cfg.reconcile)
 				}
 				if len(cfg.zones) != 1 || cfg.zones[0] != "example.org." {
 					t.Errorf("Expected zones [example.org.], got %v", cfg.zones)
@@ -52,6 +52,7 @@ func TestParse(t *testing.T) {
 				dsn u:p@tcp(db:3306)/records
 				table hosts_v2
 				refresh 250ms
+				reconcile 30m
 				ttl 300
 				negative_ttl 5
 				ns NS1.example.com ns2.example.net.
@@ -62,8 +63,8 @@ func TestParse(t *testing.T) {
 				if strings.Join(cfg.zones, ",") != "example.com.,example.net." {
 					t.Errorf("Expected zones example.com.,example.net., got %v", cfg.zones)
 				}
-				if cfg.table != "hosts_v2" || cfg.refresh != 250*time.Millisecond || cfg.ttl != 300 || cfg.negativeTTL != 5 {
-					t.Errorf("Expected hosts_v2/250ms/300/5, got %s/%s/%d/%d", cfg.table, cfg.refresh, cfg.ttl, cfg.negativeTTL)
+				if cfg.table != "hosts_v2" || cfg.refresh != 250*time.Millisecond || cfg.ttl != 300 || cfg.negativeTTL != 5 || cfg.reconcile != 30*time.Minute {
+					t.Errorf("Expected hosts_v2/250ms/300/5/30m, got %s/%s/%d/%d/%s", cfg.table, cfg.refresh, cfg.ttl, cfg.negativeTTL, cfg.reconcile)
 				}
 				if strings.Join(cfg.ns, ",") != "ns1.example.com.,ns2.example.net." {
 					t.Errorf("Expected ns ns1.example.com.,ns2.example.net., got %v", cfg.ns)
@@ -95,6 +96,18 @@ func TestParse(t *testing.T) {
 		{name: "bad refresh", input: "dbrecords {\n dsn u:p@tcp(db)/r\n refresh soon\n}", wantErr: `property 'refresh': invalid duration "soon"`},
 		{name: "refresh too small", input: "dbrecords {\n dsn u:p@tcp(db)/r\n refresh 1ms\n}", wantErr: `property 'refresh': invalid duration "1ms"`},
 		{name: "refresh two args", input: "dbrecords {\n dsn u:p@tcp(db)/r\n refresh 1s 2s\n}", wantErr: "property 'refresh' takes exactly one argument, got 2"},
+		{
+			name:  "reconcile off",
+			input: "dbrecords {\n dsn u:p@tcp(db)/r\n reconcile 0\n}",
+			check: func(t *testing.T, cfg *config) {
+				t.Helper()
+				if cfg.reconcile != 0 {
+					t.Errorf("Expected reconcile 0 (never), got %s", cfg.reconcile)
+				}
+			},
+		},
+		{name: "reconcile too small", input: "dbrecords {\n dsn u:p@tcp(db)/r\n reconcile 10ms\n}", wantErr: `property 'reconcile': invalid duration "10ms" (want e.g. 1s, at least 1s, or 0 for never)`},
+		{name: "reconcile without value", input: "dbrecords {\n dsn u:p@tcp(db)/r\n reconcile\n}", wantErr: "property 'reconcile' takes exactly one argument, got 0"},
 		{name: "bad ttl", input: "dbrecords {\n dsn u:p@tcp(db)/r\n ttl -1\n}", wantErr: `property 'ttl': invalid TTL "-1"`},
 		{name: "ttl too large", input: "dbrecords {\n dsn u:p@tcp(db)/r\n ttl 2147483648\n}", wantErr: `property 'ttl': invalid TTL "2147483648"`},
 		{name: "bad negative_ttl", input: "dbrecords {\n dsn u:p@tcp(db)/r\n negative_ttl 1h\n}", wantErr: `property 'negative_ttl': invalid TTL "1h"`},

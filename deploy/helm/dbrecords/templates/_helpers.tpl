@@ -55,6 +55,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
         dsn_file /etc/dbrecords/dsn
         table {{ $v.table }}
         refresh {{ $v.refresh }}
+        reconcile {{ $v.reconcile }}
         ttl {{ $v.ttl }}
         negative_ttl {{ $v.negativeTTL }}
         {{- if $v.ns }}
