@@ -34,10 +34,9 @@ func newFullBuilder(sizeHint, zones int) *builder {
 	return &builder{s: s, fresh: make([][]entry, s.buckets()), touched: make([]bool, zones)}
 }
 
-// set replaces the records of name (a lower-case FQDN in zones[zi] = zone).
-// An empty recs deletes the name's records; beyond maxRecords are dropped.
+// set replaces the records of name (a lower-case FQDN in zones[zi] = zone)
+// with recs, built with addRecord. An empty recs deletes the name's records.
 func (b *builder) set(name, zone string, zi int, recs []record) {
-	recs = recs[:min(len(recs), maxRecords)]
 	bi, i := b.locate(name)
 	had := 0
 	if i >= 0 {
@@ -68,16 +67,12 @@ func (b *builder) add(name, zone string, zi int, r record) bool {
 	if bi, i := b.locate(name); i >= 0 {
 		recs = b.entries(bi)[i].records()
 	}
-	for _, x := range recs {
-		if x.v6 == r.v6 && x.ip == r.ip {
-			return true
-		}
+	n := len(recs)
+	recs, ok := addRecord(recs, r)
+	if ok && len(recs) > n {
+		b.set(name, zone, zi, recs)
 	}
-	if len(recs) >= maxRecords {
-		return false
-	}
-	b.set(name, zone, zi, append(recs, r))
-	return true
+	return ok
 }
 
 // finish encodes the changed buckets and returns the new snapshot; zones that

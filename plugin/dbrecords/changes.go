@@ -61,14 +61,6 @@ type tracker struct {
 	holes  map[uint64]time.Time // unread numbers below cursor, with when they were first missed
 }
 
-func (t *tracker) reset(cursor uint64, holes []uint64, now time.Time) {
-	t.cursor = cursor
-	t.holes = make(map[uint64]time.Time, len(holes))
-	for _, h := range holes {
-		t.holes[h] = now
-	}
-}
-
 // see records that seq was read.
 func (t *tracker) see(seq uint64, now time.Time) {
 	if seq <= t.cursor {
@@ -105,12 +97,14 @@ func (t *tracker) expire(now time.Time, minSeq uint64) {
 	}
 }
 
-// position returns the change log's highest sequence number and the numbers
-// missing from the holeWindow below it: changes of transactions still open.
-func (l *loader) position(ctx context.Context) (uint64, []uint64, error) {
+// position returns a tracker at the change log's newest entry, with the
+// numbers missing between the entries of the last holeWindow as holes:
+// changes of transactions still open.
+func (l *loader) position(ctx context.Context, now time.Time) (tracker, error) {
+	t := tracker{holes: map[uint64]time.Time{}}
 	var top uint64
 	if err := l.db.QueryRowContext(ctx, l.q.maxSeq).Scan(&top); err != nil {
-		return 0, nil, err
+		return t, err
 	}
 	from := uint64(0)
 	if top > holeWindow {
@@ -118,27 +112,23 @@ func (l *loader) position(ctx context.Context) (uint64, []uint64, error) {
 	}
 	rows, err := l.db.QueryContext(ctx, l.q.seqsAfter, from)
 	if err != nil {
-		return 0, nil, err
+		return t, err
 	}
 	defer rows.Close()
-	// Only gaps between entries count: numbers below the oldest entry in the
-	// window were pruned (or belong to transactions older than the window).
-	var holes []uint64
-	next := uint64(0)
 	for rows.Next() {
 		var seq uint64
 		if err := rows.Scan(&seq); err != nil {
-			return 0, nil, err
+			return t, err
 		}
-		for ; next != 0 && next < seq && len(holes) < maxHoles; next++ {
-			holes = append(holes, next)
+		if t.cursor == 0 {
+			// Numbers below the window's oldest entry were pruned, or belong
+			// to transactions older than the window: no holes before it.
+			t.cursor = seq
+			continue
 		}
-		next = seq + 1
+		t.see(seq, now)
 	}
-	if err := rows.Err(); err != nil {
-		return 0, nil, err
-	}
-	return top, holes, nil
+	return t, rows.Err()
 }
 
 // incremental reads the change log past the cursor, re-reads the rows of
@@ -240,12 +230,11 @@ func (l *loader) apply(ctx context.Context, names map[string]struct{}, cursor ui
 				l.skipped[reason]++
 				return
 			}
-			if len(recs[key]) >= maxRecords {
+			var ok bool
+			if recs[key], ok = addRecord(recs[key], sr.rec); !ok {
 				invalid[key]++
 				l.skipped[tooMany]++
-				return
 			}
-			recs[key] = appendUnique(recs[key], sr.rec)
 		})
 		if err != nil {
 			return err
@@ -273,13 +262,19 @@ func (l *loader) apply(ctx context.Context, names map[string]struct{}, cursor ui
 	return nil
 }
 
-func appendUnique(recs []record, r record) []record {
+// addRecord adds r to a name's records unless its address is already there.
+// It reports false, leaving recs as they are, when the name already has
+// maxRecords records.
+func addRecord(recs []record, r record) ([]record, bool) {
 	for _, x := range recs {
 		if x.v6 == r.v6 && x.ip == r.ip {
-			return recs
+			return recs, true
 		}
 	}
-	return append(recs, r)
+	if len(recs) >= maxRecords {
+		return recs, false
+	}
+	return append(recs, r), true
 }
 
 func placeholders(n int) string {

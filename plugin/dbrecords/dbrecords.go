@@ -4,6 +4,7 @@ package dbrecords
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -33,8 +34,7 @@ type DBRecords struct {
 	mname []string // SOA MNAME per zone
 	mbox  []string // SOA RNAME per zone
 
-	snap  atomic.Pointer[snapshot] // nil until the first load
-	ready atomic.Bool
+	snap atomic.Pointer[snapshot] // nil until the first load
 
 	mu     sync.Mutex // guards stop
 	stop   func()     // ends the loader and closes the pool
@@ -58,7 +58,8 @@ func New(cfg *config) *DBRecords {
 // ServeDNS implements the plugin.Handler interface.
 func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	state := request.Request{W: w, Req: r}
-	qname := state.Name()
+	owner := state.QName()          // answers keep the query's case
+	qname := strings.ToLower(owner) // what state.Name() computes, without converting the name again
 
 	zi := zoneOf(qname, d.cfg.zones)
 	if zi < 0 {
@@ -77,7 +78,7 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	m.Authoritative = true
 
 	if qname == zone {
-		m.Answer, m.Extra = d.apex(snap, zi, state.QName(), qtype)
+		m.Answer, m.Extra = d.apex(snap, zi, owner, qtype)
 	} else {
 		e, ok := snap.find(qname, zone)
 		switch {
@@ -86,7 +87,7 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		case !ok:
 			m.Rcode = dns.RcodeNameError
 		case qtype == dns.TypeA || qtype == dns.TypeAAAA:
-			m.Answer = e.rrs(state.QName(), qtype)
+			m.Answer = e.rrs(owner, qtype)
 		}
 	}
 	if len(m.Answer) == 0 {

@@ -46,10 +46,7 @@ func (d *DBRecords) OnStartup() error {
 		invalidLog: limiter{interval: invalidLogInterval},
 		publish: func(s *snapshot) {
 			d.snap.Store(s)
-			once.Do(func() {
-				d.ready.Store(true)
-				close(d.loaded)
-			})
+			once.Do(func() { close(d.loaded) })
 		},
 	}
 

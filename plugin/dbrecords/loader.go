@@ -129,26 +129,22 @@ func (l *loader) sync(ctx context.Context, full bool) (more bool, err error) {
 // full reads the whole table into a new snapshot. It notes the change log's
 // position first, so every change committed after the read is applied later.
 func (l *loader) full(ctx context.Context) error {
-	cursor, holes, err := l.position(ctx)
+	track, err := l.position(ctx, time.Now())
 	if err != nil {
 		return err
 	}
-	hint := l.sizeHint(ctx)
-	b := newFullBuilder(hint, len(l.zones))
+	b := newFullBuilder(l.sizeHint(ctx), len(l.zones))
 	invalid := map[string]int{}
 	invalidN := 0
 	err = l.scan(ctx, l.q.all, nil, func(r rawRow) {
 		sr, reason := parseRow(r, l.zones, l.ttl)
+		if reason == rowValid && !b.add(sr.fqdn, l.zones[sr.zone], sr.zone, sr.rec) {
+			reason = tooMany
+		}
 		if reason != rowValid {
 			invalid[nameKey(r.name)]++
 			invalidN++
 			l.skipped[reason]++
-			return
-		}
-		if !b.add(sr.fqdn, l.zones[sr.zone], sr.zone, sr.rec) {
-			invalid[nameKey(r.name)]++
-			invalidN++
-			l.skipped[tooMany]++
 		}
 	})
 	if err != nil {
@@ -160,9 +156,9 @@ func (l *loader) full(ctx context.Context) error {
 	for i := range b.touched {
 		b.touched[i] = true
 	}
-	l.track.reset(cursor, holes, time.Now())
+	l.track = track
 	l.invalid, l.invalidN = invalid, invalidN
-	snap := b.finish(uint32(cursor)) //nolint:gosec // serials wrap by design (RFC 1982)
+	snap := b.finish(uint32(track.cursor)) //nolint:gosec // serials wrap by design (RFC 1982)
 	// A full load leaves several times as much garbage as it keeps (row
 	// strings, decoded buckets); hand it back before serving rather than
 	// carry it as RSS. It costs a GC, once per full load.

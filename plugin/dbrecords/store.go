@@ -223,7 +223,7 @@ func (s *snapshot) find(qname, zone string) (e entry, ok bool) {
 		return entry{}, false
 	}
 	ce := parent(qname)
-	for ce != zone && len(ce) > len(zone) {
+	for len(ce) > len(zone) {
 		if _, ok := s.get(ce); ok {
 			break
 		}

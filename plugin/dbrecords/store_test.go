@@ -62,7 +62,7 @@ func randomName(r *rand.Rand) string {
 func randomRecords(r *rand.Rand) []record {
 	var recs []record
 	for i := r.Intn(3); i > 0; i-- {
-		recs = appendUnique(recs, record{ip: [16]byte{192, 0, 2, byte(r.Intn(4))}, ttl: 60})
+		recs, _ = addRecord(recs, record{ip: [16]byte{192, 0, 2, byte(r.Intn(4))}, ttl: 60})
 	}
 	return recs
 }
