@@ -78,7 +78,7 @@ func parse(c *caddy.Controller) (*config, error) {
 			var err error
 			switch c.Val() {
 			case "dsn":
-				dsn, err = secretArg(c)
+				dsn, err = oneArg(c)
 			case "dsn_file":
 				dsnFile, err = readDSNFile(c)
 			case "table":
@@ -149,17 +149,6 @@ func redact(msg, dsn string) string {
 	return msg
 }
 
-// secretArg reads the single argument of the current property without ever
-// putting its value in an error.
-func secretArg(c *caddy.Controller) (string, error) {
-	prop := c.Val()
-	args := c.RemainingArgs()
-	if len(args) != 1 || args[0] == "" {
-		return "", c.Errf("property '%s' takes exactly one argument", prop)
-	}
-	return args[0], nil
-}
-
 func readDSNFile(c *caddy.Controller) (string, error) {
 	path, err := oneArg(c)
 	if err != nil {
@@ -176,6 +165,8 @@ func readDSNFile(c *caddy.Controller) (string, error) {
 	return dsn, nil
 }
 
+// oneArg reads the single argument of the current property. Its error never
+// repeats the argument, which may be a DSN with a password.
 func oneArg(c *caddy.Controller) (string, error) {
 	prop := c.Val()
 	args := c.RemainingArgs()
