@@ -69,11 +69,7 @@ func TestKilledConnections(t *testing.T) {
 // answering altogether. Queries keep being answered from memory throughout,
 // errors are counted, and changes arrive once the database recovers.
 func TestSlowAndHungDatabase(t *testing.T) {
-	db, dsn := newDB(t)
-	insertRows(t, db, [][4]any{{"www.example.org", "A", "192.0.2.1", nil}})
-	p := newProxy(t)
-	p.up(t)
-	s := start(t, p.dsn(t, dsn))
+	db, s, p := startBehindProxy(t, [][4]any{{"www.example.org", "A", "192.0.2.1", nil}})
 
 	p.delay.Store(int64(2 * time.Second))
 	exec1(t, db, "UPDATE dns_records SET content = '192.0.2.2'")
@@ -187,11 +183,7 @@ func TestDatabaseProcessRestart(t *testing.T) {
 // happen and the change log is pruned past its position; when it returns it
 // notices, reloads the whole table and serves it exactly.
 func TestLogPrunedWhileAway(t *testing.T) {
-	db, dsn := newDB(t)
-	insertRows(t, db, [][4]any{{"www.example.org", "A", "192.0.2.1", nil}, {"gone.example.org", "A", "192.0.2.9", nil}})
-	p := newProxy(t)
-	p.up(t)
-	s := start(t, p.dsn(t, dsn))
+	db, s, p := startBehindProxy(t, [][4]any{{"www.example.org", "A", "192.0.2.1", nil}, {"gone.example.org", "A", "192.0.2.9", nil}})
 
 	p.down()
 	exec1(t, db, "UPDATE dns_records SET content = '192.0.2.2' WHERE name = 'www.example.org'")

@@ -58,23 +58,7 @@ func run(m *testing.M) int {
 // newDB creates a fresh database with schema.sql for t and drops it afterwards.
 func newDB(t *testing.T) (*sql.DB, string) {
 	t.Helper()
-	name := fmt.Sprintf("dbrecords_it_%d_%s", os.Getpid(), strings.ToLower(strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())))
-	if len(name) > 64 {
-		name = name[:64]
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	db, dsn, err := dbsetup.Create(ctx, dbsetup.ServerDSN(), name)
-	if err != nil {
-		t.Fatalf("Expected a test database, got %v", err)
-	}
-	t.Cleanup(func() {
-		db.Close()
-		if err := dbsetup.Drop(dbsetup.ServerDSN(), name); err != nil {
-			t.Errorf("Dropping %s: %v", name, err)
-		}
-	})
-	return db, dsn
+	return dbsetup.ForTest(t, "dbrecords_it")
 }
 
 func exec1(t *testing.T, db *sql.DB, query string, args ...any) {

@@ -50,11 +50,7 @@ func TestDatabaseDownAtStart(t *testing.T) {
 // TestDatabaseLostAfterLoad: the last good data keeps being served, the
 // replica stays ready, the error is counted, and it catches up on return.
 func TestDatabaseLostAfterLoad(t *testing.T) {
-	db, dsn := newDB(t)
-	insertRows(t, db, [][4]any{{"www.example.org", "A", "192.0.2.1", nil}})
-	p := newProxy(t)
-	p.up(t)
-	s := start(t, p.dsn(t, dsn))
+	db, s, p := startBehindProxy(t, [][4]any{{"www.example.org", "A", "192.0.2.1", nil}})
 
 	p.down()
 	exec1(t, db, "UPDATE dns_records SET content = '192.0.2.2'")
@@ -158,11 +154,7 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) t
 // not exist, and names that do, and checks that not one byte went from coredns
 // to the database meanwhile (polling is set to once an hour).
 func TestFloodNeverReachesDatabase(t *testing.T) {
-	db, dsn := newDB(t)
-	insertRows(t, db, [][4]any{{"www.example.org", "A", "192.0.2.1", nil}, {"*.wild.example.org", "A", "192.0.2.2", nil}})
-	p := newProxy(t)
-	p.up(t)
-	s := start(t, p.dsn(t, dsn), "refresh 1h")
+	_, s, p := startBehindProxy(t, [][4]any{{"www.example.org", "A", "192.0.2.1", nil}, {"*.wild.example.org", "A", "192.0.2.2", nil}}, "refresh 1h")
 	time.Sleep(200 * time.Millisecond)
 	before := p.sent.Load()
 	if before == 0 {

@@ -1,6 +1,7 @@
 package test
 
 import (
+	"database/sql"
 	"io"
 	"net"
 	"sync"
@@ -47,6 +48,17 @@ func newProxy(t *testing.T) *proxy {
 	ln.Close()
 	t.Cleanup(p.down)
 	return p
+}
+
+// startBehindProxy creates a database holding rows and starts a ready
+// coredns (with extra dbrecords properties) that reaches it through a proxy.
+func startBehindProxy(t *testing.T, rows [][4]any, extra ...string) (*sql.DB, *server, *proxy) {
+	t.Helper()
+	db, dsn := newDB(t)
+	insertRows(t, db, rows)
+	p := newProxy(t)
+	p.up(t)
+	return db, start(t, p.dsn(t, dsn), extra...), p
 }
 
 // dsn returns dsn with its address replaced by the proxy's.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -16,23 +15,6 @@ import (
 	"github.com/dbrecords/dbrecords/test/dbsetup"
 	"github.com/miekg/dns"
 )
-
-// newLoaderDB creates a database with schema.sql on the real server at MYSQL_DSN.
-func newLoaderDB(t *testing.T) (*sql.DB, string) {
-	t.Helper()
-	name := fmt.Sprintf("dbrecords_unit_%d", os.Getpid())
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	db, dsn, err := dbsetup.Create(ctx, dbsetup.ServerDSN(), name)
-	if err != nil {
-		t.Fatalf("Expected a database at MYSQL_DSN (run `make mysql`), got %v", err)
-	}
-	t.Cleanup(func() {
-		db.Close()
-		dbsetup.Drop(dbsetup.ServerDSN(), name)
-	})
-	return db, dsn
-}
 
 func startPlugin(t *testing.T, dsn string) *DBRecords {
 	t.Helper()
@@ -74,7 +56,7 @@ func connections(t *testing.T, db *sql.DB) int {
 // TestLoaderWithReaders runs the loader against MariaDB while readers query,
 // under the race detector, then checks that shutdown leaves nothing behind.
 func TestLoaderWithReaders(t *testing.T) {
-	db, dsn := newLoaderDB(t)
+	db, dsn := dbsetup.ForTest(t, "dbrecords_unit")
 	db.SetMaxIdleConns(1)
 	for i := range 50 {
 		if _, err := db.Exec("INSERT INTO dns_records (name, type, content) VALUES (?, 'A', '192.0.2.1')", fmt.Sprintf("n%d.example.org", i)); err != nil {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -165,3 +166,24 @@ func AppA(i int) string { return fmt.Sprintf("10.%d.%d.%d", (i>>16)%256, (i>>8)%
 
 // AppAAAA is the AAAA address of app-<i> (i a multiple of 4).
 func AppAAAA(i int) string { return fmt.Sprintf("2001:db8::%x:%x", i>>16, i%65536) }
+
+// ForTest creates a database for tb, named prefix plus the process and test,
+// with schema.sql applied, and drops it when tb ends.
+func ForTest(tb testing.TB, prefix string) (*sql.DB, string) {
+	tb.Helper()
+	name := fmt.Sprintf("%s_%d_%s", prefix, os.Getpid(), strings.ToLower(strings.NewReplacer("/", "_", " ", "_").Replace(tb.Name())))
+	name = name[:min(len(name), 64)]
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db, dsn, err := Create(ctx, ServerDSN(), name)
+	if err != nil {
+		tb.Fatalf("Expected a database at MYSQL_DSN (run `make mysql`), got %v", err)
+	}
+	tb.Cleanup(func() {
+		db.Close()
+		if err := Drop(ServerDSN(), name); err != nil {
+			tb.Errorf("Dropping %s: %v", name, err)
+		}
+	})
+	return db, dsn
+}
