@@ -6,7 +6,10 @@
 -- below append the affected names to dns_records_changes in the same
 -- transaction, and every dbrecords replica polls that log (by primary key, so
 -- the cost does not grow with the table) to learn which names to re-read.
--- The plugin itself needs only SELECT on both tables.
+-- The plugin itself needs only SELECT on the three tables, and PROCESS to
+-- prove gaps in the log dead (see the README, "Change tracking").
+--
+-- Applying this file again upgrades an older schema of dbrecords in place.
 --
 -- Names are ASCII and compared case-insensitively (ascii_general_ci), which the
 -- plugin relies on when it re-reads a name in any letter case.
@@ -46,13 +49,39 @@ CREATE TRIGGER dns_records_after_update AFTER UPDATE ON dns_records FOR EACH ROW
 CREATE TRIGGER dns_records_after_delete AFTER DELETE ON dns_records FOR EACH ROW
   INSERT INTO dns_records_changes (name) VALUES (OLD.name);
 
--- Keep a day of changes. A replica that was away longer notices (the log's
--- lowest seq is past its position) and reloads the whole table. The newest
--- row is always kept, so the log's position survives pruning. Needs the event
--- scheduler (event_scheduler=ON); otherwise run the DELETE from cron.
+-- The prune floor: every change-log entry below pruned_below may have been
+-- deleted. A replica whose unread entries lie below it reads the whole table
+-- again; without this row it could not tell a pruned log from one whose first
+-- numbers belong to transactions still open.
+CREATE TABLE IF NOT EXISTS dns_records_prune (
+  id           TINYINT UNSIGNED NOT NULL PRIMARY KEY,
+  pruned_below BIGINT UNSIGNED NOT NULL
+) ENGINE=InnoDB;
+INSERT IGNORE INTO dns_records_prune (id, pruned_below) VALUES (1, 0);
+
+-- Keep a day of changes. The procedure deletes the oldest entries in batches
+-- of 5,000 by primary-key range, each its own short transaction, so writers
+-- (who append at the other end of the key) never wait for it; it raises the
+-- prune floor before it deletes. The event runs it every minute and needs the
+-- event scheduler (event_scheduler=ON); otherwise CALL it from cron.
 DROP EVENT IF EXISTS dns_records_changes_prune;
+DROP PROCEDURE IF EXISTS dns_records_changes_prune;
+DELIMITER //
+CREATE PROCEDURE dns_records_changes_prune()
+BEGIN
+  DECLARE target BIGINT UNSIGNED DEFAULT NULL;
+  DECLARE deleted INT DEFAULT 1;
+  SELECT seq INTO target FROM dns_records_changes
+    WHERE changed_at < NOW(6) - INTERVAL 1 DAY ORDER BY changed_at DESC LIMIT 1;
+  IF target IS NOT NULL THEN
+    UPDATE dns_records_prune SET pruned_below = GREATEST(pruned_below, target + 1) WHERE id = 1;
+    WHILE deleted > 0 DO
+      DELETE FROM dns_records_changes WHERE seq <= target ORDER BY seq LIMIT 5000;
+      SET deleted = ROW_COUNT();
+    END WHILE;
+  END IF;
+END //
+DELIMITER ;
+
 CREATE EVENT dns_records_changes_prune ON SCHEDULE EVERY 1 MINUTE DO
-  DELETE FROM dns_records_changes
-  WHERE changed_at < NOW(6) - INTERVAL 1 DAY
-    AND seq < (SELECT top FROM (SELECT MAX(seq) AS top FROM dns_records_changes) AS newest)
-  ORDER BY seq LIMIT 100000;
+  CALL dns_records_changes_prune();

@@ -96,8 +96,7 @@ func SchemaPath() string {
 }
 
 // ApplySchema runs schema.sql statement by statement, for a records table
-// named table (schema.sql's own name is dns_records). Statements end with a
-// ';' at the end of a line; lines starting with "--" are comments.
+// named table (schema.sql's own name is dns_records).
 func ApplySchema(ctx context.Context, db *sql.DB, table string) error {
 	b, err := os.ReadFile(SchemaPath())
 	if err != nil {
@@ -112,21 +111,29 @@ func ApplySchema(ctx context.Context, db *sql.DB, table string) error {
 	return nil
 }
 
-// Statements splits an SQL script into statements.
+// Statements splits an SQL script into statements the way the mysql client
+// does for such files: a statement ends with the delimiter (';', or what a
+// DELIMITER line sets) at the end of a line; lines starting with "--" are
+// comments.
 func Statements(script string) []string {
 	var (
-		out []string
-		cur strings.Builder
+		out   []string
+		cur   strings.Builder
+		delim = ";"
 	)
 	for line := range strings.SplitSeq(script, "\n") {
 		trimmed := strings.TrimSpace(line)
 		if trimmed == "" || strings.HasPrefix(trimmed, "--") {
 			continue
 		}
+		if d, ok := strings.CutPrefix(trimmed, "DELIMITER "); ok {
+			delim = strings.TrimSpace(d)
+			continue
+		}
 		cur.WriteString(line)
 		cur.WriteByte('\n')
-		if strings.HasSuffix(trimmed, ";") {
-			out = append(out, strings.TrimSuffix(strings.TrimSpace(cur.String()), ";"))
+		if strings.HasSuffix(trimmed, delim) {
+			out = append(out, strings.TrimSuffix(strings.TrimSpace(cur.String()), delim))
 			cur.Reset()
 		}
 	}
