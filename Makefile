@@ -9,14 +9,17 @@ GOTEST     ?= go test -race -count=1 -timeout 15m
 
 export MYSQL_DSN
 
-.PHONY: build generate test test-scale bench helm image mysql demo stop fmt lint clean
+.PHONY: build generate test test-scale test-topologies bench helm image mysql demo stop fmt lint clean
 
 ## build: ./coredns, upstream CoreDNS (version pinned in go.mod) with the plugins in plugin.cfg
-build: generate
+build: build/coredns/main.go
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o coredns ./build/coredns
 
-## generate: regenerate build/coredns/main.go from plugin.cfg
+## generate: regenerate build/coredns/main.go from plugin.cfg (make build does it when plugin.cfg changed)
 generate:
+	go run ./build/gen
+
+build/coredns/main.go: plugin.cfg $(wildcard build/gen/*.go)
 	go run ./build/gen
 
 ## mysql: make sure a MySQL-compatible server answers at MYSQL_DSN (installs MariaDB if needed)
@@ -25,7 +28,7 @@ mysql:
 
 ## test: unit and integration tests, with the race detector, against a real MariaDB
 test: build mysql helm
-	COREDNS_BINARY=$(CURDIR)/coredns HELM_BINARY=$(CURDIR)/bin/helm $(GOTEST) ./...
+	DBRECORDS_REQUIRE_DB=1 COREDNS_BINARY=$(CURDIR)/coredns HELM_BINARY=$(CURDIR)/bin/helm $(GOTEST) ./...
 
 ## helm: bin/helm, the helm CLI the chart tests use (pinned in test/tools/go.mod)
 helm:

@@ -101,7 +101,7 @@ func generate(dirs []directive) ([]byte, error) {
 	b.WriteString("package main\n\nimport (\n\t\"fmt\"\n\t\"os\"\n\n")
 	b.WriteString("\t\"github.com/coredns/coredns/core/dnsserver\"\n")
 	b.WriteString("\t\"github.com/coredns/coredns/coremain\"\n\n")
-	b.WriteString("\t// Plugins, in plugin.cfg order.\n")
+	b.WriteString("\t// The plugins of plugin.cfg; their order is set by SetDirectives below.\n")
 	imported := map[string]bool{}
 	for _, d := range dirs {
 		if imported[d.pkg] {
