@@ -189,15 +189,16 @@ func TestLogPrunedWhileAway(t *testing.T) {
 	exec1(t, db, "UPDATE dns_records SET content = '192.0.2.2' WHERE name = 'www.example.org'")
 	exec1(t, db, "DELETE FROM dns_records WHERE name = 'gone.example.org'")
 	exec1(t, db, "INSERT INTO dns_records (name, type, content) VALUES ('new.example.org', 'A', '192.0.2.3')")
-	// What the prune event does after a day, keeping the newest entry.
-	exec1(t, db, "DELETE FROM dns_records_changes WHERE seq < (SELECT top FROM (SELECT MAX(seq) AS top FROM dns_records_changes) AS newest)")
+	// A day passes, and the prune event runs.
+	exec1(t, db, "UPDATE dns_records_changes SET changed_at = NOW(6) - INTERVAL 2 DAY")
+	exec1(t, db, "CALL dns_records_changes_prune()")
 	p.up(t)
 
 	waitFor(t, 15*time.Second, "the replica to reload after the log was pruned", func() bool {
 		return answerA(t, s, "www.example.org.") == "192.0.2.2" && answerA(t, s, "gone.example.org.") == "NXDOMAIN" &&
 			answerA(t, s, "new.example.org.") == "192.0.2.3"
 	})
-	if !strings.Contains(s.out.String(), "was pruned past our position") {
+	if !strings.Contains(s.out.String(), "the change log was pruned past entries this replica had not read") {
 		t.Errorf("Expected the reload to be logged, got:\n%s", s.out.String())
 	}
 }

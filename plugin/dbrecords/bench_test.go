@@ -3,6 +3,7 @@ package dbrecords
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sync"
 	"testing"
 
@@ -22,17 +23,18 @@ var (
 // every 4th), a wildcard and an empty non-terminal, like `make bench`'s data.
 func benchSnapshot() *snapshot {
 	benchOnce.Do(func() {
-		b := newFullBuilder(benchNames, 1)
+		zones := newZoneSet([]string{"example.org."}, nil)
+		b := newFullBuilder(benchNames, []version{{zone: zones.list[0], serial: 1}})
 		for i := range benchNames {
 			name := fmt.Sprintf("app-%d.example.org.", i)
-			b.add(name, "example.org.", 0, record{ip: [16]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}, ttl: 60})
+			b.add(name, "example.org.", record{addr: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), ttl: 60})
 			if i%4 == 0 {
-				b.add(name, "example.org.", 0, record{ip: [16]byte{0x20, 0x01, 0x0d, 0xb8, 12: byte(i >> 24), 13: byte(i >> 16), 14: byte(i >> 8), 15: byte(i)}, ttl: 60, v6: true})
+				b.add(name, "example.org.", record{addr: netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 12: byte(i >> 24), 13: byte(i >> 16), 14: byte(i >> 8), 15: byte(i)}), ttl: 60})
 			}
 		}
-		b.add("*.wild.example.org.", "example.org.", 0, record{ip: [16]byte{192, 0, 2, 5}, ttl: 60})
-		b.add("host.ent.example.org.", "example.org.", 0, record{ip: [16]byte{192, 0, 2, 6}, ttl: 60})
-		benchSnap = b.finish(1)
+		b.add("*.wild.example.org.", "example.org.", record{addr: netip.MustParseAddr("192.0.2.5"), ttl: 60})
+		b.add("host.ent.example.org.", "example.org.", record{addr: netip.MustParseAddr("192.0.2.6"), ttl: 60})
+		benchSnap = b.finish()
 	})
 	return benchSnap
 }
@@ -75,8 +77,8 @@ func BenchmarkApplyBatch(b *testing.B) {
 		nb := newBuilder(snap)
 		for range 1000 {
 			i = (i + 7919) % benchNames
-			nb.set(fmt.Sprintf("app-%d.example.org.", i), "example.org.", 0, []record{{ip: [16]byte{10, 1, 2, byte(i)}, ttl: 60}})
+			nb.set(fmt.Sprintf("app-%d.example.org.", i), "example.org.", []record{{addr: netip.AddrFrom4([4]byte{10, 1, 2, byte(i)}), ttl: 60}})
 		}
-		nb.finish(uint32(i))
+		nb.finish()
 	}
 }

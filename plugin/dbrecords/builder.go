@@ -1,6 +1,9 @@
 package dbrecords
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // maxRecords caps the records of one name, so that an entry's records fit
 // its 2-byte length and an answer fits a TCP message.
@@ -17,26 +20,28 @@ type builder struct {
 	work       map[uint64]*[]entry // decoded buckets changed in this batch
 	ownedPages map[uint64]bool     // pages already copied into s
 	fresh      [][]entry           // every bucket, when s was built from scratch (full load, growth)
-	touched    []bool              // zones whose data changed
 }
 
 // newBuilder starts from old; old is not modified.
 func newBuilder(old *snapshot) *builder {
 	s := *old
-	s.pages = append([]*page(nil), old.pages...)
-	s.serials = append([]uint32(nil), old.serials...)
-	return &builder{s: &s, work: map[uint64]*[]entry{}, ownedPages: map[uint64]bool{}, touched: make([]bool, len(s.serials))}
+	s.pages = slices.Clone(old.pages)
+	s.zones = slices.Clone(old.zones)
+	return &builder{s: &s, work: map[uint64]*[]entry{}, ownedPages: map[uint64]bool{}}
 }
 
 // newFullBuilder starts from nothing, for a full load of about sizeHint names.
-func newFullBuilder(sizeHint, zones int) *builder {
+func newFullBuilder(sizeHint int, zones []version) *builder {
 	s := newSnapshot(sizeHint, zones)
-	return &builder{s: s, fresh: make([][]entry, s.buckets()), touched: make([]bool, zones)}
+	return &builder{s: s, fresh: make([][]entry, s.buckets())}
 }
 
-// set replaces the records of name (a lower-case FQDN in zones[zi] = zone)
-// with recs, built with addRecord. An empty recs deletes the name's records.
-func (b *builder) set(name, zone string, zi int, recs []record) {
+// setSerial sets the serial of zone zi.
+func (b *builder) setSerial(zi int, serial uint32) { b.s.zones[zi].serial = serial }
+
+// set replaces the records of name (a lower-case FQDN in zone) with recs,
+// built with addRecord. An empty recs deletes the name's records.
+func (b *builder) set(name, zone string, recs []record) {
 	bi, i := b.locate(name)
 	had := 0
 	if i >= 0 {
@@ -45,7 +50,6 @@ func (b *builder) set(name, zone string, zi int, recs []record) {
 	if had == 0 && len(recs) == 0 {
 		return
 	}
-	b.touched[zi] = true
 	b.s.records += len(recs) - had
 	switch {
 	case had == 0:
@@ -62,23 +66,47 @@ func (b *builder) set(name, zone string, zi int, recs []record) {
 
 // add adds one record to name, skipping an exact duplicate address. It
 // reports false when name already has maxRecords records.
-func (b *builder) add(name, zone string, zi int, r record) bool {
+func (b *builder) add(name, zone string, r record) bool {
 	var recs []record
 	if bi, i := b.locate(name); i >= 0 {
 		recs = b.entries(bi)[i].records()
 	}
-	n := len(recs)
 	recs, ok := addRecord(recs, r)
-	if ok && len(recs) > n {
-		b.set(name, zone, zi, recs)
+	if ok {
+		b.set(name, zone, recs)
 	}
 	return ok
 }
 
-// finish encodes the changed buckets and returns the new snapshot; zones that
-// changed get serial, or their old serial plus one if that is not larger. The
+// addRecord adds r to a name's records unless its address is already there.
+// Records of one type form an RRset with one TTL, the lowest of its rows
+// (RFC 2181 section 5.2), whatever order the rows arrive in. It reports
+// false, leaving recs as they are, when the name already has maxRecords.
+func addRecord(recs []record, r record) ([]record, bool) {
+	v4, ttl, dup := r.addr.Is4(), r.ttl, false
+	for _, x := range recs {
+		if x.addr.Is4() == v4 {
+			ttl = min(ttl, x.ttl)
+			dup = dup || x.addr == r.addr
+		}
+	}
+	if !dup && len(recs) >= maxRecords {
+		return recs, false
+	}
+	for i := range recs {
+		if recs[i].addr.Is4() == v4 {
+			recs[i].ttl = ttl
+		}
+	}
+	if dup {
+		return recs, true
+	}
+	return append(recs, record{addr: r.addr, ttl: ttl}), true
+}
+
+// finish encodes the changed buckets and returns the new snapshot. The
 // builder is spent afterwards.
-func (b *builder) finish(serial uint32) *snapshot {
+func (b *builder) finish() *snapshot {
 	for bi, w := range b.fresh {
 		b.s.pages[bi>>pageBits][bi&(pageSize-1)] = encode(w)
 	}
@@ -92,16 +120,6 @@ func (b *builder) finish(serial uint32) *snapshot {
 		b.s.pages[pi][bi&(pageSize-1)] = encode(*w)
 	}
 	b.work, b.fresh = nil, nil
-	for zi, t := range b.touched {
-		if !t {
-			continue
-		}
-		if serial > b.s.serials[zi] {
-			b.s.serials[zi] = serial
-		} else {
-			b.s.serials[zi]++
-		}
-	}
 	return b.s
 }
 
@@ -196,7 +214,7 @@ func (b *builder) ancestors(name, zone string, delta int32) {
 // grow doubles the bucket count; every page of the result is private and
 // every bucket is rebuilt in finish.
 func (b *builder) grow() {
-	n := newSnapshot(2*loadFactor*b.s.buckets(), 0)
+	n := newSnapshot(2*loadFactor*b.s.buckets(), nil)
 	fresh := make([][]entry, n.buckets())
 	for bi := range uint64(b.s.buckets()) { //nolint:gosec // a positive count
 		for _, e := range b.entries(bi) {

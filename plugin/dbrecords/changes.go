@@ -1,282 +1,241 @@
 package dbrecords
 
 import (
-	"context"
-	"database/sql"
-	"maps"
+	"slices"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 )
 
-const (
-	changeBatch    = 10000  // change-log rows read per query
-	maxChangesSync = 100000 // change-log rows read per sync before applying them
-	namesPerQuery  = 500    // names per "WHERE name IN (...)" re-read
-	holeWindow     = 100000 // sequence numbers checked for open transactions at a full load
-	maxHoles       = 10000  // sequence numbers watched at once
-	holeTTL        = 10 * time.Minute
-)
+// gapTimeout is how long a gap may hold the SOA serial back. After it, a gap
+// that can be watched with proof keeps being watched without holding the
+// serial; one that cannot be proven dead is given up to a full re-read.
+const gapTimeout = time.Minute
 
-// queries are the SQL statements for one table and its change log.
-type queries struct {
-	table, changes string
-	all            string
-	maxSeq, minSeq string
-	seqsAfter      string
-	changesAfter   string
-	tableRows      string
+// newSeriesLookback is how far below the cursor a residue class seen for the
+// first time is searched for numbers taken by transactions still open.
+const newSeriesLookback = 10000
+
+// gap is a run of sequence numbers of one residue class that lie below the
+// cursor and have not been seen: a writer's transaction that is still open
+// holds them, or they will never be used (a rollback, a skipped number).
+type gap struct {
+	seqRange
+	since    time.Time // when it was first seen
+	blockers *writers  // write transactions open when it was first checked; nil before
+	expired  bool      // older than gapTimeout; no longer holds the watermark
 }
 
-func newQueries(table string) queries {
-	changes := table + "_changes"
-	return queries{
-		table:        table,
-		changes:      changes,
-		all:          "SELECT name, type, content, ttl FROM `" + table + "`",
-		maxSeq:       "SELECT COALESCE(MAX(seq), 0) FROM `" + changes + "`",
-		minSeq:       "SELECT COALESCE(MIN(seq), 0) FROM `" + changes + "`",
-		seqsAfter:    "SELECT seq FROM `" + changes + "` WHERE seq > ? ORDER BY seq",
-		changesAfter: "SELECT seq, name FROM `" + changes + "` WHERE seq > ? ORDER BY seq LIMIT " + strconv.Itoa(changeBatch),
-		tableRows:    "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
-	}
-}
-
-func (q queries) byNames(n int) string {
-	return "SELECT name, type, content, ttl FROM `" + q.table + "` WHERE name IN (" + placeholders(2*n) + ")"
-}
-
-func (q queries) changesBySeq(n int) string {
-	return "SELECT seq, name FROM `" + q.changes + "` WHERE seq IN (" + placeholders(n) + ")"
-}
-
-// tracker remembers how far the change log has been read. Sequence numbers
-// are allocated when a writer's statement runs but become visible only when
-// its transaction commits, so a number below the cursor may still appear: such
-// holes are re-read by primary key until they show up or holeTTL passes (a
-// rolled-back transaction leaves a hole that never fills).
+// tracker knows which change-log numbers have been seen. Numbers are taken
+// when a writer's statement runs and become visible when its transaction
+// commits, so they appear out of order; every number below the cursor that
+// has not been seen is kept in a gap until it appears or is proven dead.
+//
+// A writer's numbers step by the server's auto_increment_increment (inc);
+// each residue class (seq mod inc) is a series of its own (a Galera node, a
+// multi-primary server), and only classes seen in use have gaps. Gaps are
+// ranges, so one transaction of a million rows is one gap.
 type tracker struct {
-	cursor uint64               // highest sequence number read
-	holes  map[uint64]time.Time // unread numbers below cursor, with when they were first missed
+	inc    uint64
+	used   map[uint64]bool   // residue classes seen
+	base   uint64            // where tracking started: numbers up to it count as seen
+	cursor uint64            // highest number seen
+	gaps   map[uint64][]*gap // by residue class, sorted, disjoint
 }
 
-// see records that seq was read.
-func (t *tracker) see(seq uint64, now time.Time) {
-	if seq <= t.cursor {
-		delete(t.holes, seq)
-		return
-	}
-	for h := t.cursor + 1; h < seq && len(t.holes) < maxHoles; h++ {
-		t.holes[h] = now
-	}
-	t.cursor = seq
+// newTracker starts a tracker at cursor: numbers up to it count as seen.
+func newTracker(inc, cursor uint64) *tracker {
+	return &tracker{inc: max(inc, 1), used: map[uint64]bool{}, base: cursor, cursor: cursor, gaps: map[uint64][]*gap{}}
 }
 
-func (t tracker) clone() tracker {
-	c := tracker{cursor: t.cursor, holes: make(map[uint64]time.Time, len(t.holes))}
-	maps.Copy(c.holes, t.holes)
+// clone returns a copy that can be changed without changing t.
+func (t *tracker) clone() *tracker {
+	c := newTracker(t.inc, t.cursor)
+	c.base = t.base
+	for k := range t.used {
+		c.used[k] = true
+	}
+	for k, gs := range t.gaps {
+		cs := make([]*gap, len(gs))
+		for i, g := range gs {
+			cg := *g
+			cs[i] = &cg
+		}
+		c.gaps[k] = cs
+	}
 	return c
 }
 
-// pending returns the holes as query arguments.
-func (t *tracker) pending() []any {
-	seqs := make([]any, 0, len(t.holes))
-	for h := range t.holes {
-		seqs = append(seqs, h)
+// see records that seq was read and reports whether it is news: above the
+// cursor or filling a gap. An entry that is not news was applied already.
+func (t *tracker) see(seq uint64, now time.Time) bool {
+	class := seq % t.inc
+	if !t.used[class] {
+		// A series seen for the first time: its numbers that were not
+		// looked for, this one included, may belong to transactions open
+		// or committed just now.
+		t.used[class] = true
+		from := uint64(0)
+		if t.cursor > newSeriesLookback {
+			from = min(seq, t.watermark()+1, t.cursor-newSeriesLookback)
+		}
+		t.addGap(class, max(from, t.base+1), t.cursor, now)
 	}
-	return seqs
+	if seq > t.cursor {
+		for c := range t.used {
+			t.addGap(c, t.cursor+1, seq-1, now)
+		}
+		t.cursor = seq
+		return true
+	}
+	return t.fill(class, seq)
 }
 
-// expire forgets holes older than holeTTL and those below the log's lowest entry.
-func (t *tracker) expire(now time.Time, minSeq uint64) {
-	for h, at := range t.holes {
-		if now.Sub(at) > holeTTL || h < minSeq {
-			delete(t.holes, h)
-		}
+// addGap adds the numbers of class in [from, to] as a gap, joining the
+// previous gap of the class when that was seen at the same moment.
+func (t *tracker) addGap(class, from, to uint64, now time.Time) {
+	if from > to {
+		return
 	}
+	lo := from + (class+t.inc-from%t.inc)%t.inc
+	if lo > to || lo < from {
+		return
+	}
+	hi := lo + (to-lo)/t.inc*t.inc
+	gs := t.gaps[class]
+	if n := len(gs); n > 0 && gs[n-1].hi+t.inc == lo && gs[n-1].since.Equal(now) && gs[n-1].blockers == nil {
+		gs[n-1].hi = hi
+		return
+	}
+	t.gaps[class] = append(gs, &gap{seqRange: seqRange{lo, hi}, since: now})
 }
 
-// position returns a tracker at the change log's newest entry, with the
-// numbers missing between the entries of the last holeWindow as holes:
-// changes of transactions still open.
-func (l *loader) position(ctx context.Context, now time.Time) (tracker, error) {
-	t := tracker{holes: map[uint64]time.Time{}}
-	var top uint64
-	if err := l.db.QueryRowContext(ctx, l.q.maxSeq).Scan(&top); err != nil {
-		return t, err
+// fill removes seq from the gap that holds it; false if none does.
+func (t *tracker) fill(class, seq uint64) bool {
+	gs := t.gaps[class]
+	i := sort.Search(len(gs), func(i int) bool { return gs[i].hi >= seq })
+	if i == len(gs) || gs[i].lo > seq {
+		return false
 	}
-	from := uint64(0)
-	if top > holeWindow {
-		from = top - holeWindow
+	g := gs[i]
+	switch {
+	case g.lo == g.hi:
+		t.gaps[class] = slices.Delete(gs, i, i+1)
+	case seq == g.lo:
+		g.lo += t.inc
+	case seq == g.hi:
+		g.hi -= t.inc
+	default:
+		upper := *g
+		upper.lo = seq + t.inc
+		g.hi = seq - t.inc
+		t.gaps[class] = slices.Insert(gs, i+1, &upper)
 	}
-	rows, err := l.db.QueryContext(ctx, l.q.seqsAfter, from)
-	if err != nil {
-		return t, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var seq uint64
-		if err := rows.Scan(&seq); err != nil {
-			return t, err
-		}
-		if t.cursor == 0 {
-			// Numbers below the window's oldest entry were pruned, or belong
-			// to transactions older than the window: no holes before it.
-			t.cursor = seq
-			continue
-		}
-		t.see(seq, now)
-	}
-	return t, rows.Err()
+	return true
 }
 
-// incremental reads the change log past the cursor, re-reads the rows of
-// every name it mentions and publishes the result. The tracker moves on only
-// when all of that succeeded, so a failed poll loses nothing.
-func (l *loader) incremental(ctx context.Context) (more bool, err error) {
-	var minSeq uint64
-	if err := l.db.QueryRowContext(ctx, l.q.minSeq).Scan(&minSeq); err != nil {
-		return false, err
-	}
-	if minSeq > l.track.cursor+1 {
-		return false, errLogPruned
-	}
-	now := time.Now()
-	t := l.track.clone()
-	t.expire(now, minSeq)
-	holes := t.pending()
-
-	names := map[string]struct{}{}
-	for read := 0; ; {
-		n, err := l.readChanges(ctx, &t, l.q.changesAfter, []any{t.cursor}, names, now)
-		if err != nil {
-			return false, err
-		}
-		if read += n; n < changeBatch {
-			break
-		}
-		if read >= maxChangesSync {
-			more = true
-			break
+// ranges returns every gap, to be read again.
+func (t *tracker) ranges() []seqRange {
+	var out []seqRange
+	for _, gs := range t.gaps {
+		for _, g := range gs {
+			out = append(out, g.seqRange)
 		}
 	}
-	for len(holes) > 0 {
-		n := min(len(holes), namesPerQuery)
-		if _, err := l.readChanges(ctx, &t, l.q.changesBySeq(n), holes[:n], names, now); err != nil {
-			return false, err
-		}
-		holes = holes[n:]
-	}
-	if len(names) > 0 {
-		if err := l.apply(ctx, names, t.cursor); err != nil {
-			return false, err
-		}
-	}
-	l.track = t
-	return more, nil
+	return out
 }
 
-// readChanges runs a change-log query, records what it read in t and adds the
-// names it returns.
-func (l *loader) readChanges(ctx context.Context, t *tracker, query string, args []any, names map[string]struct{}, now time.Time) (int, error) {
-	rows, err := l.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return 0, err
-	}
-	defer rows.Close()
-	n := 0
-	for rows.Next() {
-		var (
-			seq  uint64
-			name sql.NullString
-		)
-		if err := rows.Scan(&seq, &name); err != nil {
-			return n, err
-		}
-		t.see(seq, now)
-		names[nameKey(name.String)] = struct{}{}
-		n++
-	}
-	return n, rows.Err()
-}
-
-// apply re-reads the rows of the named keys and publishes a snapshot in which
-// exactly those names changed.
-func (l *loader) apply(ctx context.Context, names map[string]struct{}, cursor uint64) error {
-	keys := make([]string, 0, len(names))
-	for k := range names {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-
-	recs := make(map[string][]record, len(keys))
-	invalid := make(map[string]int)
-	for rest := keys; len(rest) > 0; {
-		batch := rest[:min(len(rest), namesPerQuery)]
-		rest = rest[len(batch):]
-		args := make([]any, 0, 2*len(batch))
-		for _, k := range batch {
-			args = append(args, k, k+".")
-		}
-		err := l.scan(ctx, l.q.byNames(len(batch)), args, func(r rawRow) {
-			key := nameKey(r.name)
-			if _, ok := names[key]; !ok {
-				return // matched only through the collation's trailing-space rule
+// watermark returns the highest number at and below which every number has
+// been seen, proven dead or waited for longer than gapTimeout.
+func (t *tracker) watermark() uint64 {
+	w := t.cursor
+	for _, gs := range t.gaps {
+		for _, g := range gs {
+			if !g.expired && g.lo <= w {
+				w = g.lo - 1
 			}
-			sr, reason := parseRow(r, l.zones, l.ttl)
-			if reason != rowValid {
-				invalid[key]++
-				l.skipped[reason]++
-				return
-			}
-			var ok bool
-			if recs[key], ok = addRecord(recs[key], sr.rec); !ok {
-				invalid[key]++
-				l.skipped[tooMany]++
-			}
-		})
-		if err != nil {
-			return err
 		}
 	}
-
-	b := newBuilder(l.cur)
-	for _, k := range keys {
-		l.invalidN += invalid[k] - l.invalid[k]
-		if invalid[k] > 0 {
-			l.invalid[k] = invalid[k]
-		} else {
-			delete(l.invalid, k)
-		}
-		if !validName(k) {
-			continue
-		}
-		fqdn := k + "."
-		if zi := zoneOf(fqdn, l.zones); zi >= 0 {
-			b.set(fqdn, l.zones[zi], zi, recs[k])
-		}
-	}
-	changesApplied.WithLabelValues(l.label).Add(float64(len(keys)))
-	l.commit(b.finish(uint32(cursor))) //nolint:gosec // serials wrap by design (RFC 1982)
-	return nil
+	return w
 }
 
-// addRecord adds r to a name's records unless its address is already there.
-// It reports false, leaving recs as they are, when the name already has
-// maxRecords records.
-func addRecord(recs []record, r record) ([]record, bool) {
-	for _, x := range recs {
-		if x.v6 == r.v6 && x.ip == r.ip {
-			return recs, true
+// lowest returns the lowest number not yet seen or proven dead.
+func (t *tracker) lowest() uint64 {
+	l := t.cursor + 1
+	for _, gs := range t.gaps {
+		if len(gs) > 0 && gs[0].lo < l {
+			l = gs[0].lo
 		}
 	}
-	if len(recs) >= maxRecords {
-		return recs, false
-	}
-	return append(recs, r), true
+	return l
 }
 
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+// waiting returns how many numbers are in gaps and when the oldest gap was seen.
+func (t *tracker) waiting() (n uint64, oldest time.Time) {
+	for _, gs := range t.gaps {
+		for _, g := range gs {
+			n += (g.hi-g.lo)/t.inc + 1
+			if oldest.IsZero() || g.since.Before(oldest) {
+				oldest = g.since
+			}
+		}
+	}
+	return n, oldest
+}
+
+// settled is what settle did.
+type settled struct {
+	dead, expired, given int // gaps proven dead, newly past gapTimeout, given up without proof
+}
+
+// settle runs after a poll that read every gap again. open is the set of
+// write transactions seen at the start of that poll (nil without proof),
+// polled is when it started.
+//
+// The proof: a gap's numbers were taken by transactions that had started
+// before the gap was seen. The first open set taken after that holds every
+// such transaction still running; once none of them is open any more, each
+// has committed or rolled back, and a commit would have shown in the read that
+// followed. So a gap whose blockers are all gone is dead.
+func (t *tracker) settle(open *writers, polled, now time.Time) settled {
+	var s settled
+	for class, gs := range t.gaps {
+		kept := gs[:0]
+		for _, g := range gs {
+			if open != nil {
+				if g.blockers == nil && g.since.Before(polled) {
+					g.blockers = open
+				}
+				if g.blockers != nil && disjoint(g.blockers, open) {
+					s.dead++
+					continue
+				}
+			}
+			if now.Sub(g.since) > gapTimeout {
+				if open == nil {
+					s.given++
+					continue
+				}
+				if !g.expired {
+					g.expired = true
+					s.expired++
+				}
+			}
+			kept = append(kept, g)
+		}
+		t.gaps[class] = kept
+	}
+	return s
+}
+
+// disjoint reports whether no transaction of a is in b.
+func disjoint(a, b *writers) bool {
+	if a == b {
+		return len(a.ids) == 0
+	}
+	for id := range a.ids {
+		if _, ok := b.ids[id]; ok {
+			return false
+		}
+	}
+	return true
 }

@@ -18,21 +18,13 @@ import (
 
 var log = clog.NewWithPlugin(pluginName)
 
-// SOA timers other than the serial and minimum, as RFC 1912 suggests.
-const (
-	soaRefresh = 7200
-	soaRetry   = 1800
-	soaExpire  = 1209600
-)
-
 // DBRecords is the plugin handler.
 type DBRecords struct {
 	Next plugin.Handler
 	Fall fall.F
 
 	cfg   *config
-	mname []string // SOA MNAME per zone
-	mbox  []string // SOA RNAME per zone
+	zones zoneSet
 
 	snap atomic.Pointer[snapshot] // nil until the first load
 
@@ -43,16 +35,7 @@ type DBRecords struct {
 
 // New returns a DBRecords for cfg. Nothing is started until OnStartup.
 func New(cfg *config) *DBRecords {
-	d := &DBRecords{Fall: cfg.fall, cfg: cfg, loaded: make(chan struct{})}
-	for _, z := range cfg.zones {
-		mname := "ns.dns." + z
-		if len(cfg.ns) > 0 {
-			mname = cfg.ns[0]
-		}
-		d.mname = append(d.mname, mname)
-		d.mbox = append(d.mbox, dns.Fqdn("hostmaster."+z))
-	}
-	return d
+	return &DBRecords{Fall: cfg.fall, cfg: cfg, zones: newZoneSet(cfg.zones, cfg.ns), loaded: make(chan struct{})}
 }
 
 // ServeDNS implements the plugin.Handler interface.
@@ -61,7 +44,7 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	owner := state.QName()          // answers keep the query's case
 	qname := strings.ToLower(owner) // what state.Name() computes, without converting the name again
 
-	zi := zoneOf(qname, d.cfg.zones)
+	zi := d.zones.match(qname)
 	if zi < 0 {
 		return plugin.NextOrFailure(d.Name(), d.Next, ctx, w, r)
 	}
@@ -70,17 +53,17 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		log.Debugf("Not loaded yet, answering SERVFAIL for %q", qname)
 		return dns.RcodeServerFailure, nil
 	}
-	zone := d.cfg.zones[zi]
+	z := snap.zones[zi]
 	qtype := state.QType()
 
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
 
-	if qname == zone {
-		m.Answer, m.Extra = d.apex(snap, zi, owner, qtype)
+	if qname == z.name {
+		m.Answer, m.Extra = d.apex(snap, z, owner, qtype)
 	} else {
-		e, ok := snap.find(qname, zone)
+		e, ok := snap.find(qname, z.name)
 		switch {
 		case !ok && d.Fall.Through(qname):
 			return plugin.NextOrFailure(d.Name(), d.Next, ctx, w, r)
@@ -91,7 +74,7 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		}
 	}
 	if len(m.Answer) == 0 {
-		m.Ns = []dns.RR{d.soa(snap, zi, d.cfg.negativeTTL)}
+		m.Ns = []dns.RR{z.soa(d.cfg.negativeTTL, d.cfg.negativeTTL)}
 	}
 	w.WriteMsg(m)
 	return dns.RcodeSuccess, nil
@@ -99,39 +82,26 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 
 // apex answers a query for the zone's own name: SOA, NS (with in-zone glue) and
 // any A/AAAA rows at the apex.
-func (d *DBRecords) apex(snap *snapshot, zi int, owner string, qtype uint16) (answer, extra []dns.RR) {
+func (d *DBRecords) apex(snap *snapshot, z version, owner string, qtype uint16) (answer, extra []dns.RR) {
 	switch qtype {
 	case dns.TypeSOA:
-		soa := d.soa(snap, zi, d.cfg.ttl)
+		soa := z.soa(d.cfg.ttl, d.cfg.negativeTTL)
 		soa.Hdr.Name = owner
 		return []dns.RR{soa}, nil
 	case dns.TypeNS:
-		return d.nsRRs(zi, owner), d.glue(snap)
+		return d.nsRRs(z, owner), d.glue(snap)
 	case dns.TypeA, dns.TypeAAAA:
-		if e, ok := snap.get(d.cfg.zones[zi]); ok {
+		if e, ok := snap.get(z.name); ok {
 			return e.rrs(owner, qtype), nil
 		}
 	}
 	return nil, nil
 }
 
-func (d *DBRecords) soa(snap *snapshot, zi int, ttl uint32) *dns.SOA {
-	return &dns.SOA{
-		Hdr:     dns.RR_Header{Name: d.cfg.zones[zi], Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
-		Ns:      d.mname[zi],
-		Mbox:    d.mbox[zi],
-		Serial:  snap.serials[zi],
-		Refresh: soaRefresh,
-		Retry:   soaRetry,
-		Expire:  soaExpire,
-		Minttl:  d.cfg.negativeTTL,
-	}
-}
-
-func (d *DBRecords) nsRRs(zi int, owner string) []dns.RR {
+func (d *DBRecords) nsRRs(z version, owner string) []dns.RR {
 	names := d.cfg.ns
 	if len(names) == 0 {
-		names = d.mname[zi : zi+1]
+		names = []string{z.mname}
 	}
 	rrs := make([]dns.RR, len(names))
 	for i, n := range names {

@@ -3,16 +3,20 @@ package dbrecords
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/coredns/coredns/plugin"
+
 	"github.com/go-sql-driver/mysql"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 const (
 	startupWait    = 5 * time.Second // how long OnStartup waits for the first load
-	dialTimeout    = 5 * time.Second
+	dialTimeout    = 3 * time.Second
 	ioTimeout      = 30 * time.Second
 	maxConnections = 2
 )
@@ -23,8 +27,7 @@ const (
 func (d *DBRecords) OnStartup() error {
 	connector, err := mysql.NewConnector(d.dsn())
 	if err != nil {
-		log.Errorf("Cannot use the DSN: %s", redact(err.Error(), d.cfg.dsn.FormatDSN()))
-		return nil
+		return plugin.Error(pluginName, fmt.Errorf("cannot use the DSN: %s", redact(err.Error(), d.cfg.dsn.FormatDSN())))
 	}
 	db := sql.OpenDB(connector)
 	db.SetMaxOpenConns(maxConnections)
@@ -35,12 +38,12 @@ func (d *DBRecords) OnStartup() error {
 	syncErrors.WithLabelValues(zones).Add(0) // so alerts on its rate see the series from the start
 	var once sync.Once
 	l := &loader{
-		db:         db,
-		q:          newQueries(d.cfg.table),
-		zones:      d.cfg.zones,
+		src:        newMySQLSource(db, d.cfg.table),
+		zones:      d.zones,
 		ttl:        d.cfg.ttl,
 		refresh:    d.cfg.refresh,
 		reconcile:  d.cfg.reconcile,
+		table:      d.cfg.table,
 		label:      zones,
 		errLog:     limiter{interval: errorLogInterval},
 		invalidLog: limiter{interval: invalidLogInterval},
@@ -60,9 +63,10 @@ func (d *DBRecords) OnStartup() error {
 	d.stop = func() {
 		cancel()
 		<-done
-		db.Close()
-		recordsGauge.DeleteLabelValues(zones)
-		invalidRowsGauge.DeleteLabelValues(zones)
+		l.src.close()
+		for _, g := range []*prometheus.GaugeVec{recordsGauge, invalidRowsGauge, gapNumbers, oldestGapAge} {
+			g.DeleteLabelValues(zones)
+		}
 	}
 	d.mu.Unlock()
 

@@ -2,41 +2,61 @@ package dbrecords
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"strings"
 	"time"
 )
 
 const (
 	fullTimeout        = 10 * time.Minute // a whole-table read; bounded so a hung server cannot stall us forever
-	minSyncTimeout     = 15 * time.Second // a change-log poll (a few round trips); at least 5× refresh
-	maxBackoff         = 5 * time.Second
+	minSyncTimeout     = 15 * time.Second // a change-log poll (a few round trips of at most callTimeout); at least 5× refresh
+	maxChangesSync     = 100000           // change-log entries read per poll before applying them
+	maxSerialScan      = 1000000          // change-log entries read back at start-up to find a quiet zone's last change
+	maxBackoff         = 2 * time.Second
 	errorLogInterval   = 30 * time.Second
 	invalidLogInterval = time.Minute
 )
 
+// Why a replica reads the whole table, the label of full_reads_total.
+const (
+	reasonStartup   = "startup"   // the first load
+	reasonPruned    = "pruned"    // the change log was pruned past entries not yet read
+	reasonGap       = "gap"       // a gap outlived gapTimeout and its transaction cannot be proven finished
+	reasonReconcile = "reconcile" // the periodic re-read that heals what the change log cannot see
+)
+
+var fullReasonText = map[string]string{
+	reasonStartup:   "first load",
+	reasonPruned:    "the change log was pruned past entries this replica had not read",
+	reasonGap:       "a gap in the change log outlived the gap timeout and cannot be proven dead",
+	reasonReconcile: "periodic reconcile",
+}
+
 // errLogPruned means the change log no longer holds changes we have not read.
-var errLogPruned = errors.New("change log was pruned past the last change read")
+var errLogPruned = errors.New("change log was pruned past entries not yet read")
 
 // loader keeps one plugin instance's snapshot in step with the table. Only its
 // own goroutine (run) touches its fields.
 type loader struct {
-	db        *sql.DB
-	q         queries
-	zones     []string
+	src       source
+	zones     zoneSet
 	ttl       uint32
 	refresh   time.Duration
-	reconcile time.Duration // full reload interval; 0 means never
+	reconcile time.Duration // full re-read interval; 0 means never
+	table     string        // for log lines
 	label     string        // metrics label
 	publish   func(*snapshot)
+	now       func() time.Time // the clock gaps age by; time.Now when nil
 
-	cur      *snapshot
-	track    tracker
-	invalid  map[string]int // name key → rows of that name that cannot be served
-	invalidN int
+	cur         *snapshot
+	track       *tracker // nil until positioned on the change log
+	serial      serialRule
+	prunedSeen  uint64 // the prune floor that the last full read covered
+	pendingFull string // why the next sync reads the whole table; "" when it polls
+	proofWhy    string // why gaps cannot be proven dead, as last logged
+	invalid     map[string]int
+	invalidN    int
 
 	errLog     limiter
 	invalidLog limiter
@@ -44,17 +64,18 @@ type loader struct {
 }
 
 // run syncs until ctx is done: a full load first (retried with backoff), then
-// a change-log poll every refresh, and a full reload every reconcile. Errors
-// are counted and logged, and the last good snapshot stays in service.
+// a change-log poll every refresh, and a full read when the log cannot tell
+// what changed. Errors are counted and logged, and the last good snapshot
+// stays in service.
 func (l *loader) run(ctx context.Context) {
-	full, failures := true, 0
-	var lastFull time.Time
+	l.requestFull(reasonStartup)
+	failures, lastFull, polled := 0, time.Now(), false
 	for {
-		if !full && l.reconcile > 0 && time.Since(lastFull) >= l.reconcile {
-			log.Infof("Reconciling: reloading the whole table %q", l.q.table)
-			full = true
+		// A poll runs between two reconciles, whatever their interval.
+		if l.pendingFull == "" && polled && l.reconcile > 0 && time.Since(lastFull) >= l.reconcile {
+			l.requestFull(reasonReconcile)
 		}
-		start := time.Now()
+		start, full := time.Now(), l.pendingFull != ""
 		more, err := l.sync(ctx, full)
 		if ctx.Err() != nil {
 			return
@@ -62,13 +83,15 @@ func (l *loader) run(ctx context.Context) {
 		kind := "incremental"
 		if full {
 			kind = "full"
+			if err == nil {
+				lastFull, polled = start, false
+			}
+		} else if err == nil {
+			polled = true
 		}
 		syncDuration.WithLabelValues(l.label, kind).Observe(time.Since(start).Seconds())
-		if err == nil && full {
-			lastFull = start
-		}
 		var wait time.Duration
-		full, failures, wait = l.after(err, full, failures, more)
+		failures, wait = l.after(err, failures, more)
 		l.logSkipped()
 		if !sleep(ctx, wait) {
 			return
@@ -76,29 +99,42 @@ func (l *loader) run(ctx context.Context) {
 	}
 }
 
-// after accounts for the outcome of a sync and says what to do next: whether
-// the next sync is a full one, the failure count, and how long to wait.
-func (l *loader) after(err error, full bool, failures int, more bool) (bool, int, time.Duration) {
+// requestFull makes the next sync a full read of the table, counted and
+// logged with its reason.
+func (l *loader) requestFull(reason string) {
+	if l.pendingFull != "" {
+		return
+	}
+	l.pendingFull = reason
+	fullReads.WithLabelValues(l.label, reason).Inc()
+	if reason != reasonStartup {
+		log.Warningf("Reading the whole table %q again in the background: %s", l.table, fullReasonText[reason])
+	}
+}
+
+// after accounts for the outcome of a sync and says what to do next: the
+// failure count, and how long to wait.
+func (l *loader) after(err error, failures int, more bool) (int, time.Duration) {
 	switch {
 	case errors.Is(err, errLogPruned):
-		log.Warningf("Change log of table %q was pruned past our position; reloading the whole table", l.q.table)
-		return true, failures, 0
+		l.requestFull(reasonPruned)
+		return failures, 0
 	case err != nil:
 		failures++
 		syncErrors.WithLabelValues(l.label).Inc()
 		if l.errLog.allow(time.Now()) {
-			log.Errorf("Sync with table %q failed (%d failures since the last success): %v", l.q.table, failures, err)
+			log.Errorf("Sync with table %q failed (%d failures since the last success): %v", l.table, failures, err)
 		}
-		return full, failures, min(l.refresh<<min(failures, 16), maxBackoff)
+		return failures, min(l.refresh<<min(failures, 16), maxBackoff)
 	}
 	if failures > 0 {
-		log.Infof("Sync with table %q recovered after %d failures", l.q.table, failures)
+		log.Infof("Sync with table %q recovered after %d failures", l.table, failures)
 	}
 	lastSync.WithLabelValues(l.label).Set(float64(time.Now().UnixNano()) / 1e9)
 	if more {
-		return false, 0, 0
+		return 0, 0
 	}
-	return false, 0, l.refresh
+	return 0, l.refresh
 }
 
 // sleep waits for d; it reports false when ctx ended first.
@@ -113,7 +149,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// sync runs one full load or one change-log poll. more reports that changes
+// sync runs one full read or one change-log poll. more reports that changes
 // are still waiting to be read.
 func (l *loader) sync(ctx context.Context, full bool) (more bool, err error) {
 	if full {
@@ -123,90 +159,107 @@ func (l *loader) sync(ctx context.Context, full bool) (more bool, err error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, max(minSyncTimeout, 5*l.refresh))
 	defer cancel()
-	return l.incremental(ctx)
+	return l.poll(ctx)
 }
 
-// full reads the whole table into a new snapshot. It notes the change log's
-// position first, so every change committed after the read is applied later.
-func (l *loader) full(ctx context.Context) error {
-	track, err := l.position(ctx, time.Now())
+// poll reads the gaps and the change log past the cursor, re-reads the rows
+// of every name that is news and publishes the result. The tracker moves on
+// only when all of that succeeded, so a failed poll loses nothing.
+func (l *loader) poll(ctx context.Context) (more bool, err error) {
+	polled := l.clock()
+	open, err := l.src.openWriters(ctx)
+	if err != nil && !isNoProof(err) {
+		return false, err
+	}
+	l.noteProof(err)
+	st, err := l.src.logState(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
-	b := newFullBuilder(l.sizeHint(ctx), len(l.zones))
-	invalid := map[string]int{}
-	invalidN := 0
-	err = l.scan(ctx, l.q.all, nil, func(r rawRow) {
-		sr, reason := parseRow(r, l.zones, l.ttl)
-		if reason == rowValid && !b.add(sr.fqdn, l.zones[sr.zone], sr.zone, sr.rec) {
-			reason = tooMany
+	t := l.track.clone()
+	if st.prunedBelow > max(t.lowest(), l.prunedSeen) {
+		return false, errLogPruned
+	}
+	w0, now := t.watermark(), l.clock()
+	var fresh []change
+	see := func(cs []change) {
+		for _, c := range cs {
+			if t.see(c.seq, now) {
+				fresh = append(fresh, c)
+			}
 		}
-		if reason != rowValid {
-			invalid[nameKey(r.name)]++
-			invalidN++
-			l.skipped[reason]++
+	}
+	if rs := t.ranges(); len(rs) > 0 {
+		cs, err := l.src.changesIn(ctx, rs)
+		if err != nil {
+			return false, err
 		}
-	})
+		see(cs)
+	}
+	for read := 0; ; {
+		cs, err := l.src.changesAfter(ctx, t.cursor, changeBatch)
+		if err != nil {
+			return false, err
+		}
+		see(cs)
+		if read += len(cs); len(cs) < changeBatch {
+			break
+		}
+		if read >= maxChangesSync {
+			more = true
+			break
+		}
+	}
+	settled := t.settle(open, polled, now)
+	if err := l.apply(ctx, fresh, w0, t.watermark()); err != nil {
+		return false, err
+	}
+	l.track = t
+	l.reportGaps(settled, now)
+	return more, nil
+}
+
+func (l *loader) clock() time.Time {
+	if l.now != nil {
+		return l.now()
+	}
+	return time.Now()
+}
+
+// noteProof logs when gaps stop or start being provable.
+func (l *loader) noteProof(err error) {
+	why := ""
 	if err != nil {
-		return err
+		why = err.(errNoProof).why //nolint:errorlint // isNoProof checked it
 	}
-	if l.cur != nil {
-		copy(b.s.serials, l.cur.serials)
+	if why == l.proofWhy {
+		return
 	}
-	for i := range b.touched {
-		b.touched[i] = true
+	if why != "" {
+		log.Warningf("Gaps in the change log of table %q cannot be proven dead (%s); each is watched for %.0f seconds, then the table is read again", l.table, why, gapTimeout.Seconds())
+	} else {
+		log.Infof("Gaps in the change log of table %q are proven dead through information_schema.INNODB_TRX", l.table)
 	}
-	l.track = track
-	l.invalid, l.invalidN = invalid, invalidN
-	snap := b.finish(uint32(track.cursor)) //nolint:gosec // serials wrap by design (RFC 1982)
-	// A full load leaves several times as much garbage as it keeps (row
-	// strings, decoded buckets); hand it back before serving rather than
-	// carry it as RSS. It costs a GC, once per full load.
-	debug.FreeOSMemory()
-	l.commit(snap)
-	log.Infof("Loaded %d records for %d names from table %q", l.cur.records, l.cur.names, l.q.table)
-	return nil
+	l.proofWhy = why
 }
 
-// sizeHint estimates the names a full load will find, so the index is sized
-// once instead of doubling through the load.
-func (l *loader) sizeHint(ctx context.Context) int {
-	if l.cur != nil {
-		return l.cur.names
+// reportGaps updates the gap metrics and acts on what settle did.
+func (l *loader) reportGaps(s settled, now time.Time) {
+	n, oldest := l.track.waiting()
+	gapNumbers.WithLabelValues(l.label).Set(float64(n))
+	age := 0.0
+	if !oldest.IsZero() {
+		age = now.Sub(oldest).Seconds()
 	}
-	var rows sql.NullInt64
-	if err := l.db.QueryRowContext(ctx, l.q.tableRows, l.q.table).Scan(&rows); err != nil {
-		return 0
+	oldestGapAge.WithLabelValues(l.label).Set(age)
+	if s.expired > 0 {
+		gapsExpired.WithLabelValues(l.label).Add(float64(s.expired))
+		log.Warningf("Serials of table %q no longer wait for %d gaps older than %.0f seconds; a transaction that is still open holds them", l.table, s.expired, gapTimeout.Seconds())
 	}
-	return int(rows.Int64)
-}
-
-// commit publishes snap and updates the gauges.
-func (l *loader) commit(snap *snapshot) {
-	l.cur = snap
-	l.publish(snap)
-	recordsGauge.WithLabelValues(l.label).Set(float64(snap.records))
-	invalidRowsGauge.WithLabelValues(l.label).Set(float64(l.invalidN))
-}
-
-// scan runs query and hands every row to fn.
-func (l *loader) scan(ctx context.Context, query string, args []any, fn func(rawRow)) error {
-	rows, err := l.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return err
+	if s.given > 0 {
+		gapsExpired.WithLabelValues(l.label).Add(float64(s.given))
+		l.requestFull(reasonGap)
 	}
-	defer rows.Close()
-	var (
-		name, typ, content sql.RawBytes
-		ttl                sql.NullInt64
-	)
-	for rows.Next() {
-		if err := rows.Scan(&name, &typ, &content, &ttl); err != nil {
-			return fmt.Errorf("reading table %q: %w", l.q.table, err)
-		}
-		fn(rawRow{name: string(name), typ: string(typ), content: string(content), ttl: ttl.Int64, ttlNull: !ttl.Valid})
-	}
-	return rows.Err()
 }
 
 func (l *loader) logSkipped() {
@@ -223,7 +276,7 @@ func (l *loader) logSkipped() {
 			fmt.Fprintf(&msg, "; %d with %s", c, invalidReason(reason))
 		}
 	}
-	log.Warningf("Skipped %d rows of table %q that cannot be served%s", n, l.q.table, msg.String())
+	log.Warningf("Skipped %d rows of table %q that cannot be served%s", n, l.table, msg.String())
 	l.skipped = [numReasons]int{}
 }
 

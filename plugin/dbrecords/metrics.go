@@ -53,4 +53,32 @@ var (
 		Name:      "changed_names_total",
 		Help:      "Counter of names re-read from the table because the change log named them.",
 	}, []string{"zones"})
+	// fullReads counts full reads of the table, by reason (see the README).
+	fullReads = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "full_reads_total",
+		Help:      "Counter of full reads of the table, by reason.",
+	}, []string{"zones", "reason"})
+	// gapNumbers is how many change-log sequence numbers below the cursor have not been seen.
+	gapNumbers = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "gap_numbers",
+		Help:      "Number of change-log sequence numbers still waiting for a transaction to commit or to be proven finished.",
+	}, []string{"zones"})
+	// oldestGapAge is the age of the oldest gap: a long-open transaction shows here.
+	oldestGapAge = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "oldest_gap_age_seconds",
+		Help:      "Age of the oldest gap in the change log, 0 when there is none.",
+	}, []string{"zones"})
+	// gapsExpired counts gaps that outlived the gap timeout.
+	gapsExpired = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "gaps_expired_total",
+		Help:      "Counter of change-log gaps that outlived the gap timeout and stopped holding the SOA serial back.",
+	}, []string{"zones"})
 )

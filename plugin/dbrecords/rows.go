@@ -1,6 +1,7 @@
 package dbrecords
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 )
@@ -29,7 +30,7 @@ var reasonText = [numReasons]string{
 	badType:      "a type other than A or AAAA",
 	badAddress:   "an address that does not parse or does not match its type",
 	badTTL:       "a TTL above 2147483647",
-	tooMany:      "more than 2000 records for one name",
+	tooMany:      fmt.Sprintf("more than %d records for one name", maxRecords),
 }
 
 func (r invalidReason) String() string { return reasonText[r] }
@@ -48,15 +49,14 @@ type servedRow struct {
 	rec  record
 }
 
-// parseRow validates r against zones (lower-case FQDNs) and fills in defaultTTL
-// for a NULL ttl.
-func parseRow(r rawRow, zones []string, defaultTTL uint32) (servedRow, invalidReason) {
+// parseRow validates r against zones and fills in defaultTTL for a NULL ttl.
+func parseRow(r rawRow, zones zoneSet, defaultTTL uint32) (servedRow, invalidReason) {
 	key := nameKey(r.name)
 	if !validName(key) {
 		return servedRow{}, badName
 	}
 	fqdn := key + "."
-	zi := zoneOf(fqdn, zones)
+	zi := zones.match(fqdn)
 	if zi < 0 {
 		return servedRow{}, outsideZones
 	}
@@ -79,12 +79,5 @@ func parseRow(r rawRow, zones []string, defaultTTL uint32) (servedRow, invalidRe
 		}
 		ttl = uint32(r.ttl)
 	}
-	rec := record{ttl: ttl, v6: v6}
-	if v6 {
-		rec.ip = addr.As16()
-	} else {
-		a4 := addr.As4()
-		copy(rec.ip[:], a4[:])
-	}
-	return servedRow{fqdn: fqdn, zone: zi, rec: rec}, rowValid
+	return servedRow{fqdn: fqdn, zone: zi, rec: record{addr: addr, ttl: ttl}}, rowValid
 }

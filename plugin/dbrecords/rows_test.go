@@ -5,7 +5,7 @@ import (
 )
 
 func TestParseRow(t *testing.T) {
-	zones := []string{"example.org.", "sub.example.org.", "example.net."}
+	zones := newZoneSet([]string{"example.org.", "sub.example.org.", "example.net."}, nil)
 	tests := []struct {
 		name     string
 		row      rawRow

@@ -1,75 +1,62 @@
 package dbrecords
 
 import (
+	"encoding/binary"
 	"net"
+	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
 )
 
-// record is one address served for a name, as the loader builds it. A records
-// keep the IPv4 address in the first four bytes of ip.
+// record is one address served for a name.
 type record struct {
-	ip  [16]byte
-	ttl uint32
-	v6  bool
+	addr netip.Addr // IPv4 for A, IPv6 (IPv4-mapped included) for AAAA
+	ttl  uint32
 }
 
 // entry is one name in a snapshot. Its name and its records share one string,
-// so a name costs one allocation: the name, then per record a kind byte
-// (kindA or kindAAAA), the address (4 or 16 bytes) and the TTL (4 bytes, big
-// endian). An entry without records is an empty non-terminal: it exists
-// because below > 0 names under it have records.
+// so a name costs one allocation: the name, then per record its address
+// length (4 or 16), the address and the TTL (4 bytes, big endian). An entry
+// without records is an empty non-terminal: it exists because below > 0
+// names under it have records.
 type entry struct {
 	data  string
 	nlen  uint16
 	below int32
 }
 
-const (
-	kindA    = 4
-	kindAAAA = 6
-)
-
 func (e *entry) name() string { return e.data[:e.nlen] }
 
 // pack encodes name and recs as an entry's data.
 func pack(name string, recs []record) string {
-	var b strings.Builder
-	b.Grow(len(name) + 21*len(recs))
-	b.WriteString(name)
+	b := make([]byte, 0, len(name)+21*len(recs))
+	b = append(b, name...)
 	for _, r := range recs {
-		if r.v6 {
-			b.WriteByte(kindAAAA)
-			b.Write(r.ip[:])
-		} else {
-			b.WriteByte(kindA)
-			b.Write(r.ip[:4])
-		}
-		b.Write([]byte{byte(r.ttl >> 24), byte(r.ttl >> 16), byte(r.ttl >> 8), byte(r.ttl)}) //nolint:gosec // big-endian bytes
+		ip := r.addr.AsSlice()
+		b = append(b, byte(len(ip)))
+		b = append(b, ip...)
+		b = binary.BigEndian.AppendUint32(b, r.ttl)
 	}
-	return b.String()
+	return string(b)
 }
 
 // next decodes the record at offset i of e's data and returns the offset after it.
-func (e *entry) next(i int) (v6 bool, ip string, ttl uint32, j int) {
-	n := net.IPv4len
-	if v6 = e.data[i] == kindAAAA; v6 {
-		n = net.IPv6len
-	}
+func (e *entry) next(i int) (ip string, ttl uint32, j int) {
+	n := int(e.data[i])
 	ip = e.data[i+1 : i+1+n]
-	t := e.data[i+1+n : i+5+n]
-	return v6, ip, uint32(t[0])<<24 | uint32(t[1])<<16 | uint32(t[2])<<8 | uint32(t[3]), i + 5 + n
+	return ip, binary.BigEndian.Uint32([]byte(e.data[i+1+n : i+5+n])), i + 5 + n
 }
 
 // records decodes e's records.
 func (e *entry) records() []record {
 	var recs []record
 	for i := int(e.nlen); i < len(e.data); {
-		var r record
 		var ip string
-		r.v6, ip, r.ttl, i = e.next(i)
-		copy(r.ip[:], ip)
+		var r record
+		ip, r.ttl, i = e.next(i)
+		r.addr, _ = netip.AddrFromSlice([]byte(ip))
 		recs = append(recs, r)
 	}
 	return recs
@@ -79,23 +66,26 @@ func (e *entry) records() []record {
 func (e *entry) count() int {
 	n := 0
 	for i := int(e.nlen); i < len(e.data); n++ {
-		_, _, _, i = e.next(i)
+		_, _, i = e.next(i)
 	}
 	return n
 }
 
 // rrs returns new RRs of qtype for owner; nothing it returns is shared with the snapshot.
 func (e *entry) rrs(owner string, qtype uint16) []dns.RR {
-	want := qtype == dns.TypeAAAA
+	want := net.IPv4len
+	if qtype == dns.TypeAAAA {
+		want = net.IPv6len
+	}
 	var out []dns.RR
 	for i := int(e.nlen); i < len(e.data); {
-		v6, ip, ttl, j := e.next(i)
+		ip, ttl, j := e.next(i)
 		i = j
-		if v6 != want {
+		if len(ip) != want {
 			continue
 		}
 		hdr := dns.RR_Header{Name: owner, Rrtype: qtype, Class: dns.ClassINET, Ttl: ttl}
-		if v6 {
+		if want == net.IPv6len {
 			out = append(out, &dns.AAAA{Hdr: hdr, AAAA: net.IP(ip)})
 		} else {
 			out = append(out, &dns.A{Hdr: hdr, A: net.IP(ip)})
@@ -124,26 +114,26 @@ const entryHeader = 7
 // shares every unchanged page and bucket with the previous one.
 type snapshot struct {
 	pages     []*page
-	mask      uint64   // bucket index mask
-	names     int      // entries, empty non-terminals included
-	records   int      // records being served
-	wildcards int      // entries whose first label is '*'
-	serials   []uint32 // SOA serial per zone, indexed like the plugin's zones
+	mask      uint64    // bucket index mask
+	names     int       // entries, empty non-terminals included
+	records   int       // records being served
+	wildcards int       // entries whose first label is '*'
+	zones     []version // by zone index
 }
 
 // loadFactor is the names per bucket at which the index doubles.
 const loadFactor = 4
 
-func newSnapshot(sizeHint, zones int) *snapshot {
+func newSnapshot(sizeHint int, zones []version) *snapshot {
 	n := 256
-	for n < sizeHint/loadFactor && n < 1<<24 {
+	for n < sizeHint/loadFactor {
 		n <<= 1
 	}
 	pages := make([]*page, n/pageSize)
 	for i := range pages {
 		pages[i] = new(page)
 	}
-	return &snapshot{pages: pages, mask: uint64(n - 1), serials: make([]uint32, zones)} //nolint:gosec // n >= 256
+	return &snapshot{pages: pages, mask: uint64(n - 1), zones: slices.Clone(zones)} //nolint:gosec // n >= 256
 }
 
 func (s *snapshot) bucket(bi uint64) string { return s.pages[bi>>pageBits][bi&(pageSize-1)] }
@@ -152,9 +142,9 @@ func (s *snapshot) buckets() int { return len(s.pages) * pageSize }
 
 // at decodes the entry at offset i of bucket b and returns the next offset.
 func at(b string, i int) (e entry, next int) {
-	l, r := int(b[i]), int(b[i+1])<<8|int(b[i+2])
-	e.below = int32(uint32(b[i+3])<<24 | uint32(b[i+4])<<16 | uint32(b[i+5])<<8 | uint32(b[i+6])) //nolint:gosec // the bits encode wrote
-	e.data, e.nlen = b[i+entryHeader:i+entryHeader+l+r], uint16(l)                                //nolint:gosec // l is one byte
+	l, r := int(b[i]), int(binary.BigEndian.Uint16([]byte(b[i+1:i+3])))
+	e.below = int32(binary.BigEndian.Uint32([]byte(b[i+3 : i+7]))) //nolint:gosec // the bits encode wrote
+	e.data, e.nlen = b[i+entryHeader:i+entryHeader+l+r], uint16(l) //nolint:gosec // l is one byte
 	return e, i + entryHeader + l + r
 }
 
@@ -175,14 +165,14 @@ func encode(es []entry) string {
 	for i := range es {
 		n += entryHeader + len(es[i].data)
 	}
-	var b strings.Builder
-	b.Grow(n)
+	b := make([]byte, 0, n)
 	for _, e := range es {
-		r, below := len(e.data)-int(e.nlen), uint32(e.below)                                                                      //nolint:gosec // bits kept, decoded by at
-		b.Write([]byte{byte(e.nlen), byte(r >> 8), byte(r), byte(below >> 24), byte(below >> 16), byte(below >> 8), byte(below)}) //nolint:gosec // lengths fit: names <= 254, records <= maxRecords*21
-		b.WriteString(e.data)
+		b = append(b, byte(e.nlen))
+		b = binary.BigEndian.AppendUint16(b, uint16(len(e.data)-int(e.nlen))) //nolint:gosec // at most maxRecords*21 bytes
+		b = binary.BigEndian.AppendUint32(b, uint32(e.below))                 //nolint:gosec // bits kept, decoded by at
+		b = append(b, e.data...)
 	}
-	return b.String()
+	return string(b)
 }
 
 // get returns the entry for the lower-case FQDN name.
@@ -214,7 +204,8 @@ func (s *snapshot) getWildcard(name string) (entry, bool) {
 // find returns the entry that answers qname, a lower-case FQDN strictly below
 // zone: the name itself when it exists (empty non-terminals included), else
 // the wildcard at its closest encloser (RFC 4592 section 3.3.1). ok is false
-// when the name does not exist.
+// when the name does not exist. Labels are split with dns.NextLabel, so an
+// escaped dot is part of a label.
 func (s *snapshot) find(qname, zone string) (e entry, ok bool) {
 	if e, ok := s.get(qname); ok {
 		return e, true
@@ -230,4 +221,36 @@ func (s *snapshot) find(qname, zone string) (e entry, ok bool) {
 		ce = parent(ce)
 	}
 	return s.getWildcard(ce)
+}
+
+// parent returns name without its first label; the root is its own parent.
+func parent(name string) string {
+	i, end := dns.NextLabel(name, 0)
+	if end {
+		return "."
+	}
+	return name[i:]
+}
+
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+// hashName hashes s with FNV-1a, continuing from h (start with fnvOffset), so
+// that the hash of "*." + name can be computed without building the string.
+func hashName(h uint64, s string) uint64 {
+	for i := range len(s) {
+		h ^= uint64(s[i])
+		h *= fnvPrime
+	}
+	return h
+}
+
+// mix spreads the FNV state over the low bits that select a bucket.
+func mix(h uint64) uint64 {
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	return h
 }

@@ -1,0 +1,217 @@
+package dbrecords
+
+import (
+	"context"
+	"slices"
+)
+
+// full reads the whole table into a new snapshot. The first time, it
+// positions the tracker on the change log before reading, so every change
+// committed after the read is applied later; afterwards the tracker carries
+// on as it is (a re-read never skips a gap), and the serials stay.
+func (l *loader) full(ctx context.Context) error {
+	if l.track == nil {
+		if err := l.position(ctx); err != nil {
+			return err
+		}
+	}
+	st, err := l.src.logState(ctx)
+	if err != nil {
+		return err
+	}
+	b := newFullBuilder(l.sizeHint(ctx), l.versions())
+	invalid := map[string]int{}
+	invalidN := 0
+	err = l.src.rows(ctx, nil, func(r rawRow) {
+		sr, reason := parseRow(r, l.zones, l.ttl)
+		if reason == rowValid && !b.add(sr.fqdn, l.zones.list[sr.zone].name, sr.rec) {
+			reason = tooMany
+		}
+		if reason != rowValid {
+			invalid[nameKey(r.name)]++
+			invalidN++
+			l.skipped[reason]++
+		}
+	})
+	if err != nil {
+		return err
+	}
+	l.invalid, l.invalidN = invalid, invalidN
+	l.prunedSeen = st.prunedBelow
+	l.pendingFull = ""
+	l.commit(b.finish())
+	log.Infof("Loaded %d records for %d names from table %q", l.cur.records, l.cur.names, l.table)
+	return nil
+}
+
+// versions returns the zones with their current serials.
+func (l *loader) versions() []version {
+	vs := make([]version, len(l.zones.list))
+	for i, z := range l.zones.list {
+		vs[i] = version{zone: z, serial: l.serial.serials[i]}
+	}
+	return vs
+}
+
+// position starts the tracker on the recent part of the change log: entries
+// below it were committed long ago, and the numbers missing among its entries
+// are gaps. It also finds every zone's serial.
+func (l *loader) position(ctx context.Context) error {
+	inc, err := l.src.increment(ctx)
+	if err != nil {
+		return err
+	}
+	st, err := l.src.logState(ctx)
+	if err != nil {
+		return err
+	}
+	w, err := l.src.window(ctx, gapTimeout)
+	if err != nil {
+		return err
+	}
+	// Numbers below the prune floor were committed and pruned long ago.
+	before := max(w.before, max(st.prunedBelow, 1)-1)
+	t, now := newTracker(inc, before), l.clock()
+	for _, c := range w.entries {
+		t.see(c.seq, now)
+	}
+	rule, err := l.startSerials(ctx, w.entries, before+1, t.watermark(), st.prunedBelow)
+	if err != nil {
+		return err
+	}
+	l.track, l.serial = t, rule
+	return nil
+}
+
+// startSerials applies the serial rule to a change log seen for the first
+// time: a zone's serial is its last change at or below the watermark, looked
+// for in the window, then backwards from below (at most maxSerialScan
+// entries), else the prune floor. Changes above the watermark wait.
+func (l *loader) startSerials(ctx context.Context, entries []change, below, watermark, floor uint64) (serialRule, error) {
+	rule := serialRule{serials: make([]uint32, len(l.zones.list))}
+	found := make([]bool, len(rule.serials))
+	left := len(found)
+	note := func(c change) {
+		if zi := l.zoneOf(c.name); zi >= 0 && !found[zi] {
+			rule.serials[zi], found[zi] = uint32(c.seq), true //nolint:gosec // serials wrap (RFC 1982)
+			left--
+		}
+	}
+	for i := len(entries) - 1; i >= 0 && left > 0; i-- {
+		if entries[i].seq <= watermark {
+			note(entries[i])
+		}
+	}
+	for scanned := 0; left > 0 && scanned < maxSerialScan && below > 0; {
+		cs, err := l.src.changesBefore(ctx, below, changeBatch)
+		if err != nil || len(cs) == 0 {
+			break
+		}
+		for _, c := range cs {
+			note(c)
+		}
+		scanned += len(cs)
+		below = cs[len(cs)-1].seq
+	}
+	for zi := range found {
+		if !found[zi] && floor > 0 {
+			rule.serials[zi] = uint32(floor - 1) //nolint:gosec // serials wrap (RFC 1982)
+		}
+	}
+	for _, c := range entries {
+		if zi := l.zoneOf(c.name); zi >= 0 && c.seq > watermark {
+			rule.add(c.seq, zi, watermark)
+		}
+	}
+	return rule, nil
+}
+
+// zoneOf returns the index of the zone a change-log name belongs to, or -1.
+func (l *loader) zoneOf(name string) int {
+	key := nameKey(name)
+	if !validName(key) {
+		return -1
+	}
+	return l.zones.match(key + ".")
+}
+
+// sizeHint estimates the names a full load will find, so the index is sized
+// once instead of doubling through the load.
+func (l *loader) sizeHint(ctx context.Context) int {
+	if l.cur != nil {
+		return l.cur.names
+	}
+	return l.src.size(ctx)
+}
+
+// apply re-reads the rows of the names in fresh, moves the serials on to
+// watermark w1 (it was w0 before the poll), and publishes a snapshot in which
+// exactly those names and serials changed. Nothing changes when it fails.
+func (l *loader) apply(ctx context.Context, fresh []change, w0, w1 uint64) error {
+	var keys []string
+	for _, c := range fresh {
+		keys = append(keys, nameKey(c.name))
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+
+	recs := make(map[string][]record, len(keys))
+	invalid := make(map[string]int)
+	if len(keys) > 0 {
+		err := l.src.rows(ctx, keys, func(r rawRow) {
+			key := nameKey(r.name)
+			sr, reason := parseRow(r, l.zones, l.ttl)
+			if reason == rowValid {
+				var ok bool
+				if recs[key], ok = addRecord(recs[key], sr.rec); !ok {
+					reason = tooMany
+				}
+			}
+			if reason != rowValid {
+				invalid[key]++
+				l.skipped[reason]++
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
+
+	old := slices.Clone(l.serial.serials)
+	for _, c := range fresh {
+		if zi := l.zoneOf(c.name); zi >= 0 {
+			l.serial.add(c.seq, zi, w0)
+		}
+	}
+	l.serial.advance(w1)
+	if len(keys) == 0 && slices.Equal(old, l.serial.serials) {
+		return nil
+	}
+
+	b := newBuilder(l.cur)
+	for _, k := range keys {
+		l.invalidN += invalid[k] - l.invalid[k]
+		if invalid[k] > 0 {
+			l.invalid[k] = invalid[k]
+		} else {
+			delete(l.invalid, k)
+		}
+		if zi := l.zoneOf(k); zi >= 0 {
+			b.set(k+".", l.zones.list[zi].name, recs[k])
+		}
+	}
+	for zi, s := range l.serial.serials {
+		b.setSerial(zi, s)
+	}
+	changesApplied.WithLabelValues(l.label).Add(float64(len(keys)))
+	l.commit(b.finish())
+	return nil
+}
+
+// commit publishes snap and updates the gauges.
+func (l *loader) commit(snap *snapshot) {
+	l.cur = snap
+	l.publish(snap)
+	recordsGauge.WithLabelValues(l.label).Set(float64(snap.records))
+	invalidRowsGauge.WithLabelValues(l.label).Set(float64(l.invalidN))
+}

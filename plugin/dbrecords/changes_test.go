@@ -1,0 +1,166 @@
+package dbrecords
+
+import (
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
+// seeAll feeds seqs to tr at now and returns those that were news.
+func seeAll(tr *tracker, now time.Time, seqs ...uint64) []uint64 {
+	var news []uint64
+	for _, s := range seqs {
+		if tr.see(s, now) {
+			news = append(news, s)
+		}
+	}
+	return news
+}
+
+func TestTrackerBigTransactionIsOneGap(t *testing.T) {
+	tr := newTracker(1, 5)
+	seeAll(tr, t0, 12006) // a concurrent writer commits after a transaction took 6..12005
+	if n, _ := tr.waiting(); n != 12000 {
+		t.Fatalf("Expected 12000 numbers waiting, got %d", n)
+	}
+	if rs := tr.ranges(); len(rs) != 1 || rs[0] != (seqRange{6, 12005}) {
+		t.Fatalf("Expected one range 6-12005, got %v", rs)
+	}
+	if w := tr.watermark(); w != 5 {
+		t.Errorf("Expected the watermark to wait at 5, got %d", w)
+	}
+	for s := uint64(6); s <= 12005; s++ {
+		if !tr.see(s, t0) {
+			t.Fatalf("Expected %d to be news, got a duplicate", s)
+		}
+	}
+	if n, _ := tr.waiting(); n != 0 || tr.watermark() != 12006 {
+		t.Errorf("Expected no gap and watermark 12006, got %d waiting and %d", n, tr.watermark())
+	}
+	if tr.see(100, t0) {
+		t.Errorf("Expected a number seen twice not to be news")
+	}
+}
+
+func TestTrackerSplitsGaps(t *testing.T) {
+	tr := newTracker(1, 0)
+	seeAll(tr, t0, 10)
+	seeAll(tr, t0, 5, 1, 9)
+	want := []seqRange{{2, 4}, {6, 8}}
+	got := tr.ranges()
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("Expected gaps %v, got %v", want, got)
+	}
+	if tr.watermark() != 1 || tr.lowest() != 2 {
+		t.Errorf("Expected watermark 1 and lowest 2, got %d and %d", tr.watermark(), tr.lowest())
+	}
+}
+
+// TestTrackerResidueClasses: with auto_increment_increment 3 a single series
+// leaves no gaps; a second series starting later has its unseen numbers
+// since the watermark looked for.
+func TestTrackerResidueClasses(t *testing.T) {
+	tr := newTracker(3, 0)
+	seeAll(tr, t0, 1, 4, 7, 10, 13)
+	if n, _ := tr.waiting(); n != 0 || tr.watermark() != 13 {
+		t.Fatalf("Expected one series to leave no gaps, got %d waiting and watermark %d", n, tr.watermark())
+	}
+	seeAll(tr, t0, 8) // series 2 shows up below the cursor: 2 and 5 and 11 may still come
+	if got := tr.ranges(); len(got) != 2 || got[0] != (seqRange{2, 5}) || got[1] != (seqRange{11, 11}) {
+		t.Fatalf("Expected series-2 gaps 2-5 and 11, got %v", got)
+	}
+	if n, _ := tr.waiting(); n != 3 {
+		t.Errorf("Expected 3 numbers waiting (2, 5, 11), got %d", n)
+	}
+	seeAll(tr, t0, 16) // the cursor moves: series 2's 14 is a gap, series 1 has none
+	if n, _ := tr.waiting(); n != 4 {
+		t.Errorf("Expected 4 numbers waiting, got %d", n)
+	}
+}
+
+func writersOf(ids ...string) *writers {
+	w := &writers{ids: map[string]struct{}{}}
+	for _, id := range ids {
+		w.ids[id] = struct{}{}
+	}
+	return w
+}
+
+// TestTrackerProof: a gap dies once every write transaction open at its first
+// check has ended, and not before; a gap seen in this poll is not judged by
+// this poll's set.
+func TestTrackerProof(t *testing.T) {
+	tr := newTracker(1, 0)
+	seeAll(tr, t0, 3) // 1 and 2 missing
+	if s := tr.settle(writersOf(), t0, t0); s.dead != 0 {
+		t.Fatalf("Expected a gap seen during the poll to survive it, got %d dead", s.dead)
+	}
+	t1 := t0.Add(time.Second)
+	if s := tr.settle(writersOf("a", "b"), t1, t1); s.dead != 0 {
+		t.Fatalf("Expected the gap to wait for a and b, got %d dead", s.dead)
+	}
+	t2 := t1.Add(time.Second)
+	if s := tr.settle(writersOf("b", "c"), t2, t2); s.dead != 0 {
+		t.Fatalf("Expected the gap to wait for b, got %d dead", s.dead)
+	}
+	t3 := t2.Add(time.Second)
+	if s := tr.settle(writersOf("c"), t3, t3); s.dead != 1 {
+		t.Fatalf("Expected the gap dead once a and b ended, got %d dead", s.dead)
+	}
+	if tr.watermark() != 3 {
+		t.Errorf("Expected watermark 3, got %d", tr.watermark())
+	}
+}
+
+// TestTrackerTimeout: past gapTimeout a provable gap stops holding the
+// watermark but is still watched; an unprovable one is given up.
+func TestTrackerTimeout(t *testing.T) {
+	later := t0.Add(gapTimeout + time.Second)
+	tr := newTracker(1, 0)
+	seeAll(tr, t0, 3)
+	tr.settle(writersOf("long"), t0.Add(time.Second), t0.Add(time.Second))
+	if s := tr.settle(writersOf("long"), later, later); s.expired != 1 || s.dead != 0 {
+		t.Fatalf("Expected the gap to expire and stay, got %+v", s)
+	}
+	if tr.watermark() != 3 || len(tr.ranges()) != 1 {
+		t.Fatalf("Expected watermark 3 with the gap still watched, got %d and %v", tr.watermark(), tr.ranges())
+	}
+	if !tr.see(1, later) {
+		t.Errorf("Expected a late commit in an expired gap to be news")
+	}
+
+	tr = newTracker(1, 0)
+	seeAll(tr, t0, 3)
+	if s := tr.settle(nil, later, later); s.given != 1 {
+		t.Fatalf("Expected the unprovable gap to be given up, got %+v", s)
+	}
+	if len(tr.ranges()) != 0 || tr.watermark() != 3 {
+		t.Errorf("Expected no gap and watermark 3, got %v and %d", tr.ranges(), tr.watermark())
+	}
+}
+
+func TestSerialRule(t *testing.T) {
+	r := serialRule{serials: make([]uint32, 2)}
+	r.add(7, 0, 5)
+	r.add(6, 1, 5)
+	r.advance(6)
+	if r.serials[0] != 0 || r.serials[1] != 6 {
+		t.Fatalf("Expected serials [0 6] at watermark 6, got %v", r.serials)
+	}
+	r.advance(9)
+	if r.serials[0] != 7 {
+		t.Fatalf("Expected zone 0 at 7, got %d", r.serials[0])
+	}
+	r.add(3, 0, 9) // a late commit below the watermark
+	if r.serials[0] != 9 {
+		t.Errorf("Expected a late change to raise the serial to the watermark, got %d", r.serials[0])
+	}
+	r.add(2, 0, 9)
+	if r.serials[0] != 10 {
+		t.Errorf("Expected a second late change to raise the serial by one, got %d", r.serials[0])
+	}
+	if !serialLess(0xfffffff0, 5) || serialLess(5, 0xfffffff0) {
+		t.Errorf("Expected RFC 1982 order across the wrap")
+	}
+}

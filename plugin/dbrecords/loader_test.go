@@ -1,0 +1,346 @@
+package dbrecords
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// testLoader is a loader over src serving example.org and example.net, with a
+// clock the test moves.
+type testLoader struct {
+	*loader
+	clock time.Time
+}
+
+func newTestLoader(src source) *testLoader {
+	tl := &testLoader{clock: t0}
+	tl.loader = &loader{
+		src:     src,
+		zones:   newZoneSet([]string{"example.org.", "example.net."}, nil),
+		ttl:     60,
+		refresh: time.Second,
+		table:   "dns_records",
+		label:   "test",
+		publish: func(*snapshot) {},
+		now:     func() time.Time { return tl.clock },
+	}
+	return tl
+}
+
+// load does the first full read; step advances the clock a second and polls.
+func (tl *testLoader) load(t *testing.T) {
+	t.Helper()
+	tl.requestFull(reasonStartup)
+	if err := tl.full(context.Background()); err != nil {
+		t.Fatalf("Expected the first load to succeed, got %v", err)
+	}
+}
+
+func (tl *testLoader) step(t *testing.T) {
+	t.Helper()
+	tl.clock = tl.clock.Add(time.Second)
+	if _, err := tl.poll(context.Background()); err != nil {
+		t.Fatalf("Expected the poll to succeed, got %v", err)
+	}
+}
+
+// answer returns the sorted addresses served for name, or "NXDOMAIN".
+func (tl *testLoader) answer(name string) string {
+	e, ok := tl.cur.get(name + ".")
+	if !ok {
+		return "NXDOMAIN"
+	}
+	var ips []string
+	for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		for _, rr := range e.rrs(name+".", qt) {
+			ips = append(ips, strings.Fields(rr.String())[4])
+		}
+	}
+	sort.Strings(ips)
+	return strings.Join(ips, ",")
+}
+
+func (tl *testLoader) serial(zi int) uint32 { return tl.cur.zones[zi].serial }
+
+// TestBigTransactionCommittingLast: 12,000 names in one transaction that
+// commits after a later writer; every one of them is served.
+func TestBigTransactionCommittingLast(t *testing.T) {
+	src := newFakeSource()
+	tl := newTestLoader(src)
+	tl.load(t)
+	big := src.begin(1)
+	for i := range 12000 {
+		big.write(fmt.Sprintf("big-%d.example.org", i), "192.0.2.1")
+	}
+	src.commitOne("fast.example.org", "192.0.2.2")
+	tl.step(t)
+	if got := tl.answer("fast.example.org"); got != "192.0.2.2" {
+		t.Fatalf("Expected the later commit served, got %s", got)
+	}
+	if n, _ := tl.track.waiting(); n != 12000 {
+		t.Fatalf("Expected 12000 numbers waiting for the big transaction, got %d", n)
+	}
+	if s := tl.serial(0); s != 0 {
+		t.Fatalf("Expected the serial to wait for the open transaction, got %d", s)
+	}
+	big.commit()
+	tl.step(t)
+	for i := range 12000 {
+		if got := tl.answer(fmt.Sprintf("big-%d.example.org", i)); got != "192.0.2.1" {
+			t.Fatalf("Expected big-%d served, got %s", i, got)
+		}
+	}
+	if s := tl.serial(0); s != 12001 {
+		t.Errorf("Expected serial 12001 (the last change), got %d", s)
+	}
+}
+
+// TestFreshInstallFirstNumberOpen: the first number of an empty log is held
+// by an open transaction while the second commits; nothing is taken for a
+// pruned log, and the first transaction's change arrives.
+func TestFreshInstallFirstNumberOpen(t *testing.T) {
+	src := newFakeSource()
+	first := src.begin(1)
+	first.write("first.example.org", "192.0.2.1")
+	src.commitOne("second.example.org", "192.0.2.2")
+	tl := newTestLoader(src)
+	tl.load(t)
+	tl.step(t)
+	if tl.pendingFull != "" {
+		t.Fatalf("Expected no full read, got one for %q", tl.pendingFull)
+	}
+	first.commit()
+	tl.step(t)
+	if got := tl.answer("first.example.org"); got != "192.0.2.1" {
+		t.Errorf("Expected the first transaction served, got %s", got)
+	}
+	if s := tl.serial(0); s != 2 {
+		t.Errorf("Expected serial 2, got %d", s)
+	}
+}
+
+// TestRolledBackGapDies: a rollback leaves a gap that the proof ends within
+// two polls, so the serial moves on.
+func TestRolledBackGapDies(t *testing.T) {
+	src := newFakeSource()
+	tl := newTestLoader(src)
+	tl.load(t)
+	tx := src.begin(1)
+	tx.write("never.example.org", "192.0.2.9")
+	src.commitOne("after.example.org", "192.0.2.1")
+	tx.rollback()
+	tl.step(t)
+	tl.step(t)
+	if n, _ := tl.track.waiting(); n != 0 {
+		t.Fatalf("Expected the rolled-back number proven dead, got %d waiting", n)
+	}
+	if s := tl.serial(0); s != 2 {
+		t.Errorf("Expected serial 2, got %d", s)
+	}
+	if got := tl.answer("never.example.org"); got != "NXDOMAIN" {
+		t.Errorf("Expected the rolled-back row absent, got %s", got)
+	}
+}
+
+// TestLongTransactionWithProof: a transaction open past gapTimeout stops
+// holding the serial back, is still watched, and its change arrives.
+func TestLongTransactionWithProof(t *testing.T) {
+	src := newFakeSource()
+	tl := newTestLoader(src)
+	tl.load(t)
+	long := src.begin(1)
+	long.write("long.example.org", "192.0.2.1")
+	src.commitOne("quick.example.org", "192.0.2.2")
+	tl.step(t)
+	tl.clock = tl.clock.Add(gapTimeout)
+	tl.step(t)
+	if s := tl.serial(0); s != 2 {
+		t.Fatalf("Expected the serial to stop waiting after the gap timeout, got %d", s)
+	}
+	long.commit()
+	tl.step(t)
+	if got := tl.answer("long.example.org"); got != "192.0.2.1" {
+		t.Fatalf("Expected the long transaction served, got %s", got)
+	}
+	if s := tl.serial(0); s != 3 {
+		t.Errorf("Expected the late change to raise the serial to 3, got %d", s)
+	}
+	if tl.pendingFull != "" {
+		t.Errorf("Expected no full read with proof, got one for %q", tl.pendingFull)
+	}
+}
+
+// TestUnprovableGapAsksForFullRead: without proof (no PROCESS privilege, a
+// replica) a gap past gapTimeout is given up to a full read, with its reason.
+func TestUnprovableGapAsksForFullRead(t *testing.T) {
+	src := newFakeSource()
+	src.noProof = true
+	tl := newTestLoader(src)
+	tl.load(t)
+	long := src.begin(1)
+	long.write("long.example.org", "192.0.2.1")
+	src.commitOne("quick.example.org", "192.0.2.2")
+	tl.step(t)
+	tl.clock = tl.clock.Add(gapTimeout)
+	tl.step(t)
+	if tl.pendingFull != reasonGap {
+		t.Fatalf("Expected a full read for reason %q, got %q", reasonGap, tl.pendingFull)
+	}
+	long.commit()
+	if err := tl.full(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := tl.answer("long.example.org"); got != "192.0.2.1" {
+		t.Errorf("Expected the full read to serve the late commit, got %s", got)
+	}
+}
+
+// TestSeriesOfGaleraNodes: three series (auto_increment_increment 3) advance
+// at different rates and commit out of order; everything arrives, the gaps
+// close, and every replica computes the same serial.
+func TestSeriesOfGaleraNodes(t *testing.T) {
+	src := newFakeSource()
+	src.inc = 3
+	a, b := newTestLoader(src), newTestLoader(src)
+	a.load(t)
+	var open []*fakeTx
+	for i := range 30 {
+		tx := src.begin(uint64(1 + i%3))
+		tx.write(fmt.Sprintf("n%d.example.org", i), fmt.Sprintf("192.0.2.%d", i))
+		if i%4 == 0 {
+			open = append(open, tx)
+		} else {
+			tx.commit()
+		}
+		if i%7 == 0 {
+			a.step(t)
+		}
+	}
+	b.load(t)
+	for _, tx := range open {
+		tx.commit()
+		a.step(t)
+	}
+	a.step(t)
+	b.step(t)
+	b.step(t)
+	for i := range 30 {
+		name := fmt.Sprintf("n%d.example.org", i)
+		if ga, gb := a.answer(name), b.answer(name); ga != fmt.Sprintf("192.0.2.%d", i) || gb != ga {
+			t.Fatalf("Expected both replicas to serve %s as 192.0.2.%d, got %s and %s", name, i, ga, gb)
+		}
+	}
+	if n, _ := a.track.waiting(); n != 0 {
+		t.Errorf("Expected no gap left, got %d numbers", n)
+	}
+	if a.serial(0) != b.serial(0) || a.serial(0) == 0 {
+		t.Errorf("Expected equal non-zero serials, got %d and %d", a.serial(0), b.serial(0))
+	}
+}
+
+// TestSerialsAgree: replicas that read the same log in different batches,
+// and one that starts later, report the same serials; a zone that did not
+// change keeps its serial; a full re-read changes nothing.
+func TestSerialsAgree(t *testing.T) {
+	src := newFakeSource()
+	a := newTestLoader(src)
+	a.load(t)
+	src.commitOne("x.example.net", "192.0.2.1")
+	a.step(t)
+	for i := range 5 {
+		src.commitOne(fmt.Sprintf("n%d.example.org", i), "192.0.2.2")
+		if i%2 == 0 {
+			a.step(t)
+		}
+	}
+	a.step(t)
+	b := newTestLoader(src)
+	b.load(t)
+	if a.serial(0) != b.serial(0) || a.serial(1) != b.serial(1) {
+		t.Fatalf("Expected equal serials, got %d/%d and %d/%d", a.serial(0), a.serial(1), b.serial(0), b.serial(1))
+	}
+	if a.serial(1) != 1 || a.serial(0) != 6 {
+		t.Fatalf("Expected serials org 6 and net 1, got %d and %d", a.serial(0), a.serial(1))
+	}
+	before := a.serial(0)
+	a.requestFull(reasonReconcile)
+	if err := a.full(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	a.step(t)
+	if a.serial(0) != before {
+		t.Errorf("Expected a re-read to keep serial %d, got %d", before, a.serial(0))
+	}
+}
+
+// TestPrunedPastReplica: entries the replica never read were pruned; it asks
+// for a full read, once.
+func TestPrunedPastReplica(t *testing.T) {
+	src := newFakeSource()
+	tl := newTestLoader(src)
+	tl.load(t)
+	src.commitOne("a.example.org", "192.0.2.1")
+	src.commitOne("b.example.org", "192.0.2.2")
+	src.prune(3)
+	tl.clock = tl.clock.Add(time.Second)
+	if _, err := tl.poll(context.Background()); err != errLogPruned {
+		t.Fatalf("Expected errLogPruned, got %v", err)
+	}
+	tl.after(errLogPruned, 0, false)
+	if tl.pendingFull != reasonPruned {
+		t.Fatalf("Expected a full read for %q, got %q", reasonPruned, tl.pendingFull)
+	}
+	if err := tl.full(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	tl.step(t)
+	if tl.answer("a.example.org") != "192.0.2.1" || tl.pendingFull != "" {
+		t.Errorf("Expected the re-read to serve a and ask for nothing more, got %s and %q", tl.answer("a.example.org"), tl.pendingFull)
+	}
+}
+
+// TestFailedPollLosesNothing: a poll that fails half way changes nothing,
+// and the next one applies everything.
+func TestFailedPollLosesNothing(t *testing.T) {
+	src := newFakeSource()
+	tl := newTestLoader(src)
+	tl.load(t)
+	src.commitOne("a.example.org", "192.0.2.1")
+	src.setFail(errFake)
+	if _, err := tl.poll(context.Background()); err == nil {
+		t.Fatal("Expected the poll to fail")
+	}
+	if tl.track.cursor != 0 || tl.answer("a.example.org") != "NXDOMAIN" {
+		t.Fatalf("Expected nothing to move, got cursor %d", tl.track.cursor)
+	}
+	src.setFail(nil)
+	tl.step(t)
+	if got := tl.answer("a.example.org"); got != "192.0.2.1" {
+		t.Errorf("Expected the change after recovery, got %s", got)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	tl := newTestLoader(newFakeSource())
+	tl.refresh = 100 * time.Millisecond
+	waits := make([]time.Duration, 5)
+	failures := 0
+	for i := range waits {
+		failures, waits[i] = tl.after(errFake, failures, false)
+	}
+	want := []time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond, 1600 * time.Millisecond, maxBackoff}
+	for i := range want {
+		if waits[i] != want[i] {
+			t.Fatalf("Expected backoff %v, got %v", want, waits)
+		}
+	}
+	if f, w := tl.after(nil, failures, false); f != 0 || w != tl.refresh {
+		t.Errorf("Expected a success to reset to the refresh, got %d failures and %v", f, w)
+	}
+}

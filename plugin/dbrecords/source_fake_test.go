@@ -1,0 +1,232 @@
+package dbrecords
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// fakeSource is an in-memory table with a change log that behaves as InnoDB's
+// does for the triggers of schema.sql: a writer's statement takes the next
+// sequence number of its series at once, and the entry and the rows become
+// visible together when its transaction commits.
+type fakeSource struct {
+	mu          sync.Mutex
+	inc         uint64
+	next        map[uint64]uint64 // per series (auto_increment_offset): the next number it takes
+	top         uint64            // the highest number taken
+	table       map[string][]rawRow
+	entries     map[uint64]fakeEntry
+	prunedBelow uint64
+	noProof     bool
+	fail        error // returned by every call while set
+	txs         int
+}
+
+type fakeEntry struct {
+	name string
+	tx   *fakeTx
+}
+
+type fakeTx struct {
+	f      *fakeSource
+	id     int
+	offset uint64
+	open   bool
+	seqs   []uint64
+	writes map[string][]rawRow
+}
+
+func newFakeSource() *fakeSource {
+	return &fakeSource{inc: 1, next: map[uint64]uint64{}, table: map[string][]rawRow{}, entries: map[uint64]fakeEntry{}}
+}
+
+// begin starts a transaction of the series with this auto_increment_offset.
+func (f *fakeSource) begin(offset uint64) *fakeTx {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.txs++
+	return &fakeTx{f: f, id: f.txs, offset: offset, open: true, writes: map[string][]rawRow{}}
+}
+
+// write replaces the rows of name (none deletes it) and takes a number.
+func (tx *fakeTx) write(name string, addrs ...string) uint64 {
+	f := tx.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n, ok := f.next[tx.offset]
+	if !ok {
+		n = tx.offset
+	}
+	// Like InnoDB: a series never takes a number at or below one already
+	// used (Galera bumps a node's counter past the rows it applies).
+	for n <= f.top {
+		n += f.inc
+	}
+	f.top = n
+	f.next[tx.offset] = n + f.inc
+	f.entries[n] = fakeEntry{name: name, tx: tx}
+	var rows []rawRow
+	for _, a := range addrs {
+		typ := "A"
+		if len(a) > 15 || slices.Contains([]byte(a), ':') {
+			typ = "AAAA"
+		}
+		rows = append(rows, rawRow{name: name, typ: typ, content: a, ttlNull: true})
+	}
+	tx.writes[name] = rows
+	tx.seqs = append(tx.seqs, n)
+	return n
+}
+
+func (tx *fakeTx) commit() {
+	f := tx.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for name, rows := range tx.writes {
+		f.table[nameKey(name)] = rows
+	}
+	tx.open = false
+}
+
+func (tx *fakeTx) rollback() {
+	f := tx.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, s := range tx.seqs {
+		delete(f.entries, s)
+	}
+	tx.open = false
+}
+
+// commitOne writes and commits name in a transaction of its own.
+func (f *fakeSource) commitOne(name string, addrs ...string) uint64 {
+	tx := f.begin(1)
+	n := tx.write(name, addrs...)
+	tx.commit()
+	return n
+}
+
+// prune deletes the visible entries below below, as the prune procedure does.
+func (f *fakeSource) prune(below uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for s, e := range f.entries {
+		if s < below && !e.tx.open {
+			delete(f.entries, s)
+		}
+	}
+	f.prunedBelow = max(f.prunedBelow, below)
+}
+
+func (f *fakeSource) setFail(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fail = err
+}
+
+// visible returns the committed entries that match keep, in order.
+func (f *fakeSource) visible(keep func(uint64) bool) []change {
+	var out []change
+	for s, e := range f.entries {
+		if !e.tx.open && keep(s) {
+			out = append(out, change{seq: s, name: e.name})
+		}
+	}
+	slices.SortFunc(out, func(a, b change) int { return int(a.seq) - int(b.seq) }) //nolint:gosec // small test numbers
+	return out
+}
+
+func (f *fakeSource) lock() error {
+	f.mu.Lock()
+	return f.fail
+}
+
+func (f *fakeSource) increment(context.Context) (uint64, error) {
+	defer f.mu.Unlock()
+	return f.inc, f.lock()
+}
+
+func (f *fakeSource) logState(context.Context) (logState, error) {
+	defer f.mu.Unlock()
+	return logState{prunedBelow: f.prunedBelow}, f.lock()
+}
+
+// window has no clock: every visible entry is recent.
+func (f *fakeSource) window(context.Context, time.Duration) (window, error) {
+	defer f.mu.Unlock()
+	if err := f.lock(); err != nil {
+		return window{}, err
+	}
+	return window{entries: f.visible(func(uint64) bool { return true })}, nil
+}
+
+func (f *fakeSource) changesAfter(_ context.Context, after uint64, limit int) ([]change, error) {
+	defer f.mu.Unlock()
+	if err := f.lock(); err != nil {
+		return nil, err
+	}
+	cs := f.visible(func(s uint64) bool { return s > after })
+	return cs[:min(len(cs), limit)], nil
+}
+
+func (f *fakeSource) changesIn(_ context.Context, ranges []seqRange) ([]change, error) {
+	defer f.mu.Unlock()
+	if err := f.lock(); err != nil {
+		return nil, err
+	}
+	return f.visible(func(s uint64) bool {
+		return slices.ContainsFunc(ranges, func(r seqRange) bool { return r.lo <= s && s <= r.hi })
+	}), nil
+}
+
+func (f *fakeSource) changesBefore(_ context.Context, before uint64, limit int) ([]change, error) {
+	defer f.mu.Unlock()
+	if err := f.lock(); err != nil {
+		return nil, err
+	}
+	cs := f.visible(func(s uint64) bool { return s < before })
+	slices.Reverse(cs)
+	return cs[:min(len(cs), limit)], nil
+}
+
+func (f *fakeSource) openWriters(context.Context) (*writers, error) {
+	defer f.mu.Unlock()
+	if err := f.lock(); err != nil {
+		return nil, err
+	}
+	if f.noProof {
+		return nil, errNoProof{"the fake hides its transactions"}
+	}
+	w := &writers{ids: map[string]struct{}{}}
+	for _, e := range f.entries {
+		if e.tx.open {
+			w.ids[strconv.Itoa(e.tx.id)] = struct{}{}
+		}
+	}
+	return w, nil
+}
+
+func (f *fakeSource) rows(_ context.Context, keys []string, fn func(rawRow)) error {
+	defer f.mu.Unlock()
+	if err := f.lock(); err != nil {
+		return err
+	}
+	for name, rows := range f.table {
+		if keys == nil || slices.Contains(keys, name) {
+			for _, r := range rows {
+				fn(r)
+			}
+		}
+	}
+	return nil
+}
+
+func (f *fakeSource) size(context.Context) int { return 0 }
+
+func (f *fakeSource) close() {}
+
+var errFake = errors.New("fake: connection refused")

@@ -1,0 +1,126 @@
+package dbrecords
+
+import (
+	"slices"
+	"sort"
+
+	"github.com/coredns/coredns/plugin"
+
+	"github.com/miekg/dns"
+)
+
+// SOA timers other than the serial and minimum, as RFC 1912 suggests.
+const (
+	soaRefresh = 7200
+	soaRetry   = 1800
+	soaExpire  = 1209600
+)
+
+// zone is one zone a dbrecords block serves, with the fixed fields of its SOA.
+type zone struct {
+	name  string // lower-case FQDN
+	mname string // SOA MNAME: the first ns, or ns.dns.<zone>
+	mbox  string // SOA RNAME: hostmaster.<zone>
+}
+
+// zoneSet is the zones of one dbrecords block.
+type zoneSet struct {
+	names plugin.Zones
+	list  []*zone
+}
+
+// newZoneSet returns the zones named (lower-case FQDNs); ns are the name servers.
+func newZoneSet(names, ns []string) zoneSet {
+	zs := zoneSet{names: plugin.Zones(names)}
+	for _, n := range names {
+		z := &zone{name: n, mname: "ns.dns." + n, mbox: "hostmaster." + n}
+		if n == "." {
+			z.mname, z.mbox = "ns.dns.", "hostmaster."
+		}
+		if len(ns) > 0 {
+			z.mname = ns[0]
+		}
+		zs.list = append(zs.list, z)
+	}
+	return zs
+}
+
+// match returns the index of the most specific zone that holds the
+// lower-case FQDN name, or -1.
+func (zs zoneSet) match(name string) int {
+	m := zs.names.Matches(name)
+	if m == "" {
+		return -1
+	}
+	return slices.Index(zs.names, m)
+}
+
+// version is a zone as one snapshot serves it.
+type version struct {
+	*zone
+	serial uint32
+}
+
+// soa returns the zone's SOA record with TTL ttl and minimum minTTL.
+func (v version) soa(ttl, minTTL uint32) *dns.SOA {
+	return &dns.SOA{
+		Hdr:     dns.RR_Header{Name: v.name, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
+		Ns:      v.mname,
+		Mbox:    v.mbox,
+		Serial:  v.serial,
+		Refresh: soaRefresh,
+		Retry:   soaRetry,
+		Expire:  soaExpire,
+		Minttl:  minTTL,
+	}
+}
+
+// serialRule is the one rule for SOA serials: a zone's serial is the
+// sequence number (modulo 2^32, RFC 1982) of the last change to the zone at or
+// below the tracker's watermark. Every replica that has seen the same change
+// log reports the same serial, whatever order it read the entries in; it does
+// not move while the zone's entries do not, and waits (at most gapTimeout) for
+// a transaction that holds an earlier number.
+type serialRule struct {
+	serials []uint32     // by zone index
+	pending []zoneChange // changes above the watermark, by sequence number
+}
+
+type zoneChange struct {
+	seq  uint64
+	zone int
+}
+
+// add records a change to zone zi that was news in a poll. A change at or
+// below the watermark filled a gap that had stopped holding the serial back:
+// it raises the serial at once, to the watermark or by one.
+func (r *serialRule) add(seq uint64, zi int, watermark uint64) {
+	if seq <= watermark {
+		s := uint32(watermark) //nolint:gosec // serials wrap (RFC 1982)
+		if !serialLess(r.serials[zi], s) {
+			s = r.serials[zi] + 1
+		}
+		r.serials[zi] = s
+		return
+	}
+	i := sort.Search(len(r.pending), func(i int) bool { return r.pending[i].seq > seq })
+	r.pending = slices.Insert(r.pending, i, zoneChange{seq, zi})
+}
+
+// advance moves every pending change at or below watermark into the serials.
+func (r *serialRule) advance(watermark uint64) {
+	n := 0
+	for _, c := range r.pending {
+		if c.seq > watermark {
+			break
+		}
+		if s := uint32(c.seq); serialLess(r.serials[c.zone], s) { //nolint:gosec // serials wrap (RFC 1982)
+			r.serials[c.zone] = s
+		}
+		n++
+	}
+	r.pending = r.pending[n:]
+}
+
+// serialLess reports whether a comes before b in RFC 1982 serial arithmetic.
+func serialLess(a, b uint32) bool { return a != b && int32(b-a) > 0 } //nolint:gosec // the RFC 1982 comparison
