@@ -1,14 +1,9 @@
 package test
 
 import (
-	"database/sql"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -88,74 +83,6 @@ func TestSlowAndHungDatabase(t *testing.T) {
 	p.down() // the held connections are broken; new ones are not
 	p.up(t)
 	waitFor(t, 20*time.Second, "the change after the hang", func() bool { return answerA(t, s, "www.example.org.") == "192.0.2.3" })
-}
-
-// privateMariaDB runs a MariaDB server of its own, so that a test can stop and
-// start the process without disturbing anyone else's server.
-type privateMariaDB struct {
-	dir  string
-	port int
-	cmd  *exec.Cmd
-}
-
-func newPrivateMariaDB(t *testing.T) *privateMariaDB {
-	t.Helper()
-	for _, bin := range []string{"mariadb-install-db", "mariadbd"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			if _, err := os.Stat("/usr/sbin/" + bin); err != nil {
-				t.Fatalf("Expected %s (Debian package mariadb-server, which `make test` installs), got %v", bin, err)
-			}
-		}
-	}
-	m := &privateMariaDB{dir: t.TempDir(), port: freePort(t)}
-	install := exec.Command("mariadb-install-db", "--no-defaults", "--user=root", "--datadir="+filepath.Join(m.dir, "data"),
-		"--auth-root-authentication-method=normal", "--skip-test-db")
-	if out, err := install.CombinedOutput(); err != nil {
-		t.Fatalf("Expected mariadb-install-db to succeed, got %v:\n%s", err, out)
-	}
-	m.start(t)
-	t.Cleanup(func() { m.stop(t) })
-	return m
-}
-
-func (m *privateMariaDB) dsn(db string) string {
-	return fmt.Sprintf("root@tcp(127.0.0.1:%d)/%s", m.port, db)
-}
-
-func (m *privateMariaDB) start(t *testing.T) {
-	t.Helper()
-	m.cmd = exec.Command("/usr/sbin/mariadbd", "--no-defaults", "--user=root", "--datadir="+filepath.Join(m.dir, "data"),
-		"--bind-address=127.0.0.1", fmt.Sprintf("--port=%d", m.port), "--socket="+filepath.Join(m.dir, "sock"),
-		"--pid-file="+filepath.Join(m.dir, "pid"), "--skip-log-bin", "--innodb-buffer-pool-size=32M")
-	m.cmd.Stdout, m.cmd.Stderr = nil, nil
-	if err := m.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 30*time.Second, "the private MariaDB to answer", func() bool {
-		db, err := sql.Open("mysql", m.dsn(""))
-		if err != nil {
-			return false
-		}
-		defer db.Close()
-		return db.Ping() == nil
-	})
-}
-
-func (m *privateMariaDB) stop(t *testing.T) {
-	t.Helper()
-	if m.cmd == nil || m.cmd.Process == nil {
-		return
-	}
-	m.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { m.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		m.cmd.Process.Kill()
-		<-done
-	}
-	m.cmd = nil
 }
 
 // TestDatabaseProcessRestart stops the MariaDB process under a loaded replica

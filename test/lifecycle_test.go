@@ -74,7 +74,9 @@ func TestPasswordNeverLogged(t *testing.T) {
 		t.Fatalf("Expected a DSN with a password, got %q", bad)
 	}
 	s := startCorefile(t, serverBlock(bad)+"\n.:{DNS} {\n\tdebug\n\tlog\n}\n")
-	time.Sleep(6 * time.Second) // the startup wait, then a few retries
+	waitFor(t, 20*time.Second, "the access error and three retries", func() bool {
+		return strings.Contains(s.out.String(), "Access denied") && s.counter(t, "coredns_dbrecords_sync_errors_total") >= 3
+	})
 	s.stop()
 	out := s.out.String()
 	if !strings.Contains(out, "Access denied") {
@@ -137,6 +139,19 @@ func contains(list []string, s string) bool {
 	return slices.Contains(list, s)
 }
 
+// steady waits until value reads the same twice, 200 ms apart, and returns it.
+func steady(t *testing.T, value func() int64) int64 {
+	t.Helper()
+	last := value()
+	waitFor(t, 10*time.Second, "a steady value", func() bool {
+		time.Sleep(200 * time.Millisecond)
+		v := value()
+		defer func() { last = v }()
+		return v == last
+	})
+	return last
+}
+
 func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
@@ -155,8 +170,7 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) t
 // to the database meanwhile (polling is set to once an hour).
 func TestFloodNeverReachesDatabase(t *testing.T) {
 	_, s, p := startBehindProxy(t, [][4]any{{"www.example.org", "A", "192.0.2.1", nil}, {"*.wild.example.org", "A", "192.0.2.2", nil}}, "refresh 1h")
-	time.Sleep(200 * time.Millisecond)
-	before := p.sent.Load()
+	before := steady(t, p.sent.Load)
 	if before == 0 {
 		t.Fatal("Expected the first load to go through the proxy, got no traffic")
 	}

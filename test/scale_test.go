@@ -171,6 +171,27 @@ func startWriters(t *testing.T, db *sql.DB, n int) (stop func() []string) {
 			}
 		})
 	}
+	// One writer commits a 100,000-row transaction (one INSERT ... SELECT,
+	// held open 2 s) while the others write and the probes run.
+	wg.Go(func() {
+		tx, err := db.Begin()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if _, err := tx.Exec("INSERT INTO dns_records (name, type, content) SELECT CONCAT('bulk-', seq, '.example.org'), 'A', '192.0.2.77' FROM seq_0_to_99999"); err != nil {
+			t.Errorf("Expected the 100,000-row insert to succeed, got %v", err)
+			tx.Rollback()
+			return
+		}
+		time.Sleep(2 * time.Second)
+		if err := tx.Commit(); err != nil {
+			t.Error(err)
+		}
+		for i := 0; i < 100000; i += 100 { // a sample of 1,000 for the convergence check
+			touched.Store(fmt.Sprintf("bulk-%d.example.org", i), true)
+		}
+	})
 	return func() []string {
 		close(done)
 		wg.Wait()
@@ -236,7 +257,7 @@ func (run *scaleRun) report() string {
 	us := func(d time.Duration) time.Duration { return d.Round(time.Microsecond) }
 	var b strings.Builder
 	fmt.Fprintf(&b, "# dbrecords scale run, %s\n\n", time.Now().UTC().Format(time.RFC3339))
-	fmt.Fprintf(&b, "Command: `make test-scale` (%d names, %d rows incl. AAAA; 2 replicas; refresh 1s; 4 writers, one holding transactions 3 s).\n\n", run.n, run.n+run.n/4)
+	fmt.Fprintf(&b, "Command: `make test-scale` (%d names, %d rows incl. AAAA; 2 replicas; refresh 1s; 4 writers, one holding transactions 3 s; one 100,000-row transaction).\n\n", run.n, run.n+run.n/4)
 	fmt.Fprintf(&b, "| measure | value |\n| --- | --- |\n")
 	fmt.Fprintf(&b, "| start to ready (replica 1, 2) | %s, %s |\n", ms(run.readyIn[0]), ms(run.readyIn[1]))
 	var all []time.Duration

@@ -37,7 +37,9 @@ func (l *loader) full(ctx context.Context) error {
 		return err
 	}
 	l.invalid, l.invalidN = invalid, invalidN
-	l.prunedSeen = st.prunedBelow
+	// The log below the prune floor is gone, and this read covered what was
+	// committed there.
+	l.track.forget(st.prunedBelow)
 	l.pendingFull = ""
 	l.commit(b.finish())
 	log.Infof("Loaded %d records for %d names from table %q", l.cur.records, l.cur.names, l.table)
@@ -48,10 +50,15 @@ func (l *loader) full(ctx context.Context) error {
 func (l *loader) versions() []version {
 	vs := make([]version, len(l.zones.list))
 	for i, z := range l.zones.list {
-		vs[i] = version{zone: z, serial: l.serial.serials[i]}
+		vs[i] = version{zone: z, serial: l.serial.serial(i)}
 	}
 	return vs
 }
+
+// startWindow is how many change-log numbers below the newest one a
+// start-up searches for gaps; it reaches further back while a write
+// transaction older than the window's oldest entry is open.
+const startWindow = 100000
 
 // position starts the tracker on the recent part of the change log: entries
 // below it were committed long ago, and the numbers missing among its entries
@@ -65,17 +72,38 @@ func (l *loader) position(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	w, err := l.src.window(ctx, gapTimeout)
+	top, err := l.src.top(ctx)
 	if err != nil {
 		return err
 	}
-	// Numbers below the prune floor were committed and pruned long ago.
-	before := max(w.before, max(st.prunedBelow, 1)-1)
-	t, now := newTracker(inc, before), l.clock()
-	for _, c := range w.entries {
-		t.see(c.seq, now)
+	_, proof := l.src.openWriters(ctx)
+	if proof != nil && !isNoProof(proof) {
+		return proof
 	}
-	rule, err := l.startSerials(ctx, w.entries, before+1, t.watermark(), st.prunedBelow)
+	// Numbers below the prune floor were committed and pruned long ago.
+	floor := max(st.prunedBelow, 1) - 1
+	from := max(floor, top-min(top, startWindow))
+	for from > floor && l.src.olderWriter(ctx, from) {
+		from = max(floor, from-min(from, startWindow))
+		log.Infof("A write transaction older than change %d of table %q is open; looking for gaps from there", from, l.table)
+	}
+	t, now := newTracker(inc, from, proof == nil), l.clock()
+	var entries []change
+	for cursor := from; ; {
+		cs, err := l.src.changesAfter(ctx, cursor, changeBatch)
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			t.see(c.seq, now)
+		}
+		entries = append(entries, cs...)
+		if len(cs) < changeBatch {
+			break
+		}
+		cursor = cs[len(cs)-1].seq
+	}
+	rule, err := l.startSerials(ctx, entries, from+1, t.watermark(), st.prunedBelow)
 	if err != nil {
 		return err
 	}
@@ -88,12 +116,12 @@ func (l *loader) position(ctx context.Context) error {
 // for in the window, then backwards from below (at most maxSerialScan
 // entries), else the prune floor. Changes above the watermark wait.
 func (l *loader) startSerials(ctx context.Context, entries []change, below, watermark, floor uint64) (serialRule, error) {
-	rule := serialRule{serials: make([]uint32, len(l.zones.list))}
-	found := make([]bool, len(rule.serials))
+	rule := serialRule{last: make([]uint64, len(l.zones.list))}
+	found := make([]bool, len(rule.last))
 	left := len(found)
 	note := func(c change) {
 		if zi := l.zoneOf(c.name); zi >= 0 && !found[zi] {
-			rule.serials[zi], found[zi] = uint32(c.seq), true //nolint:gosec // serials wrap (RFC 1982)
+			rule.last[zi], found[zi] = c.seq, true
 			left--
 		}
 	}
@@ -104,7 +132,10 @@ func (l *loader) startSerials(ctx context.Context, entries []change, below, wate
 	}
 	for scanned := 0; left > 0 && scanned < maxSerialScan && below > 0; {
 		cs, err := l.src.changesBefore(ctx, below, changeBatch)
-		if err != nil || len(cs) == 0 {
+		if err != nil {
+			return rule, err
+		}
+		if len(cs) == 0 {
 			break
 		}
 		for _, c := range cs {
@@ -115,7 +146,7 @@ func (l *loader) startSerials(ctx context.Context, entries []change, below, wate
 	}
 	for zi := range found {
 		if !found[zi] && floor > 0 {
-			rule.serials[zi] = uint32(floor - 1) //nolint:gosec // serials wrap (RFC 1982)
+			rule.last[zi] = floor - 1
 		}
 	}
 	for _, c := range entries {
@@ -177,14 +208,14 @@ func (l *loader) apply(ctx context.Context, fresh []change, w0, w1 uint64) error
 		}
 	}
 
-	old := slices.Clone(l.serial.serials)
+	old := slices.Clone(l.serial.last)
 	for _, c := range fresh {
 		if zi := l.zoneOf(c.name); zi >= 0 {
 			l.serial.add(c.seq, zi, w0)
 		}
 	}
 	l.serial.advance(w1)
-	if len(keys) == 0 && slices.Equal(old, l.serial.serials) {
+	if len(keys) == 0 && slices.Equal(old, l.serial.last) {
 		return nil
 	}
 
@@ -200,8 +231,8 @@ func (l *loader) apply(ctx context.Context, fresh []change, w0, w1 uint64) error
 			b.set(k+".", l.zones.list[zi].name, recs[k])
 		}
 	}
-	for zi, s := range l.serial.serials {
-		b.setSerial(zi, s)
+	for zi := range l.serial.last {
+		b.setSerial(zi, l.serial.serial(zi))
 	}
 	changesApplied.WithLabelValues(l.label).Add(float64(len(keys)))
 	l.commit(b.finish())

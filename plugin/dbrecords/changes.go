@@ -6,10 +6,14 @@ import (
 	"time"
 )
 
-// gapTimeout is how long a gap may hold the SOA serial back. After it, a gap
-// that can be watched with proof keeps being watched without holding the
-// serial; one that cannot be proven dead is given up to a full re-read.
+// gapTimeout is how long a gap may hold the SOA serial back; after it, the gap
+// is still watched, without holding the serial.
 const gapTimeout = time.Minute
+
+// gapGiveUp is how long a gap that cannot be proven dead is watched. A
+// transaction open longer than that which then commits is healed by the
+// next reconcile.
+const gapGiveUp = time.Hour
 
 // newSeriesLookback is how far below the cursor a residue class seen for the
 // first time is searched for numbers taken by transactions still open.
@@ -32,8 +36,10 @@ type gap struct {
 //
 // A writer's numbers step by the server's auto_increment_increment (inc);
 // each residue class (seq mod inc) is a series of its own (a Galera node, a
-// multi-primary server), and only classes seen in use have gaps. Gaps are
-// ranges, so one transaction of a million rows is one gap.
+// multi-primary server). Where gaps can be proven dead every class is
+// watched, and the proof disposes of the classes nobody uses; without a
+// proof only classes seen in use have gaps. Gaps are ranges, so one
+// transaction of a million rows is one gap.
 type tracker struct {
 	inc    uint64
 	used   map[uint64]bool   // residue classes seen
@@ -43,16 +49,21 @@ type tracker struct {
 }
 
 // newTracker starts a tracker at cursor: numbers up to it count as seen.
-func newTracker(inc, cursor uint64) *tracker {
-	return &tracker{inc: max(inc, 1), used: map[uint64]bool{}, base: cursor, cursor: cursor, gaps: map[uint64][]*gap{}}
+// With all, every residue class counts as used from the start.
+func newTracker(inc, cursor uint64, all bool) *tracker {
+	t := &tracker{inc: max(inc, 1), used: map[uint64]bool{}, base: cursor, cursor: cursor, gaps: map[uint64][]*gap{}}
+	for c := range t.inc {
+		t.used[c] = all
+	}
+	return t
 }
 
 // clone returns a copy that can be changed without changing t.
 func (t *tracker) clone() *tracker {
-	c := newTracker(t.inc, t.cursor)
+	c := newTracker(t.inc, t.cursor, false)
 	c.base = t.base
-	for k := range t.used {
-		c.used[k] = true
+	for k, u := range t.used {
+		c.used[k] = u
 	}
 	for k, gs := range t.gaps {
 		cs := make([]*gap, len(gs))
@@ -81,8 +92,10 @@ func (t *tracker) see(seq uint64, now time.Time) bool {
 		t.addGap(class, max(from, t.base+1), t.cursor, now)
 	}
 	if seq > t.cursor {
-		for c := range t.used {
-			t.addGap(c, t.cursor+1, seq-1, now)
+		for c, used := range t.used {
+			if used {
+				t.addGap(c, t.cursor+1, seq-1, now)
+			}
 		}
 		t.cursor = seq
 		return true
@@ -133,15 +146,37 @@ func (t *tracker) fill(class, seq uint64) bool {
 	return true
 }
 
-// ranges returns every gap, to be read again.
-func (t *tracker) ranges() []seqRange {
-	var out []seqRange
-	for _, gs := range t.gaps {
+// ranges returns every gap, to be read again: its residue class (for inc
+// above 1) and its range.
+func (t *tracker) ranges() []classRange {
+	var out []classRange
+	for c, gs := range t.gaps {
 		for _, g := range gs {
-			out = append(out, g.seqRange)
+			out = append(out, classRange{seqRange: g.seqRange, inc: t.inc, class: c})
 		}
 	}
 	return out
+}
+
+// forget drops every gap number below below: the prune deleted the log
+// there, and a full read covered what was committed.
+func (t *tracker) forget(below uint64) {
+	for c, gs := range t.gaps {
+		kept := gs[:0]
+		for _, g := range gs {
+			if g.hi < below {
+				continue
+			}
+			for g.lo < below {
+				g.lo += t.inc
+			}
+			kept = append(kept, g)
+		}
+		t.gaps[c] = kept
+	}
+	if t.cursor < below {
+		t.cursor = below - 1
+	}
 }
 
 // watermark returns the highest number at and below which every number has
@@ -187,48 +222,66 @@ type settled struct {
 	dead, expired, given int // gaps proven dead, newly past gapTimeout, given up without proof
 }
 
-// settle runs after a poll that read every gap again. open is the set of
-// write transactions seen at the start of that poll (nil without proof),
-// polled is when it started.
+// settle runs after a poll that read every gap again. open is what the
+// server said about its write transactions at the start of that poll (nil
+// without proof), polled is when the poll started.
 //
-// The proof: a gap's numbers were taken by transactions that had started
-// before the gap was seen. The first open set taken after that holds every
-// such transaction still running; once none of them is open any more, each
-// has committed or rolled back, and a commit would have shown in the read that
-// followed. So a gap whose blockers are all gone is dead.
+// The proof: every number below open.frontier had been taken, or passed
+// over, when open was taken, so a transaction holding one had started then,
+// and open holds it if it was still running. Once none of a gap's blockers
+// (the open set first taken after the gap was seen and once its numbers lay
+// below the frontier) is open any more, each has committed or rolled back,
+// and a commit would have shown in the read that followed. So a gap whose
+// blockers are all gone is dead.
 func (t *tracker) settle(open *writers, polled, now time.Time) settled {
 	var s settled
 	for class, gs := range t.gaps {
-		kept := gs[:0]
+		var kept []*gap
 		for _, g := range gs {
-			if open != nil {
-				if g.blockers == nil && g.since.Before(polled) {
-					g.blockers = open
-				}
+			for _, g := range t.block(g, open, polled) {
 				if g.blockers != nil && disjoint(g.blockers, open) {
 					s.dead++
 					continue
 				}
-			}
-			if now.Sub(g.since) > gapTimeout {
-				if open == nil {
+				age := now.Sub(g.since)
+				if open == nil && age > gapGiveUp {
 					s.given++
 					continue
 				}
-				if !g.expired {
+				if age > gapTimeout && !g.expired {
 					g.expired = true
 					s.expired++
 				}
+				kept = append(kept, g)
 			}
-			kept = append(kept, g)
 		}
 		t.gaps[class] = kept
 	}
 	return s
 }
 
-// disjoint reports whether no transaction of a is in b.
+// block gives g the blockers of open where it has none yet: the part of g
+// below open's frontier gets them, the rest waits for a later poll.
+func (t *tracker) block(g *gap, open *writers, polled time.Time) []*gap {
+	if open == nil || g.blockers != nil || !g.since.Before(polled) || g.lo >= open.frontier {
+		return []*gap{g}
+	}
+	if g.hi < open.frontier {
+		g.blockers = open
+		return []*gap{g}
+	}
+	upper := *g
+	upper.lo = g.lo + (open.frontier-g.lo+t.inc-1)/t.inc*t.inc
+	g.hi = upper.lo - t.inc
+	g.blockers = open
+	return []*gap{g, &upper}
+}
+
+// disjoint reports whether no transaction of a is in b (nil: no proof).
 func disjoint(a, b *writers) bool {
+	if b == nil {
+		return false
+	}
 	if a == b {
 		return len(a.ids) == 0
 	}

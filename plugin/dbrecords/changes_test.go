@@ -1,6 +1,7 @@
 package dbrecords
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -19,12 +20,12 @@ func seeAll(tr *tracker, now time.Time, seqs ...uint64) []uint64 {
 }
 
 func TestTrackerBigTransactionIsOneGap(t *testing.T) {
-	tr := newTracker(1, 5)
+	tr := newTracker(1, 5, true)
 	seeAll(tr, t0, 12006) // a concurrent writer commits after a transaction took 6..12005
 	if n, _ := tr.waiting(); n != 12000 {
 		t.Fatalf("Expected 12000 numbers waiting, got %d", n)
 	}
-	if rs := tr.ranges(); len(rs) != 1 || rs[0] != (seqRange{6, 12005}) {
+	if rs := tr.ranges(); len(rs) != 1 || rs[0].seqRange != (seqRange{6, 12005}) {
 		t.Fatalf("Expected one range 6-12005, got %v", rs)
 	}
 	if w := tr.watermark(); w != 5 {
@@ -44,12 +45,12 @@ func TestTrackerBigTransactionIsOneGap(t *testing.T) {
 }
 
 func TestTrackerSplitsGaps(t *testing.T) {
-	tr := newTracker(1, 0)
+	tr := newTracker(1, 0, true)
 	seeAll(tr, t0, 10)
 	seeAll(tr, t0, 5, 1, 9)
 	want := []seqRange{{2, 4}, {6, 8}}
 	got := tr.ranges()
-	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+	if len(got) != len(want) || got[0].seqRange != want[0] || got[1].seqRange != want[1] {
 		t.Fatalf("Expected gaps %v, got %v", want, got)
 	}
 	if tr.watermark() != 1 || tr.lowest() != 2 {
@@ -61,13 +62,13 @@ func TestTrackerSplitsGaps(t *testing.T) {
 // leaves no gaps; a second series starting later has its unseen numbers
 // since the watermark looked for.
 func TestTrackerResidueClasses(t *testing.T) {
-	tr := newTracker(3, 0)
+	tr := newTracker(3, 0, false)
 	seeAll(tr, t0, 1, 4, 7, 10, 13)
 	if n, _ := tr.waiting(); n != 0 || tr.watermark() != 13 {
 		t.Fatalf("Expected one series to leave no gaps, got %d waiting and watermark %d", n, tr.watermark())
 	}
 	seeAll(tr, t0, 8) // series 2 shows up below the cursor: 2 and 5 and 11 may still come
-	if got := tr.ranges(); len(got) != 2 || got[0] != (seqRange{2, 5}) || got[1] != (seqRange{11, 11}) {
+	if got := tr.ranges(); len(got) != 2 || got[0].seqRange != (seqRange{2, 5}) || got[1].seqRange != (seqRange{11, 11}) {
 		t.Fatalf("Expected series-2 gaps 2-5 and 11, got %v", got)
 	}
 	if n, _ := tr.waiting(); n != 3 {
@@ -80,7 +81,7 @@ func TestTrackerResidueClasses(t *testing.T) {
 }
 
 func writersOf(ids ...string) *writers {
-	w := &writers{ids: map[string]struct{}{}}
+	w := &writers{ids: map[string]struct{}{}, frontier: math.MaxUint64}
 	for _, id := range ids {
 		w.ids[id] = struct{}{}
 	}
@@ -91,7 +92,7 @@ func writersOf(ids ...string) *writers {
 // check has ended, and not before; a gap seen in this poll is not judged by
 // this poll's set.
 func TestTrackerProof(t *testing.T) {
-	tr := newTracker(1, 0)
+	tr := newTracker(1, 0, true)
 	seeAll(tr, t0, 3) // 1 and 2 missing
 	if s := tr.settle(writersOf(), t0, t0); s.dead != 0 {
 		t.Fatalf("Expected a gap seen during the poll to survive it, got %d dead", s.dead)
@@ -113,52 +114,100 @@ func TestTrackerProof(t *testing.T) {
 	}
 }
 
-// TestTrackerTimeout: past gapTimeout a provable gap stops holding the
-// watermark but is still watched; an unprovable one is given up.
+// TestTrackerTimeout: past gapTimeout a gap stops holding the watermark but
+// is still watched; without proof it is given up after gapGiveUp.
 func TestTrackerTimeout(t *testing.T) {
 	later := t0.Add(gapTimeout + time.Second)
-	tr := newTracker(1, 0)
+	for _, proof := range []bool{true, false} {
+		tr := newTracker(1, 0, proof)
+		seeAll(tr, t0, 3)
+		open := writersOf("long")
+		if !proof {
+			open = nil
+		}
+		tr.settle(open, t0.Add(time.Second), t0.Add(time.Second))
+		if s := tr.settle(open, later, later); s.expired != 1 || s.dead != 0 || s.given != 0 {
+			t.Fatalf("Expected the gap to expire and stay (proof %v), got %+v", proof, s)
+		}
+		if tr.watermark() != 3 || len(tr.ranges()) != 1 {
+			t.Fatalf("Expected watermark 3 with the gap still watched, got %d and %v", tr.watermark(), tr.ranges())
+		}
+		end := t0.Add(gapGiveUp + time.Second)
+		s := tr.settle(open, end, end)
+		if given := s.given == 1; given == proof {
+			t.Fatalf("Expected the gap given up only without proof (proof %v), got %+v", proof, s)
+		}
+	}
+	tr := newTracker(1, 0, true)
 	seeAll(tr, t0, 3)
-	tr.settle(writersOf("long"), t0.Add(time.Second), t0.Add(time.Second))
-	if s := tr.settle(writersOf("long"), later, later); s.expired != 1 || s.dead != 0 {
-		t.Fatalf("Expected the gap to expire and stay, got %+v", s)
-	}
-	if tr.watermark() != 3 || len(tr.ranges()) != 1 {
-		t.Fatalf("Expected watermark 3 with the gap still watched, got %d and %v", tr.watermark(), tr.ranges())
-	}
+	tr.settle(writersOf("long"), later, later)
 	if !tr.see(1, later) {
 		t.Errorf("Expected a late commit in an expired gap to be news")
 	}
+}
 
-	tr = newTracker(1, 0)
-	seeAll(tr, t0, 3)
-	if s := tr.settle(nil, later, later); s.given != 1 {
-		t.Fatalf("Expected the unprovable gap to be given up, got %+v", s)
+// TestTrackerFrontier: numbers at or above the allocation frontier may still
+// be taken by a transaction that starts later (a Galera node that has not
+// applied the newer rows yet), so they get no blockers until the frontier
+// passes them.
+func TestTrackerFrontier(t *testing.T) {
+	tr := newTracker(1, 0, true)
+	seeAll(tr, t0, 5) // 1-4 missing
+	t1 := t0.Add(time.Second)
+	open := writersOf()
+	open.frontier = 3
+	if s := tr.settle(open, t1, t1); s.dead != 1 {
+		t.Fatalf("Expected the part below the frontier (1-2) dead, got %+v", s)
 	}
-	if len(tr.ranges()) != 0 || tr.watermark() != 3 {
-		t.Errorf("Expected no gap and watermark 3, got %v and %d", tr.ranges(), tr.watermark())
+	if rs := tr.ranges(); len(rs) != 1 || rs[0].seqRange != (seqRange{3, 4}) {
+		t.Fatalf("Expected 3-4 still waiting, got %v", rs)
+	}
+	t2 := t1.Add(time.Second)
+	if s := tr.settle(writersOf(), t2, t2); s.dead != 1 || tr.watermark() != 5 {
+		t.Errorf("Expected 3-4 dead once the frontier passed them, got %+v and watermark %d", s, tr.watermark())
+	}
+}
+
+func TestTrackerForget(t *testing.T) {
+	tr := newTracker(1, 0, true)
+	seeAll(tr, t0, 10)
+	tr.forget(5)
+	if rs := tr.ranges(); len(rs) != 1 || rs[0].seqRange != (seqRange{5, 9}) {
+		t.Errorf("Expected only 5-9 left, got %v", rs)
+	}
+	tr.forget(20)
+	if len(tr.ranges()) != 0 || tr.cursor != 19 {
+		t.Errorf("Expected no gap and the cursor at 19, got %v and %d", tr.ranges(), tr.cursor)
 	}
 }
 
 func TestSerialRule(t *testing.T) {
-	r := serialRule{serials: make([]uint32, 2)}
+	r := serialRule{last: make([]uint64, 2)}
 	r.add(7, 0, 5)
 	r.add(6, 1, 5)
 	r.advance(6)
-	if r.serials[0] != 0 || r.serials[1] != 6 {
-		t.Fatalf("Expected serials [0 6] at watermark 6, got %v", r.serials)
+	if r.serial(0) != 0 || r.serial(1) != 6 {
+		t.Fatalf("Expected serials 0 and 6 at watermark 6, got %d and %d", r.serial(0), r.serial(1))
 	}
 	r.advance(9)
-	if r.serials[0] != 7 {
-		t.Fatalf("Expected zone 0 at 7, got %d", r.serials[0])
+	if r.serial(0) != 7 {
+		t.Fatalf("Expected zone 0 at 7, got %d", r.serial(0))
 	}
 	r.add(3, 0, 9) // a late commit below the watermark
-	if r.serials[0] != 9 {
-		t.Errorf("Expected a late change to raise the serial to the watermark, got %d", r.serials[0])
+	if r.serial(0) != 9 {
+		t.Errorf("Expected a late change to raise the serial to the watermark, got %d", r.serial(0))
 	}
 	r.add(2, 0, 9)
-	if r.serials[0] != 10 {
-		t.Errorf("Expected a second late change to raise the serial by one, got %d", r.serials[0])
+	if r.serial(0) != 10 {
+		t.Errorf("Expected a second late change to raise the serial by one, got %d", r.serial(0))
+	}
+	// A zone quiet for 2^31 changes still moves on its next one.
+	far := uint64(1)<<31 + 20
+	r.add(far, 1, far)
+	r.add(far+1, 1, far)
+	r.advance(far + 1)
+	if r.serial(1) != uint32(far+1) {
+		t.Errorf("Expected serial %d after 2^31 quiet numbers, got %d", uint32(far+1), r.serial(1))
 	}
 	if !serialLess(0xfffffff0, 5) || serialLess(5, 0xfffffff0) {
 		t.Errorf("Expected RFC 1982 order across the wrap")

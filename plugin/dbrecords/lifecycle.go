@@ -38,7 +38,7 @@ func (d *DBRecords) OnStartup() error {
 	syncErrors.WithLabelValues(zones).Add(0) // so alerts on its rate see the series from the start
 	var once sync.Once
 	l := &loader{
-		src:        newMySQLSource(db, d.cfg.table),
+		src:        newMySQLSource(db, d.dsn(), d.cfg.table),
 		zones:      d.zones,
 		ttl:        d.cfg.ttl,
 		refresh:    d.cfg.refresh,

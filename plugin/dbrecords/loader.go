@@ -10,7 +10,7 @@ import (
 
 const (
 	fullTimeout        = 10 * time.Minute // a whole-table read; bounded so a hung server cannot stall us forever
-	minSyncTimeout     = 15 * time.Second // a change-log poll (a few round trips of at most callTimeout); at least 5× refresh
+	minSyncTimeout     = 30 * time.Second // a poll: up to 8 round trips of at most callTimeout each; at least 5× refresh
 	maxChangesSync     = 100000           // change-log entries read per poll before applying them
 	maxSerialScan      = 1000000          // change-log entries read back at start-up to find a quiet zone's last change
 	maxBackoff         = 2 * time.Second
@@ -52,7 +52,6 @@ type loader struct {
 	cur         *snapshot
 	track       *tracker // nil until positioned on the change log
 	serial      serialRule
-	prunedSeen  uint64 // the prune floor that the last full read covered
 	pendingFull string // why the next sync reads the whole table; "" when it polls
 	proofWhy    string // why gaps cannot be proven dead, as last logged
 	invalid     map[string]int
@@ -172,14 +171,7 @@ func (l *loader) poll(ctx context.Context) (more bool, err error) {
 		return false, err
 	}
 	l.noteProof(err)
-	st, err := l.src.logState(ctx)
-	if err != nil {
-		return false, err
-	}
 	t := l.track.clone()
-	if st.prunedBelow > max(t.lowest(), l.prunedSeen) {
-		return false, errLogPruned
-	}
 	w0, now := t.watermark(), l.clock()
 	var fresh []change
 	see := func(cs []change) {
@@ -210,6 +202,15 @@ func (l *loader) poll(ctx context.Context) (more bool, err error) {
 			break
 		}
 	}
+	// Read after the log: had the prune deleted an entry before we read
+	// it, the floor says so now.
+	st, err := l.src.logState(ctx)
+	if err != nil {
+		return false, err
+	}
+	if st.prunedBelow > t.lowest() {
+		return false, errLogPruned
+	}
 	settled := t.settle(open, polled, now)
 	if err := l.apply(ctx, fresh, w0, t.watermark()); err != nil {
 		return false, err
@@ -229,14 +230,15 @@ func (l *loader) clock() time.Time {
 // noteProof logs when gaps stop or start being provable.
 func (l *loader) noteProof(err error) {
 	why := ""
-	if err != nil {
-		why = err.(errNoProof).why //nolint:errorlint // isNoProof checked it
+	var np errNoProof
+	if errors.As(err, &np) {
+		why = np.why
 	}
 	if why == l.proofWhy {
 		return
 	}
 	if why != "" {
-		log.Warningf("Gaps in the change log of table %q cannot be proven dead (%s); each is watched for %.0f seconds, then the table is read again", l.table, why, gapTimeout.Seconds())
+		log.Warningf("Gaps in the change log of table %q cannot be proven dead (%s); each is watched for up to %.0f minutes, then the table is read again", l.table, why, gapGiveUp.Minutes())
 	} else {
 		log.Infof("Gaps in the change log of table %q are proven dead through information_schema.INNODB_TRX", l.table)
 	}

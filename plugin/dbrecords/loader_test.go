@@ -2,6 +2,7 @@ package dbrecords
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -176,9 +177,10 @@ func TestLongTransactionWithProof(t *testing.T) {
 	}
 }
 
-// TestUnprovableGapAsksForFullRead: without proof (no PROCESS privilege, a
-// replica) a gap past gapTimeout is given up to a full read, with its reason.
-func TestUnprovableGapAsksForFullRead(t *testing.T) {
+// TestUnprovableGap: without proof (no PROCESS privilege, a replica) a gap
+// stops holding the serial after gapTimeout, is still watched, so a late
+// commit arrives, and is given up to a full read after gapGiveUp.
+func TestUnprovableGap(t *testing.T) {
 	src := newFakeSource()
 	src.noProof = true
 	tl := newTestLoader(src)
@@ -189,15 +191,22 @@ func TestUnprovableGapAsksForFullRead(t *testing.T) {
 	tl.step(t)
 	tl.clock = tl.clock.Add(gapTimeout)
 	tl.step(t)
-	if tl.pendingFull != reasonGap {
-		t.Fatalf("Expected a full read for reason %q, got %q", reasonGap, tl.pendingFull)
+	if tl.pendingFull != "" || tl.serial(0) != 2 {
+		t.Fatalf("Expected the gap watched without holding the serial, got full read %q and serial %d", tl.pendingFull, tl.serial(0))
 	}
 	long.commit()
-	if err := tl.full(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	tl.step(t)
 	if got := tl.answer("long.example.org"); got != "192.0.2.1" {
-		t.Errorf("Expected the full read to serve the late commit, got %s", got)
+		t.Fatalf("Expected the late commit served, got %s", got)
+	}
+	other := src.begin(1)
+	other.write("other.example.org", "192.0.2.3")
+	src.commitOne("quick2.example.org", "192.0.2.4")
+	tl.step(t)
+	tl.clock = tl.clock.Add(gapGiveUp)
+	tl.step(t)
+	if tl.pendingFull != reasonGap {
+		t.Errorf("Expected a full read for reason %q after %s, got %q", reasonGap, gapGiveUp, tl.pendingFull)
 	}
 }
 
@@ -241,6 +250,37 @@ func TestSeriesOfGaleraNodes(t *testing.T) {
 	}
 	if a.serial(0) != b.serial(0) || a.serial(0) == 0 {
 		t.Errorf("Expected equal non-zero serials, got %d and %d", a.serial(0), b.serial(0))
+	}
+}
+
+// TestLaggingSeriesFrontier: a node that lags behind takes a number below
+// entries already read, after the poll that first checked the gap; the
+// frontier keeps that part of the gap alive until the node has passed it.
+func TestLaggingSeriesFrontier(t *testing.T) {
+	src := newFakeSource()
+	tl := newTestLoader(src)
+	tl.load(t)
+	src.commitOne("a.example.org", "192.0.2.1") // 1
+	tx := src.begin(1)
+	tx.writeAt(5, "b.example.org", "192.0.2.2")
+	tx.commit()
+	src.frontier = 2 // the lagging node would still take 2 and up
+	tl.step(t)
+	tl.step(t)
+	lag := src.begin(2)
+	lag.writeAt(3, "late.example.org", "192.0.2.3")
+	tl.step(t)
+	src.frontier = 6
+	tl.step(t)
+	tl.step(t)
+	lag.commit()
+	tl.step(t)
+	if got := tl.answer("late.example.org"); got != "192.0.2.3" {
+		t.Fatalf("Expected the lagging node's change served, got %s", got)
+	}
+	tl.step(t)
+	if n, _ := tl.track.waiting(); n != 0 || tl.serial(0) != 5 {
+		t.Errorf("Expected no gap and serial 5, got %d waiting and serial %d", n, tl.serial(0))
 	}
 }
 
@@ -289,7 +329,7 @@ func TestPrunedPastReplica(t *testing.T) {
 	src.commitOne("b.example.org", "192.0.2.2")
 	src.prune(3)
 	tl.clock = tl.clock.Add(time.Second)
-	if _, err := tl.poll(context.Background()); err != errLogPruned {
+	if _, err := tl.poll(context.Background()); !errors.Is(err, errLogPruned) {
 		t.Fatalf("Expected errLogPruned, got %v", err)
 	}
 	tl.after(errLogPruned, 0, false)

@@ -3,7 +3,6 @@ package dbrecords
 import (
 	"context"
 	"errors"
-	"time"
 )
 
 // change is one change-log entry: the rows of name changed, and the writer's
@@ -16,6 +15,12 @@ type change struct {
 // seqRange is an inclusive run of sequence numbers.
 type seqRange struct{ lo, hi uint64 }
 
+// classRange is the numbers of one residue class (seq mod inc) in a range.
+type classRange struct {
+	seqRange
+	inc, class uint64
+}
+
 // logState is what the change log looks like at one moment.
 type logState struct {
 	// prunedBelow: the prune may have deleted any entry below this number
@@ -23,15 +28,12 @@ type logState struct {
 	prunedBelow uint64
 }
 
-// window is the recent part of the change log that a start-up positions on.
-type window struct {
-	before  uint64   // every entry below the window was committed this long ago; gaps are looked for above it
-	entries []change // in sequence order
-}
-
-// writers identifies the write transactions open at one moment.
+// writers identifies the write transactions open at one moment, and the
+// allocation frontier: every change-log number below it had been taken (or
+// passed over) by then.
 type writers struct {
-	ids map[string]struct{}
+	ids      map[string]struct{}
+	frontier uint64
 }
 
 // errNoProof means the server cannot show which write transactions are open,
@@ -44,23 +46,26 @@ func (e errNoProof) Error() string { return "gaps cannot be proven dead: " + e.w
 // in production, an in-memory fake in tests. Only the loader's goroutine uses
 // it. Every method returns entries in ascending sequence order.
 type source interface {
-	// increment returns the server's auto_increment_increment: sequence
-	// numbers of one writer step by it.
+	// increment returns the server's auto_increment_increment (sequence
+	// numbers of one writer step by it), and learns how the server is
+	// replicated, which decides how gaps can be proven dead.
 	increment(ctx context.Context) (uint64, error)
 	// logState returns the prune floor.
 	logState(ctx context.Context) (logState, error)
-	// window returns the entries written in the last d, or since the oldest
-	// write transaction still open if that is earlier.
-	window(ctx context.Context, d time.Duration) (window, error)
+	// top returns the highest number in the log, 0 when it is empty.
+	top(ctx context.Context) (uint64, error)
 	// changesAfter returns up to limit entries with a number above after.
 	changesAfter(ctx context.Context, after uint64, limit int) ([]change, error)
 	// changesIn returns the entries whose numbers lie in ranges.
-	changesIn(ctx context.Context, ranges []seqRange) ([]change, error)
+	changesIn(ctx context.Context, ranges []classRange) ([]change, error)
 	// changesBefore returns up to limit entries with a number below before,
 	// the highest first.
 	changesBefore(ctx context.Context, before uint64, limit int) ([]change, error)
 	// openWriters returns the write transactions open now, or an errNoProof.
 	openWriters(ctx context.Context) (*writers, error)
+	// olderWriter reports whether a write transaction that started before
+	// entry seq was written is still open (false when it cannot tell).
+	olderWriter(ctx context.Context, seq uint64) bool
 	// rows calls fn for every row of the table, or only for the rows whose
 	// names are keys (see nameKey) when keys is not nil.
 	rows(ctx context.Context, keys []string, fn func(rawRow)) error

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"time"
 )
 
 // fakeSource is an in-memory table with a change log that behaves as InnoDB's
@@ -17,7 +16,8 @@ type fakeSource struct {
 	mu          sync.Mutex
 	inc         uint64
 	next        map[uint64]uint64 // per series (auto_increment_offset): the next number it takes
-	top         uint64            // the highest number taken
+	taken       uint64            // the highest number taken
+	frontier    uint64            // when set, what openWriters reports (a node that lags behind)
 	table       map[string][]rawRow
 	entries     map[uint64]fakeEntry
 	prunedBelow uint64
@@ -63,10 +63,10 @@ func (tx *fakeTx) write(name string, addrs ...string) uint64 {
 	}
 	// Like InnoDB: a series never takes a number at or below one already
 	// used (Galera bumps a node's counter past the rows it applies).
-	for n <= f.top {
+	for n <= f.taken {
 		n += f.inc
 	}
-	f.top = n
+	f.taken = n
 	f.next[tx.offset] = n + f.inc
 	f.entries[n] = fakeEntry{name: name, tx: tx}
 	var rows []rawRow
@@ -80,6 +80,17 @@ func (tx *fakeTx) write(name string, addrs ...string) uint64 {
 	tx.writes[name] = rows
 	tx.seqs = append(tx.seqs, n)
 	return n
+}
+
+// writeAt is write with the number seq, as a Galera node that has not yet
+// applied the newer rows of other nodes takes a lower number than theirs.
+func (tx *fakeTx) writeAt(seq uint64, name string, addr string) {
+	f := tx.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.entries[seq] = fakeEntry{name: name, tx: tx}
+	tx.writes[name] = []rawRow{{name: name, typ: "A", content: addr, ttlNull: true}}
+	tx.seqs = append(tx.seqs, seq)
 }
 
 func (tx *fakeTx) commit() {
@@ -155,13 +166,29 @@ func (f *fakeSource) logState(context.Context) (logState, error) {
 	return logState{prunedBelow: f.prunedBelow}, f.lock()
 }
 
-// window has no clock: every visible entry is recent.
-func (f *fakeSource) window(context.Context, time.Duration) (window, error) {
+func (f *fakeSource) top(context.Context) (uint64, error) {
 	defer f.mu.Unlock()
 	if err := f.lock(); err != nil {
-		return window{}, err
+		return 0, err
 	}
-	return window{entries: f.visible(func(uint64) bool { return true })}, nil
+	cs := f.visible(func(uint64) bool { return true })
+	if len(cs) == 0 {
+		return 0, nil
+	}
+	return cs[len(cs)-1].seq, nil
+}
+
+// olderWriter: the fake has no clock; a writer still open that took a
+// number at or below seq counts as older.
+func (f *fakeSource) olderWriter(_ context.Context, seq uint64) bool {
+	defer f.mu.Unlock()
+	f.lock()
+	for s, e := range f.entries {
+		if e.tx.open && s <= seq {
+			return true
+		}
+	}
+	return false
 }
 
 func (f *fakeSource) changesAfter(_ context.Context, after uint64, limit int) ([]change, error) {
@@ -173,13 +200,13 @@ func (f *fakeSource) changesAfter(_ context.Context, after uint64, limit int) ([
 	return cs[:min(len(cs), limit)], nil
 }
 
-func (f *fakeSource) changesIn(_ context.Context, ranges []seqRange) ([]change, error) {
+func (f *fakeSource) changesIn(_ context.Context, ranges []classRange) ([]change, error) {
 	defer f.mu.Unlock()
 	if err := f.lock(); err != nil {
 		return nil, err
 	}
 	return f.visible(func(s uint64) bool {
-		return slices.ContainsFunc(ranges, func(r seqRange) bool { return r.lo <= s && s <= r.hi })
+		return slices.ContainsFunc(ranges, func(r classRange) bool { return r.lo <= s && s <= r.hi && s%r.inc == r.class })
 	}), nil
 }
 
@@ -201,7 +228,10 @@ func (f *fakeSource) openWriters(context.Context) (*writers, error) {
 	if f.noProof {
 		return nil, errNoProof{"the fake hides its transactions"}
 	}
-	w := &writers{ids: map[string]struct{}{}}
+	w := &writers{ids: map[string]struct{}{}, frontier: f.taken + 1}
+	if f.frontier > 0 {
+		w.frontier = f.frontier
+	}
 	for _, e := range f.entries {
 		if e.tx.open {
 			w.ids[strconv.Itoa(e.tx.id)] = struct{}{}

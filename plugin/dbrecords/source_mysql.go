@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -19,20 +20,28 @@ const (
 	// callTimeout bounds one round trip of a poll, so that a database that
 	// stopped answering (a black hole) is reported within seconds; the full
 	// read of the table is bounded by fullTimeout instead.
-	callTimeout = 4 * time.Second
+	callTimeout = 3500 * time.Millisecond
 )
 
-// mysqlSource reads a dns_records table and its change log from MySQL or MariaDB.
+// mysqlSource reads a dns_records table and its change log from MySQL or
+// MariaDB. On a Galera node it asks every node of the cluster for its open
+// transactions, and reads with wsrep_sync_wait, so gaps can be proven dead
+// there too.
 type mysqlSource struct {
-	db         *sql.DB
-	table      string
-	changes    string // the change log: table + "_changes"
-	prune      string // the prune floor: table + "_prune"
-	replicated bool   // the server applies writes made elsewhere (replica, Galera)
+	db      *sql.DB
+	dsn     *mysql.Config // how to reach the server, and the other nodes of a Galera cluster
+	table   string
+	changes string // the change log: table + "_changes"
+	prune   string // the prune floor: table + "_prune"
+
+	replica  bool               // the server applies a primary's binary log (as last seen)
+	galera   bool               // the server is a Galera node
+	nodes    map[string]*sql.DB // every node of the Galera cluster, by address
+	syncWait string             // prefix that makes a read wait for the cluster's writes
 }
 
-func newMySQLSource(db *sql.DB, table string) *mysqlSource {
-	return &mysqlSource{db: db, table: table, changes: table + "_changes", prune: table + "_prune"}
+func newMySQLSource(db *sql.DB, dsn *mysql.Config, table string) *mysqlSource {
+	return &mysqlSource{db: db, dsn: dsn, table: table, changes: table + "_changes", prune: table + "_prune"}
 }
 
 // call returns the context for one round trip.
@@ -47,19 +56,53 @@ func (s *mysqlSource) increment(ctx context.Context) (uint64, error) {
 	if err := s.db.QueryRowContext(ctx, "SELECT @@auto_increment_increment").Scan(&inc); err != nil {
 		return 0, err
 	}
-	// Replication and Galera applier threads show as 'system user' (visible
-	// with the PROCESS privilege, which the gap proof needs anyway).
-	var applied int
-	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'system user' OR COMMAND LIKE 'Slave%'").Scan(&applied)
-	if err != nil {
-		return 0, err
-	}
 	var wsrep sql.NullString
-	if s.db.QueryRowContext(ctx, "SELECT @@wsrep_on").Scan(&wsrep) == nil && (wsrep.String == "1" || strings.EqualFold(wsrep.String, "ON")) {
-		applied++
+	s.galera = s.db.QueryRowContext(ctx, "SELECT @@wsrep_on").Scan(&wsrep) == nil && (wsrep.String == "1" || strings.EqualFold(wsrep.String, "ON"))
+	if s.galera {
+		s.syncWait = "SET STATEMENT wsrep_sync_wait = 1 FOR "
+		return max(inc, 1), s.findNodes(ctx)
 	}
-	s.replicated = applied > 0
 	return max(inc, 1), nil
+}
+
+// findNodes learns the Galera cluster's members from the node we read.
+func (s *mysqlSource) findNodes(ctx context.Context) error {
+	var name, addrs string
+	if err := s.db.QueryRowContext(ctx, "SHOW STATUS LIKE 'wsrep_incoming_addresses'").Scan(&name, &addrs); err != nil {
+		return err
+	}
+	s.setNodes(strings.Split(addrs, ","))
+	return nil
+}
+
+// setNodes keeps a one-connection pool per Galera node address.
+func (s *mysqlSource) setNodes(addrs []string) {
+	keep := map[string]*sql.DB{}
+	for _, a := range addrs {
+		a = strings.TrimSpace(a)
+		if a == "" || strings.EqualFold(a, "AUTO") {
+			continue
+		}
+		if db, ok := s.nodes[a]; ok {
+			keep[a] = db
+			continue
+		}
+		cfg := s.dsn.Clone()
+		cfg.Net, cfg.Addr = "tcp", a
+		connector, err := mysql.NewConnector(cfg)
+		if err != nil {
+			continue
+		}
+		db := sql.OpenDB(connector)
+		db.SetMaxOpenConns(1)
+		keep[a] = db
+	}
+	for a, db := range s.nodes {
+		if _, ok := keep[a]; !ok {
+			db.Close()
+		}
+	}
+	s.nodes = keep
 }
 
 func (s *mysqlSource) logState(ctx context.Context) (logState, error) {
@@ -74,34 +117,29 @@ func (s *mysqlSource) logState(ctx context.Context) (logState, error) {
 	return st, err
 }
 
-func (s *mysqlSource) window(ctx context.Context, d time.Duration) (window, error) {
+func (s *mysqlSource) top(ctx context.Context) (uint64, error) {
 	ctx, cancel := call(ctx)
 	defer cancel()
-	var since string
-	// trx_started has a resolution of one second and is truncated, so the
-	// window can only start earlier than the oldest open writer, never later.
-	err := s.db.QueryRowContext(ctx, "SELECT LEAST(NOW(6) - INTERVAL ? MICROSECOND, COALESCE("+
-		"(SELECT MIN(trx_started) FROM information_schema.INNODB_TRX WHERE trx_rows_modified > 0), NOW(6)))", d.Microseconds()).Scan(&since)
-	if err != nil {
-		if err := s.db.QueryRowContext(ctx, "SELECT NOW(6) - INTERVAL ? MICROSECOND", d.Microseconds()).Scan(&since); err != nil {
-			return window{}, err
-		}
-	}
-	var w window
-	if w.entries, err = s.changeQuery(ctx, "SELECT seq, name FROM `"+s.changes+"` WHERE changed_at >= ? ORDER BY seq", since); err != nil {
-		return w, err
-	}
-	q, args := "SELECT COALESCE(MAX(seq), 0) FROM `"+s.changes+"`", []any{}
-	if len(w.entries) > 0 {
-		q, args = q+" WHERE seq < ?", []any{w.entries[0].seq}
-	}
-	return w, s.db.QueryRowContext(ctx, q, args...).Scan(&w.before)
+	var top uint64
+	return top, s.db.QueryRowContext(ctx, s.syncWait+"SELECT COALESCE(MAX(seq), 0) FROM `"+s.changes+"`").Scan(&top)
+}
+
+func (s *mysqlSource) olderWriter(ctx context.Context, seq uint64) bool {
+	ctx, cancel := call(ctx)
+	defer cancel()
+	var n int
+	// Both times are in the server's time zone for a session that keeps
+	// the default time_zone (SYSTEM); trx_started is truncated to seconds,
+	// which errs on the side of reading further back.
+	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_rows_modified > 0 AND trx_started <= "+
+		"(SELECT changed_at FROM `"+s.changes+"` WHERE seq <= ? ORDER BY seq DESC LIMIT 1)", seq).Scan(&n)
+	return err == nil && n > 0
 }
 
 func (s *mysqlSource) changesAfter(ctx context.Context, after uint64, limit int) ([]change, error) {
 	ctx, cancel := call(ctx)
 	defer cancel()
-	return s.changeQuery(ctx, "SELECT seq, name FROM `"+s.changes+"` WHERE seq > ? ORDER BY seq LIMIT "+strconv.Itoa(limit), after)
+	return s.changeQuery(ctx, s.syncWait+"SELECT seq, name FROM `"+s.changes+"` WHERE seq > ? ORDER BY seq LIMIT "+strconv.Itoa(limit), after)
 }
 
 func (s *mysqlSource) changesBefore(ctx context.Context, before uint64, limit int) ([]change, error) {
@@ -110,18 +148,26 @@ func (s *mysqlSource) changesBefore(ctx context.Context, before uint64, limit in
 	return s.changeQuery(ctx, "SELECT seq, name FROM `"+s.changes+"` WHERE seq < ? ORDER BY seq DESC LIMIT "+strconv.Itoa(limit), before)
 }
 
-func (s *mysqlSource) changesIn(ctx context.Context, ranges []seqRange) ([]change, error) {
+func (s *mysqlSource) changesIn(ctx context.Context, ranges []classRange) ([]change, error) {
 	var out []change
 	for len(ranges) > 0 {
 		batch := ranges[:min(len(ranges), rangesPerRead)]
 		ranges = ranges[len(batch):]
-		args := make([]any, 0, 2*len(batch))
-		for _, r := range batch {
+		args := make([]any, 0, 4*len(batch))
+		var cond strings.Builder
+		for i, r := range batch {
+			if i > 0 {
+				cond.WriteString(" OR ")
+			}
+			cond.WriteString("seq BETWEEN ? AND ?")
 			args = append(args, r.lo, r.hi)
+			if r.inc > 1 { // only the numbers of the gap's series, not its neighbours'
+				cond.WriteString(" AND seq % ? = ?")
+				args = append(args, r.inc, r.class)
+			}
 		}
-		cond := strings.TrimSuffix(strings.Repeat("seq BETWEEN ? AND ? OR ", len(batch)), " OR ")
 		ctx, cancel := call(ctx)
-		cs, err := s.changeQuery(ctx, "SELECT seq, name FROM `"+s.changes+"` WHERE "+cond+" ORDER BY seq", args...)
+		cs, err := s.changeQuery(ctx, s.syncWait+"SELECT seq, name FROM `"+s.changes+"` WHERE "+cond.String()+" ORDER BY seq", args...)
 		cancel()
 		if err != nil {
 			return nil, err
@@ -153,29 +199,116 @@ func (s *mysqlSource) changeQuery(ctx context.Context, query string, args ...any
 }
 
 func (s *mysqlSource) openWriters(ctx context.Context) (*writers, error) {
-	if s.replicated {
-		return nil, errNoProof{"the server applies writes made on other servers (replica or Galera node), whose open transactions it cannot show"}
-	}
-	ctx, cancel := call(ctx)
-	defer cancel()
-	rows, err := s.db.QueryContext(ctx, "SELECT trx_id, trx_started FROM information_schema.INNODB_TRX WHERE trx_rows_modified > 0")
-	var me *mysql.MySQLError
-	if errors.As(err, &me) && (me.Number == 1227 || me.Number == 1142) { // access denied
-		return nil, errNoProof{"the PROCESS privilege is missing"}
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	w := &writers{ids: map[string]struct{}{}}
-	for rows.Next() {
-		var id, started string
-		if err := rows.Scan(&id, &started); err != nil {
+	w := &writers{ids: map[string]struct{}{}, frontier: math.MaxUint64}
+	nodes := map[string]*sql.DB{"": s.db}
+	if s.galera {
+		// Members come and go: a proof must ask every node of the moment.
+		ctx, cancel := call(ctx)
+		err := s.findNodes(ctx)
+		cancel()
+		if err != nil {
 			return nil, err
 		}
-		w.ids[id+"@"+started] = struct{}{}
+		if len(s.nodes) == 0 {
+			return nil, errNoProof{"wsrep_incoming_addresses names no Galera node to ask"}
+		}
+		nodes = s.nodes
 	}
-	return w, rows.Err()
+	for addr, db := range nodes {
+		if err := s.openOn(ctx, db, addr, w); err != nil {
+			var np errNoProof
+			if addr != "" && !errors.As(err, &np) {
+				err = errNoProof{fmt.Sprintf("Galera node %s cannot be asked: %v", addr, err)}
+			}
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// openOn adds the write transactions open on db (at addr, "" for the server
+// we read) to w, and lowers w's frontier to db's. It reads the frontier
+// first, then the open transactions in a transaction of its own that must
+// show in them: INNODB_TRX is a cache that is not refreshed while it is
+// read more often than every 100 ms, and only a refresh after the frontier
+// was read makes the proof sound.
+func (s *mysqlSource) openOn(ctx context.Context, db *sql.DB, addr string, w *writers) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var (
+		applied int
+		next    sql.NullInt64
+	)
+	// Replication threads show as 'system user' or 'Slave_*' (visible with
+	// PROCESS): a replica cannot show its primary's writers. SET_VAR keeps
+	// MySQL 8 from answering AUTO_INCREMENT from its cached table
+	// statistics; MariaDB's value is live.
+	err = one(ctx, func(ctx context.Context) error {
+		return conn.QueryRowContext(ctx, "SELECT /*+ SET_VAR(information_schema_stats_expiry=0) */ "+
+			"(SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'system user' OR COMMAND LIKE 'Slave%'), "+
+			"(SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?)", s.changes).Scan(&applied, &next)
+	})
+	if err != nil {
+		return err
+	}
+	if s.replica = !s.galera && applied > 0; s.replica {
+		return errNoProof{"the server is an asynchronous replica, which cannot show its primary's open transactions"}
+	}
+	if err := one(ctx, func(ctx context.Context) error {
+		_, err := conn.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT")
+		return err
+	}); err != nil {
+		return err
+	}
+	defer one(context.Background(), func(ctx context.Context) error { //nolint:errcheck // a read-only transaction; a broken connection is discarded
+		_, err := conn.ExecContext(ctx, "COMMIT")
+		return err
+	})
+	witness := false
+	err = one(ctx, func(ctx context.Context) error {
+		rows, err := conn.QueryContext(ctx, "SELECT trx_id, trx_started, trx_rows_modified, trx_mysql_thread_id = CONNECTION_ID() FROM information_schema.INNODB_TRX")
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				id, started string
+				modified    int64
+				self        bool
+			)
+			if err := rows.Scan(&id, &started, &modified, &self); err != nil {
+				return err
+			}
+			witness = witness || self
+			if modified > 0 && !self {
+				w.ids[addr+"/"+id+"@"+started] = struct{}{}
+			}
+		}
+		return rows.Err()
+	})
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && (me.Number == 1227 || me.Number == 1142) { // access denied
+		return errNoProof{"the PROCESS privilege is missing"}
+	}
+	if err != nil {
+		return err
+	}
+	if !witness {
+		return errNoProof{"information_schema.INNODB_TRX was not refreshed (other clients read it more often than every 100 ms)"}
+	}
+	w.frontier = min(w.frontier, uint64(max(next.Int64, 1))) //nolint:gosec // positive
+	return nil
+}
+
+// one runs one round trip under callTimeout.
+func one(ctx context.Context, rt func(context.Context) error) error {
+	ctx, cancel := call(ctx)
+	defer cancel()
+	return rt(ctx)
 }
 
 func (s *mysqlSource) rows(ctx context.Context, keys []string, fn func(rawRow)) error {
@@ -240,7 +373,10 @@ func (s *mysqlSource) size(ctx context.Context) int {
 	return int(n.Int64)
 }
 
-func (s *mysqlSource) close() { s.db.Close() }
+func (s *mysqlSource) close() {
+	s.setNodes(nil)
+	s.db.Close()
+}
 
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")

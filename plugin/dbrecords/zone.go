@@ -76,13 +76,13 @@ func (v version) soa(ttl, minTTL uint32) *dns.SOA {
 }
 
 // serialRule is the one rule for SOA serials: a zone's serial is the
-// sequence number (modulo 2^32, RFC 1982) of the last change to the zone at or
-// below the tracker's watermark. Every replica that has seen the same change
-// log reports the same serial, whatever order it read the entries in; it does
-// not move while the zone's entries do not, and waits (at most gapTimeout) for
-// a transaction that holds an earlier number.
+// sequence number (modulo 2^32, RFC 1982) of the last change to the zone at
+// or below the tracker's watermark. Every replica that has seen the same
+// change log reports the same serial, whatever order it read the entries in;
+// it does not move while the zone's entries do not, and waits (at most
+// gapTimeout) for a transaction that holds an earlier number.
 type serialRule struct {
-	serials []uint32     // by zone index
+	last    []uint64     // by zone index: the number the serial is taken from
 	pending []zoneChange // changes above the watermark, by sequence number
 }
 
@@ -91,16 +91,15 @@ type zoneChange struct {
 	zone int
 }
 
+// serial returns zone zi's serial.
+func (r *serialRule) serial(zi int) uint32 { return uint32(r.last[zi]) } //nolint:gosec // serials wrap (RFC 1982)
+
 // add records a change to zone zi that was news in a poll. A change at or
 // below the watermark filled a gap that had stopped holding the serial back:
 // it raises the serial at once, to the watermark or by one.
 func (r *serialRule) add(seq uint64, zi int, watermark uint64) {
 	if seq <= watermark {
-		s := uint32(watermark) //nolint:gosec // serials wrap (RFC 1982)
-		if !serialLess(r.serials[zi], s) {
-			s = r.serials[zi] + 1
-		}
-		r.serials[zi] = s
+		r.last[zi] = max(r.last[zi]+1, watermark)
 		return
 	}
 	i := sort.Search(len(r.pending), func(i int) bool { return r.pending[i].seq > seq })
@@ -114,9 +113,7 @@ func (r *serialRule) advance(watermark uint64) {
 		if c.seq > watermark {
 			break
 		}
-		if s := uint32(c.seq); serialLess(r.serials[c.zone], s) { //nolint:gosec // serials wrap (RFC 1982)
-			r.serials[c.zone] = s
-		}
+		r.last[c.zone] = max(r.last[c.zone], c.seq)
 		n++
 	}
 	r.pending = r.pending[n:]
