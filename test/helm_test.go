@@ -206,6 +206,9 @@ func TestChartDefaults(t *testing.T) {
 	if !strings.Contains(m.configMap.Data["Corefile"], "dsn_file /etc/dbrecords/dsn") || !strings.Contains(m.configMap.Data["Corefile"], "reload") {
 		t.Errorf("Expected a Corefile reading the DSN from the mounted Secret, with reload, got:\n%s", m.configMap.Data["Corefile"])
 	}
+	if !strings.Contains(m.configMap.Data["Corefile"], "lameduck 5s") || pod.TerminationGracePeriodSeconds == nil || *pod.TerminationGracePeriodSeconds <= 5 {
+		t.Errorf("Expected health with lameduck 5s and a longer termination grace period, got %v and:\n%s", pod.TerminationGracePeriodSeconds, m.configMap.Data["Corefile"])
+	}
 }
 
 // TestChartHA renders the non-trivial values file.

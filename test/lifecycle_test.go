@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -195,5 +196,48 @@ func TestFloodNeverReachesDatabase(t *testing.T) {
 	}
 	if sent := p.sent.Load() - before; sent != 0 {
 		t.Errorf("Expected no traffic to the database during the flood, got %d bytes", sent)
+	}
+}
+
+// TestDrainOnSIGTERM: with the health plugin's lameduck, a replica that gets
+// SIGTERM answers every query correctly for the lameduck period, while
+// /ready fails, then exits: a rolling update loses no query.
+func TestDrainOnSIGTERM(t *testing.T) {
+	db, dsn := newDB(t)
+	insertRows(t, db, [][4]any{{"www.example.org", "A", "192.0.2.1", nil}})
+	health := freePort(t)
+	s := startCorefile(t, strings.Replace(serverBlock(dsn), "\tready {READY}", fmt.Sprintf("\tready {READY}\n\thealth 127.0.0.1:%d {\n\t\tlameduck 2s\n\t}", health), 1))
+	s.waitReady(t)
+	sent := time.Now()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	answered, readyFailed := 0, false
+	c := dns.Client{Timeout: 500 * time.Millisecond}
+	for {
+		m := new(dns.Msg)
+		m.SetQuestion("www.example.org.", dns.TypeA)
+		resp, _, err := c.Exchange(m, s.dns)
+		if err != nil {
+			break // the server has stopped listening
+		}
+		if resp.Rcode != dns.RcodeSuccess || len(resp.Answer) != 1 || resp.Answer[0].(*dns.A).A.String() != "192.0.2.1" {
+			t.Fatalf("Expected 192.0.2.1 while draining, got %v", resp)
+		}
+		answered++
+		readyFailed = readyFailed || s.readyStatus() != http.StatusOK
+	}
+	drained := time.Since(sent)
+	t.Logf("Answered %d queries in %.1f s after SIGTERM", answered, drained.Seconds())
+	if drained < 2*time.Second {
+		t.Errorf("Expected answers for the 2-s lameduck period, got them for %.1f s", drained.Seconds())
+	}
+	if !readyFailed {
+		t.Errorf("Expected /ready to fail during lameduck, got 200 throughout")
+	}
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		t.Errorf("Expected coredns to exit after lameduck, still running")
 	}
 }

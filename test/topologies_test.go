@@ -103,13 +103,9 @@ func createSchema(t *testing.T, m *privateMariaDB, name string) {
 // Errors (deadlocks, Galera certification conflicts) are the writer's
 // problem: the transaction is rolled back.
 func write(ctx context.Context, db *sql.DB, r *rand.Rand, names int, hold time.Duration) {
-	// The writer that holds its transactions uses REPEATABLE READ, and its
-	// gap locks make others wait; the others use READ COMMITTED.
-	opts := &sql.TxOptions{Isolation: sql.LevelReadCommitted}
-	if hold > 0 {
-		opts = nil
-	}
-	tx, err := db.BeginTx(ctx, opts)
+	// READ COMMITTED, as platforms use: REPEATABLE READ's gap locks on a
+	// small table would make the other writers wait for the held one.
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	if err != nil {
 		return
 	}
@@ -159,6 +155,7 @@ type topologyRun struct {
 	writeDBs []*sql.DB
 	replicas []*server
 	names    int
+	proof    bool // the replicas can prove gaps dead (their gaps must all close)
 }
 
 // exercise runs the writers (one of them holding transactions open for
@@ -169,7 +166,7 @@ func (tr topologyRun) exercise(t *testing.T) []time.Duration {
 	ctx, cancel := context.WithTimeout(context.Background(), topologyWriteTime)
 	defer cancel()
 	var wg sync.WaitGroup
-	for w := range 2 * len(tr.writeDBs) {
+	for w := range max(4, 2*len(tr.writeDBs)) {
 		wg.Go(func() {
 			r := rand.New(rand.NewSource(int64(w)))
 			db := tr.writeDBs[w%len(tr.writeDBs)]
@@ -216,9 +213,11 @@ func (tr topologyRun) check(t *testing.T, db *sql.DB, delays []time.Duration) {
 	rows.Close()
 	took := converge(t, tr.replicas, tableA(t, db, names), 60*time.Second)
 	for _, s := range tr.replicas {
-		waitFor(t, 3*time.Minute, "the gaps on "+s.dns+" to be resolved", func() bool {
-			return s.counter(t, "coredns_dbrecords_gap_numbers") == 0
-		})
+		if tr.proof {
+			waitFor(t, 30*time.Second, "the gaps on "+s.dns+" to be proven dead", func() bool {
+				return s.counter(t, "coredns_dbrecords_gap_numbers") == 0
+			})
+		}
 	}
 	slices.Sort(delays)
 	pct := func(p float64) time.Duration { return delays[int(p*float64(len(delays)-1))] }
@@ -245,7 +244,7 @@ func TestGalera(t *testing.T) {
 	for i, m := range nodes {
 		dbs[i] = openDB(t, m, "dbrecords_galera")
 	}
-	tr := topologyRun{writeDBs: dbs, names: 200, replicas: []*server{
+	tr := topologyRun{writeDBs: dbs, names: 200, proof: true, replicas: []*server{
 		start(t, nodes[0].dsn("dbrecords_galera")), start(t, nodes[2].dsn("dbrecords_galera")),
 	}}
 	delays := tr.exercise(t)

@@ -26,16 +26,17 @@ type DBRecords struct {
 	cfg   *config
 	zones zoneSet
 
-	snap atomic.Pointer[snapshot] // nil until the first load
+	// snap holds what queries are answered from, nil until the first load;
+	// OnStartup points it at the loader's, which a reload hands over.
+	snap *atomic.Pointer[snapshot]
 
-	mu     sync.Mutex // guards stop
-	stop   func()     // ends the loader and closes the pool
-	loaded chan struct{}
+	mu sync.Mutex // guards sh
+	sh *shared    // the loader in use, from OnStartup to OnShutdown
 }
 
 // New returns a DBRecords for cfg. Nothing is started until OnStartup.
 func New(cfg *config) *DBRecords {
-	return &DBRecords{Fall: cfg.fall, cfg: cfg, zones: newZoneSet(cfg.zones, cfg.ns), loaded: make(chan struct{})}
+	return &DBRecords{Fall: cfg.fall, cfg: cfg, zones: newZoneSet(cfg.zones, cfg.ns), snap: new(atomic.Pointer[snapshot])}
 }
 
 // ServeDNS implements the plugin.Handler interface.
@@ -45,7 +46,7 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	qname := strings.ToLower(owner) // what state.Name() computes, without converting the name again
 
 	zi := d.zones.match(qname)
-	if zi < 0 {
+	if zi < 0 || state.QClass() != dns.ClassINET { // other classes are for plugins such as chaos
 		return plugin.NextOrFailure(d.Name(), d.Next, ctx, w, r)
 	}
 	snap := d.snap.Load()

@@ -82,6 +82,17 @@ func TestOutsideZonesGoesToNext(t *testing.T) {
 	}
 }
 
+func TestOtherClassGoesToNext(t *testing.T) {
+	d := newTestPlugin(fixtureRows())
+	d.Next = test.NextHandler(dns.RcodeBadCookie, nil) // a value only the next plugin returns
+	m := new(dns.Msg)
+	m.SetQuestion("www.example.org.", dns.TypeTXT)
+	m.Question[0].Qclass = dns.ClassCHAOS
+	if rcode, _ := d.ServeDNS(context.Background(), dnstest.NewRecorder(&test.ResponseWriter{}), m); rcode != dns.RcodeBadCookie {
+		t.Errorf("Expected a CH query to go to the next plugin, got rcode %d", rcode)
+	}
+}
+
 func TestFallthrough(t *testing.T) {
 	d := newTestPlugin(fixtureRows())
 	d.Fall = fall.F{}

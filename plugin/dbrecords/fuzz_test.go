@@ -2,8 +2,11 @@ package dbrecords
 
 import (
 	"context"
+	"strings"
 	"testing"
+	"unicode"
 
+	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 
@@ -66,6 +69,42 @@ func FuzzParseRow(f *testing.F) {
 		s := b.finish()
 		if e, ok := s.get(sr.fqdn); !ok || e.count() != 1 {
 			t.Fatalf("Expected %q to be served, got %v", sr.fqdn, e)
+		}
+	})
+}
+
+// FuzzDSNRedaction builds DSNs of every shape around a password and checks
+// that no start-up error repeats it.
+func FuzzDSNRedaction(f *testing.F) {
+	f.Add("dbrecords", "s3cret", "tcp(127.0.0.1:3306)/dns", 0)
+	f.Add("dbrecords", "s3cret", "/dns", 1)
+	f.Add("dbrecords", "s3cret", "-tcp(127.0.0.1:3306)/dns", 1)
+	f.Add("u", "p@ss", "tcp(db:3306/dns", 0)
+	f.Add("u", "x", "tcp(db)/r?timeout=soon", 0)
+	clean := func(s, allowed string) string {
+		return strings.Map(func(r rune) rune {
+			if r < 128 && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune(allowed, r)) {
+				return r
+			}
+			return -1
+		}, s)
+	}
+	f.Fuzz(func(t *testing.T, user, pass, rest string, shape int) {
+		user, rest = clean(user, "_-"), clean(rest, ":@()/.?=&-_")
+		pass = "Zq9" + clean(pass, ":@()/.-_")
+		var dsn string
+		switch shape % 3 {
+		case 0:
+			dsn = user + ":" + pass + "@" + rest
+		case 1:
+			dsn = user + ":" + pass + rest
+		default:
+			dsn = pass + rest
+		}
+		c := caddy.NewTestController("dns", "dbrecords {\n dsn "+dsn+"\n}")
+		c.ServerBlockKeys = []string{"example.org."}
+		if _, err := parse(c); err != nil && strings.Contains(err.Error(), pass) {
+			t.Fatalf("Expected the password %q to be absent from the error, got %q", pass, err)
 		}
 	})
 }

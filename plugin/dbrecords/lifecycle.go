@@ -3,6 +3,7 @@ package dbrecords
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"strings"
 	"sync"
@@ -11,7 +12,6 @@ import (
 	"github.com/coredns/coredns/plugin"
 
 	"github.com/go-sql-driver/mysql"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 const (
@@ -21,73 +21,81 @@ const (
 	maxConnections = 2
 )
 
-// OnStartup connects to the database and starts the loader. It waits up to
-// startupWait for the first load so a healthy start serves data at once, then
-// returns anyway: Ready and SERVFAIL answers tell the truth until data arrives.
+// OnStartup attaches to the loader that reads this table for these zones,
+// starting one if none runs (see handover.go). A new loader connects and
+// loads the table: OnStartup waits up to startupWait for that first load so
+// a healthy start serves data at once, then returns anyway, and Ready and
+// SERVFAIL answers tell the truth until data arrives.
 func (d *DBRecords) OnStartup() error {
 	connector, err := mysql.NewConnector(d.dsn())
 	if err != nil {
 		return plugin.Error(pluginName, fmt.Errorf("cannot use the DSN: %s", redact(err.Error(), d.cfg.dsn.FormatDSN())))
 	}
+	label := strings.Join(d.cfg.zones, " ")
+	s := settings{ttl: d.cfg.ttl, refresh: d.cfg.refresh, reconcile: d.cfg.reconcile}
+	sh := loaders.attach(d.loaderKey(), label, s, func(sh *shared) { d.startLoader(sh, connector, s) })
+	d.mu.Lock()
+	d.sh, d.snap = sh, &sh.snap
+	d.mu.Unlock()
+
+	t := time.NewTimer(startupWait)
+	defer t.Stop()
+	select {
+	case <-sh.loaded:
+	case <-t.C:
+		log.Warningf("Table %q not loaded after %.0f seconds; answering SERVFAIL for %s until it is", d.cfg.table, startupWait.Seconds(), label)
+	}
+	return nil
+}
+
+// startLoader starts a loader for sh that connects through connector.
+func (d *DBRecords) startLoader(sh *shared, connector driver.Connector, s settings) {
 	db := sql.OpenDB(connector)
 	db.SetMaxOpenConns(maxConnections)
 	db.SetMaxIdleConns(maxConnections)
 	db.SetConnMaxIdleTime(time.Minute)
-
-	zones := strings.Join(d.cfg.zones, " ")
-	syncErrors.WithLabelValues(zones).Add(0) // so alerts on its rate see the series from the start
+	syncErrors.WithLabelValues(sh.label).Add(0) // so alerts on its rate see the series from the start
 	var once sync.Once
 	l := &loader{
 		src:        newMySQLSource(db, d.dsn(), d.cfg.table),
 		zones:      d.zones,
-		ttl:        d.cfg.ttl,
-		refresh:    d.cfg.refresh,
-		reconcile:  d.cfg.reconcile,
+		ttl:        s.ttl,
+		refresh:    s.refresh,
+		reconcile:  s.reconcile,
+		set:        sh.set,
 		table:      d.cfg.table,
-		label:      zones,
+		secret:     d.cfg.dsn.Passwd,
+		label:      sh.label,
 		errLog:     limiter{interval: errorLogInterval},
 		invalidLog: limiter{interval: invalidLogInterval},
 		publish: func(s *snapshot) {
-			d.snap.Store(s)
-			once.Do(func() { close(d.loaded) })
+			sh.snap.Store(s)
+			once.Do(func() { close(sh.loaded) })
 		},
 	}
-
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		l.run(ctx)
 	}()
-	d.mu.Lock()
-	d.stop = func() {
+	sh.stop = func() {
 		cancel()
 		<-done
 		l.src.close()
-		for _, g := range []*prometheus.GaugeVec{recordsGauge, invalidRowsGauge, gapNumbers, oldestGapAge} {
-			g.DeleteLabelValues(zones)
-		}
 	}
-	d.mu.Unlock()
-
-	t := time.NewTimer(startupWait)
-	defer t.Stop()
-	select {
-	case <-d.loaded:
-	case <-t.C:
-		log.Warningf("Table %q not loaded after %.0f seconds; answering SERVFAIL for %s until it is", d.cfg.table, startupWait.Seconds(), zones)
-	}
-	return nil
 }
 
-// OnShutdown stops the loader and closes the connection pool.
+// OnShutdown ends this instance's use of its loader; the loader stops with
+// its last instance. The data stays in place, so queries that arrive while
+// CoreDNS drains (the health plugin's lameduck) are still answered.
 func (d *DBRecords) OnShutdown() error {
 	d.mu.Lock()
-	stop := d.stop
-	d.stop = nil
+	sh := d.sh
+	d.sh = nil
 	d.mu.Unlock()
-	if stop != nil {
-		stop()
+	if sh != nil {
+		loaders.detach(sh)
 	}
 	return nil
 }

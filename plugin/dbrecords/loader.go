@@ -24,6 +24,7 @@ const (
 	reasonPruned    = "pruned"    // the change log was pruned past entries not yet read
 	reasonGap       = "gap"       // a gap outlived gapTimeout and its transaction cannot be proven finished
 	reasonReconcile = "reconcile" // the periodic re-read that heals what the change log cannot see
+	reasonReload    = "reload"    // a reload changed the ttl
 )
 
 var fullReasonText = map[string]string{
@@ -31,6 +32,7 @@ var fullReasonText = map[string]string{
 	reasonPruned:    "the change log was pruned past entries this replica had not read",
 	reasonGap:       "a gap in the change log outlived the gap timeout and cannot be proven dead",
 	reasonReconcile: "periodic reconcile",
+	reasonReload:    "a reload changed the ttl",
 }
 
 // errLogPruned means the change log no longer holds changes we have not read.
@@ -45,8 +47,10 @@ type loader struct {
 	refresh   time.Duration
 	reconcile time.Duration // full re-read interval; 0 means never
 	table     string        // for log lines
+	secret    string        // the DSN's password, kept out of every log line
 	label     string        // metrics label
 	publish   func(*snapshot)
+	set       <-chan settings  // new settings from a reload
 	now       func() time.Time // the clock gaps age by; time.Now when nil
 
 	cur         *snapshot
@@ -92,9 +96,18 @@ func (l *loader) run(ctx context.Context) {
 		var wait time.Duration
 		failures, wait = l.after(err, failures, more)
 		l.logSkipped()
-		if !sleep(ctx, wait) {
+		if !l.sleep(ctx, wait) {
 			return
 		}
+	}
+}
+
+// update takes settings from a reload.
+func (l *loader) update(s settings) {
+	l.refresh, l.reconcile = s.refresh, s.reconcile
+	if s.ttl != l.ttl {
+		l.ttl = s.ttl
+		l.requestFull(reasonReload)
 	}
 }
 
@@ -122,7 +135,11 @@ func (l *loader) after(err error, failures int, more bool) (int, time.Duration) 
 		failures++
 		syncErrors.WithLabelValues(l.label).Inc()
 		if l.errLog.allow(time.Now()) {
-			log.Errorf("Sync with table %q failed (%d failures since the last success): %v", l.table, failures, err)
+			msg := err.Error()
+			if l.secret != "" {
+				msg = strings.ReplaceAll(msg, l.secret, "[redacted]")
+			}
+			log.Errorf("Sync with table %q failed (%d failures since the last success): %s", l.table, failures, msg)
 		}
 		return failures, min(l.refresh<<min(failures, 16), maxBackoff)
 	}
@@ -136,13 +153,17 @@ func (l *loader) after(err error, failures int, more bool) (int, time.Duration) 
 	return 0, l.refresh
 }
 
-// sleep waits for d; it reports false when ctx ended first.
-func sleep(ctx context.Context, d time.Duration) bool {
+// sleep waits for d, or for settings from a reload; it reports false when
+// ctx ended first.
+func (l *loader) sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return false
+	case s := <-l.set:
+		l.update(s)
+		return true
 	case <-t.C:
 		return true
 	}

@@ -82,3 +82,15 @@ var (
 		Help:      "Counter of change-log gaps that outlived the gap timeout and stopped holding the SOA serial back.",
 	}, []string{"zones"})
 )
+
+// deleteSeries removes every series of the zones label, when no loader
+// reports under it any more.
+func deleteSeries(label string) {
+	l := prometheus.Labels{"zones": label}
+	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
+		recordsGauge, invalidRowsGauge, syncErrors, lastSync, syncDuration, changesApplied,
+		fullReads, gapNumbers, oldestGapAge, gapsExpired,
+	} {
+		v.DeletePartialMatch(l)
+	}
+}

@@ -43,6 +43,10 @@ func setup(c *caddy.Controller) error {
 	d := New(cfg)
 	c.OnStartup(d.OnStartup)
 	c.OnShutdown(d.OnShutdown)
+	// When this instance is replaced and the replacement fails to start,
+	// what the replacement attached to is undone (see handover.go).
+	c.OnRestart(func() error { loaders.beginRestart(); return nil })
+	c.OnRestartFailed(func() error { loaders.abortRestart(); return nil })
 
 	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
 		d.Next = next
@@ -131,20 +135,37 @@ func (cfg *config) setDSN(c *caddy.Controller, dsn, dsnFile string) error {
 	if parsed.DBName == "" {
 		return c.Errf("property '%s': the DSN names no database (want USER:PASS@tcp(HOST:PORT)/DB)", prop)
 	}
+	switch parsed.Net {
+	case "tcp", "tcp4", "tcp6", "unix":
+	default: // a DSN without '@' puts the credentials here; never repeat it
+		return c.Errf("property '%s': the DSN's protocol is not tcp or unix (want USER:PASS@tcp(HOST:PORT)/DB)", prop)
+	}
 	cfg.dsn = parsed
 	return nil
 }
 
-// redact removes the credentials part of dsn, and the password alone, from msg.
+// redact removes from msg every part of dsn that may hold credentials, as
+// the driver splits a DSN: before the last '/' comes what may hold them; in
+// it, what comes before the last '@' (or, without one, before the
+// protocol's '('); and the password alone.
 func redact(msg, dsn string) string {
-	i := strings.LastIndex(dsn, "@")
-	if i <= 0 {
-		return msg
+	creds := dsn
+	if i := strings.LastIndex(creds, "/"); i >= 0 {
+		creds = creds[:i]
 	}
-	creds := dsn[:i]
-	msg = strings.ReplaceAll(msg, creds, "[redacted]")
-	if _, pass, ok := strings.Cut(creds, ":"); ok && pass != "" {
-		msg = strings.ReplaceAll(msg, pass, "[redacted]")
+	if i := strings.LastIndex(creds, "@"); i >= 0 {
+		creds = creds[:i]
+	} else if i := strings.Index(creds, "("); i >= 0 {
+		creds = creds[:i]
+	}
+	secrets := []string{creds}
+	if _, pass, ok := strings.Cut(creds, ":"); ok {
+		secrets = append(secrets, pass)
+	}
+	for _, s := range secrets {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, "[redacted]")
+		}
 	}
 	return msg
 }

@@ -149,6 +149,9 @@ func TestParseHidesPassword(t *testing.T) {
 		"dbrecords {\n dsn u:hunter2@tcp(db:3306)/r extra\n}",
 		"dbrecords {\n dsn u:hunter2@tcp(db:3306)/\n}",
 		"dbrecords {\n dsn u:hunter2@tcp(db:3306)/r\n dsn_file /nonexistent\n}",
+		"dbrecords {\n dsn dbrecords:hunter2/dns\n}",
+		"dbrecords {\n dsn dbrecords:hunter2-tcp(127.0.0.1:3306)/dns\n}",
+		"dbrecords {\n dsn hunter2\n}",
 	}
 	for _, in := range inputs {
 		c := caddy.NewTestController("dns", in)

@@ -69,7 +69,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
     {{ . }}
     {{- end }}
     prometheus :{{ .Values.metricsPort }}
-    health :{{ .Values.healthPort }}
+    health :{{ .Values.healthPort }} {
+        lameduck {{ .Values.lameduck }}
+    }
     ready :{{ .Values.readyPort }}
     reload
 }
