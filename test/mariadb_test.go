@@ -3,6 +3,7 @@ package test
 import (
 	"database/sql"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,6 +60,11 @@ func newPrivateMariaDB(t *testing.T, args ...string) *privateMariaDB {
 
 func (m *privateMariaDB) data() string { return filepath.Join(m.dir, "data") }
 
+// socketDSN reaches the server over its Unix socket, which needs no TLS.
+func (m *privateMariaDB) socketDSN(db string) string {
+	return fmt.Sprintf("root@unix(%s)/%s", filepath.Join(m.dir, "sock"), db)
+}
+
 func (m *privateMariaDB) dsn(db string) string {
 	return fmt.Sprintf("root@tcp(127.0.0.1:%d)/%s", m.port, db)
 }
@@ -79,12 +85,20 @@ func (m *privateMariaDB) start(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 90*time.Second, "the private MariaDB on port "+fmt.Sprint(m.port)+" to answer", func() bool {
-		db, err := sql.Open("mysql", m.dsn(""))
+		db, err := sql.Open("mysql", m.socketDSN("")) // TCP may require TLS
 		if err != nil {
 			return false
 		}
 		defer db.Close()
 		return db.Ping() == nil
+	})
+	waitFor(t, 30*time.Second, "the private MariaDB to listen on port "+fmt.Sprint(m.port), func() bool {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", m.port))
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
 	})
 }
 

@@ -147,8 +147,13 @@ func (r *registry) abortRestart() {
 	}
 }
 
-// loaderKey identifies what a loader reads: server, credentials, options,
-// table and zones. It holds the password, so it is a map key and nothing else.
+// loaderKey identifies what a loader reads: the DSN (or the dsn_file it
+// comes from, whose content may rotate), TLS files, table and zones. It may
+// hold the password, so it is a map key and nothing else.
 func (d *DBRecords) loaderKey() string {
-	return d.dsn().FormatDSN() + "\x00" + d.cfg.table + "\x00" + strings.Join(d.cfg.zones, " ")
+	src := "dsn:" + d.cfg.dsn.FormatDSN()
+	if d.cfg.dsnFile != "" {
+		src = "file:" + d.cfg.dsnFile
+	}
+	return src + "\x00" + strings.Join(d.cfg.tlsArgs, " ") + "\x00" + d.cfg.table + "\x00" + strings.Join(d.cfg.zones, " ")
 }

@@ -3,21 +3,13 @@ package dbrecords
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
-	"fmt"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/coredns/coredns/plugin"
-
-	"github.com/go-sql-driver/mysql"
 )
 
 const (
 	startupWait    = 5 * time.Second // how long OnStartup waits for the first load
-	dialTimeout    = 3 * time.Second
-	ioTimeout      = 30 * time.Second
 	maxConnections = 2
 )
 
@@ -27,13 +19,10 @@ const (
 // a healthy start serves data at once, then returns anyway, and Ready and
 // SERVFAIL answers tell the truth until data arrives.
 func (d *DBRecords) OnStartup() error {
-	connector, err := mysql.NewConnector(d.dsn())
-	if err != nil {
-		return plugin.Error(pluginName, fmt.Errorf("cannot use the DSN: %s", redact(err.Error(), d.cfg.dsn.FormatDSN())))
-	}
+	dsns := newDSNSource(d.cfg)
 	label := strings.Join(d.cfg.zones, " ")
 	s := settings{ttl: d.cfg.ttl, refresh: d.cfg.refresh, reconcile: d.cfg.reconcile}
-	sh := loaders.attach(d.loaderKey(), label, s, func(sh *shared) { d.startLoader(sh, connector, s) })
+	sh := loaders.attach(d.loaderKey(), label, s, func(sh *shared) { d.startLoader(sh, dsns, s) })
 	d.mu.Lock()
 	d.sh, d.snap = sh, &sh.snap
 	d.mu.Unlock()
@@ -48,23 +37,24 @@ func (d *DBRecords) OnStartup() error {
 	return nil
 }
 
-// startLoader starts a loader for sh that connects through connector.
-func (d *DBRecords) startLoader(sh *shared, connector driver.Connector, s settings) {
-	db := sql.OpenDB(connector)
+// startLoader starts a loader for sh that connects with the DSNs of dsns.
+func (d *DBRecords) startLoader(sh *shared, dsns *dsnSource, s settings) {
+	db := sql.OpenDB(dsns.connector(""))
 	db.SetMaxOpenConns(maxConnections)
 	db.SetMaxIdleConns(maxConnections)
 	db.SetConnMaxIdleTime(time.Minute)
+	db.SetConnMaxLifetime(connMaxLifetime)
 	syncErrors.WithLabelValues(sh.label).Add(0) // so alerts on its rate see the series from the start
 	var once sync.Once
 	l := &loader{
-		src:        newMySQLSource(db, d.dsn(), d.cfg.table),
+		src:        newMySQLSource(db, dsns.connector, d.cfg.table),
 		zones:      d.zones,
 		ttl:        s.ttl,
 		refresh:    s.refresh,
 		reconcile:  s.reconcile,
 		set:        sh.set,
 		table:      d.cfg.table,
-		secret:     d.cfg.dsn.Passwd,
+		scrub:      dsns.scrub,
 		label:      sh.label,
 		errLog:     limiter{interval: errorLogInterval},
 		invalidLog: limiter{interval: invalidLogInterval},
@@ -99,26 +89,3 @@ func (d *DBRecords) OnShutdown() error {
 	}
 	return nil
 }
-
-// dsn returns the configured DSN with our timeouts filled in where it sets none.
-func (d *DBRecords) dsn() *mysql.Config {
-	c := d.cfg.dsn.Clone()
-	if c.Timeout == 0 {
-		c.Timeout = dialTimeout
-	}
-	if c.ReadTimeout == 0 {
-		c.ReadTimeout = ioTimeout
-	}
-	if c.WriteTimeout == 0 {
-		c.WriteTimeout = ioTimeout
-	}
-	// One round trip per query instead of prepare, execute and close.
-	c.InterpolateParams = true
-	c.Logger = driverLogger{}
-	return c
-}
-
-// driverLogger sends the driver's own messages to our log at debug level.
-type driverLogger struct{}
-
-func (driverLogger) Print(v ...any) { log.Debug(v...) }

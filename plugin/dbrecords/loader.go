@@ -9,10 +9,14 @@ import (
 )
 
 const (
-	fullTimeout        = 10 * time.Minute // a whole-table read; bounded so a hung server cannot stall us forever
-	minSyncTimeout     = 30 * time.Second // a poll: up to 8 round trips of at most callTimeout each; at least 5× refresh
-	maxChangesSync     = 100000           // change-log entries read per poll before applying them
-	maxSerialScan      = 1000000          // change-log entries read back at start-up to find a quiet zone's last change
+	// syncTimeout bounds a full read or a poll, so a hung server cannot
+	// stall the loader forever; every round trip of a poll is bounded by
+	// callTimeout besides, which is what reports a black hole quickly, and a
+	// catch-up poll of 100,000 names (200 round trips) still finishes on a
+	// database that takes seconds per round trip.
+	syncTimeout        = 10 * time.Minute
+	maxChangesSync     = 100000  // change-log entries read per poll before applying them
+	maxSerialScan      = 1000000 // change-log entries read back at start-up to find a quiet zone's last change
 	maxBackoff         = 2 * time.Second
 	errorLogInterval   = 30 * time.Second
 	invalidLogInterval = time.Minute
@@ -45,10 +49,10 @@ type loader struct {
 	zones     zoneSet
 	ttl       uint32
 	refresh   time.Duration
-	reconcile time.Duration // full re-read interval; 0 means never
-	table     string        // for log lines
-	secret    string        // the DSN's password, kept out of every log line
-	label     string        // metrics label
+	reconcile time.Duration       // full re-read interval; 0 means never
+	table     string              // for log lines
+	scrub     func(string) string // removes passwords from a log line
+	label     string              // metrics label
 	publish   func(*snapshot)
 	set       <-chan settings  // new settings from a reload
 	now       func() time.Time // the clock gaps age by; time.Now when nil
@@ -94,7 +98,7 @@ func (l *loader) run(ctx context.Context) {
 		}
 		syncDuration.WithLabelValues(l.label, kind).Observe(time.Since(start).Seconds())
 		var wait time.Duration
-		failures, wait = l.after(err, failures, more)
+		failures, wait = l.after(err, failures, more || full)
 		l.logSkipped()
 		if !l.sleep(ctx, wait) {
 			return
@@ -125,7 +129,8 @@ func (l *loader) requestFull(reason string) {
 }
 
 // after accounts for the outcome of a sync and says what to do next: the
-// failure count, and how long to wait.
+// failure count, and how long to wait (nothing when more is waiting: after
+// a full read, the changes made during it are read at once).
 func (l *loader) after(err error, failures int, more bool) (int, time.Duration) {
 	switch {
 	case errors.Is(err, errLogPruned):
@@ -136,8 +141,8 @@ func (l *loader) after(err error, failures int, more bool) (int, time.Duration) 
 		syncErrors.WithLabelValues(l.label).Inc()
 		if l.errLog.allow(time.Now()) {
 			msg := err.Error()
-			if l.secret != "" {
-				msg = strings.ReplaceAll(msg, l.secret, "[redacted]")
+			if l.scrub != nil {
+				msg = l.scrub(msg)
 			}
 			log.Errorf("Sync with table %q failed (%d failures since the last success): %s", l.table, failures, msg)
 		}
@@ -172,13 +177,11 @@ func (l *loader) sleep(ctx context.Context, d time.Duration) bool {
 // sync runs one full read or one change-log poll. more reports that changes
 // are still waiting to be read.
 func (l *loader) sync(ctx context.Context, full bool) (more bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
 	if full {
-		ctx, cancel := context.WithTimeout(ctx, fullTimeout)
-		defer cancel()
 		return false, l.full(ctx)
 	}
-	ctx, cancel := context.WithTimeout(ctx, max(minSyncTimeout, 5*l.refresh))
-	defer cancel()
 	return l.poll(ctx)
 }
 
@@ -187,11 +190,14 @@ func (l *loader) sync(ctx context.Context, full bool) (more bool, err error) {
 // only when all of that succeeded, so a failed poll loses nothing.
 func (l *loader) poll(ctx context.Context) (more bool, err error) {
 	polled := l.clock()
-	open, err := l.src.openWriters(ctx)
-	if err != nil && !isNoProof(err) {
-		return false, err
+	var open *writers
+	if len(l.track.ranges()) > 0 { // the proof costs four round trips; only gaps need it
+		var err error
+		if open, err = l.src.openWriters(ctx); err != nil && !isNoProof(err) {
+			return false, err
+		}
+		l.noteProof(err)
 	}
-	l.noteProof(err)
 	t := l.track.clone()
 	w0, now := t.watermark(), l.clock()
 	var fresh []change

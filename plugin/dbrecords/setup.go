@@ -1,7 +1,7 @@
 package dbrecords
 
 import (
-	"os"
+	"crypto/tls"
 	"regexp"
 	"strconv"
 	"strings"
@@ -11,6 +11,7 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/fall"
+	pkgtls "github.com/coredns/coredns/plugin/pkg/tls"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/miekg/dns"
@@ -66,11 +67,28 @@ type config struct {
 	negativeTTL uint32
 	ns          []string // lower-case FQDNs; empty means ns.dns.<zone>
 	fall        fall.F
+	dsnFile     string      // where dsn came from, watched; "" for dsn
+	tls         *tls.Config // nil: plain connections
+	tlsArgs     []string    // the files tls names
+}
+
+// setTLS parses "tls [CERT KEY] CACERT" as CoreDNS's etcd plugin does.
+func (cfg *config) setTLS(c *caddy.Controller) error {
+	args := c.RemainingArgs()
+	if len(args) != 1 && len(args) != 3 {
+		return c.Errf("property 'tls' takes CACERT or CERT KEY CACERT, got %d arguments", len(args))
+	}
+	t, err := pkgtls.NewTLSConfigFromArgs(args...)
+	if err != nil {
+		return c.Errf("property 'tls': %v", err)
+	}
+	cfg.tls, cfg.tlsArgs = t, args
+	return nil
 }
 
 func parse(c *caddy.Controller) (*config, error) {
 	cfg := &config{table: defaultTable, refresh: defaultRefresh, reconcile: defaultReconcile, ttl: defaultTTL, negativeTTL: defaultNegativeTTL}
-	var dsn, dsnFile string
+	var dsn, dsnFile, fileDSN string
 	i := 0
 	for c.Next() {
 		if i > 0 {
@@ -84,7 +102,11 @@ func parse(c *caddy.Controller) (*config, error) {
 			case "dsn":
 				dsn, err = oneArg(c)
 			case "dsn_file":
-				dsnFile, err = readDSNFile(c)
+				if dsnFile, err = oneArg(c); err == nil {
+					if fileDSN, err = readDSNFile(dsnFile); err != nil {
+						err = c.Errf("property 'dsn_file': %v", err)
+					}
+				}
 			case "table":
 				cfg.table, err = oneArg(c)
 				if err == nil && !tableName.MatchString(cfg.table) {
@@ -102,6 +124,8 @@ func parse(c *caddy.Controller) (*config, error) {
 				cfg.ns, err = nsArgs(c)
 			case "fallthrough":
 				cfg.fall.SetZonesFromArgs(c.RemainingArgs())
+			case "tls":
+				err = cfg.setTLS(c)
 			default:
 				err = c.Errf("unknown property '%s'", c.Val())
 			}
@@ -113,11 +137,11 @@ func parse(c *caddy.Controller) (*config, error) {
 	for i := range cfg.zones {
 		cfg.zones[i] = strings.ToLower(cfg.zones[i])
 	}
-	return cfg, cfg.setDSN(c, dsn, dsnFile)
+	return cfg, cfg.setDSN(c, dsn, dsnFile, fileDSN)
 }
 
 // setDSN checks the rules that span dsn and dsn_file, and parses the DSN.
-func (cfg *config) setDSN(c *caddy.Controller, dsn, dsnFile string) error {
+func (cfg *config) setDSN(c *caddy.Controller, dsn, dsnFile, fileDSN string) error {
 	switch {
 	case dsn != "" && dsnFile != "":
 		return c.Err("properties 'dsn' and 'dsn_file' are mutually exclusive")
@@ -126,64 +150,14 @@ func (cfg *config) setDSN(c *caddy.Controller, dsn, dsnFile string) error {
 	}
 	prop := "dsn"
 	if dsnFile != "" {
-		prop, dsn = "dsn_file", dsnFile
+		prop, dsn, cfg.dsnFile = "dsn_file", fileDSN, dsnFile
 	}
-	parsed, err := mysql.ParseDSN(dsn)
+	parsed, err := parseDSN(dsn)
 	if err != nil {
-		return c.Errf("property '%s': cannot parse the DSN (want USER:PASS@tcp(HOST:PORT)/DB): %s", prop, redact(err.Error(), dsn))
-	}
-	if parsed.DBName == "" {
-		return c.Errf("property '%s': the DSN names no database (want USER:PASS@tcp(HOST:PORT)/DB)", prop)
-	}
-	switch parsed.Net {
-	case "tcp", "tcp4", "tcp6", "unix":
-	default: // a DSN without '@' puts the credentials here; never repeat it
-		return c.Errf("property '%s': the DSN's protocol is not tcp or unix (want USER:PASS@tcp(HOST:PORT)/DB)", prop)
+		return c.Errf("property '%s': %v", prop, err)
 	}
 	cfg.dsn = parsed
 	return nil
-}
-
-// redact removes from msg every part of dsn that may hold credentials, as
-// the driver splits a DSN: before the last '/' comes what may hold them; in
-// it, what comes before the last '@' (or, without one, before the
-// protocol's '('); and the password alone.
-func redact(msg, dsn string) string {
-	creds := dsn
-	if i := strings.LastIndex(creds, "/"); i >= 0 {
-		creds = creds[:i]
-	}
-	if i := strings.LastIndex(creds, "@"); i >= 0 {
-		creds = creds[:i]
-	} else if i := strings.Index(creds, "("); i >= 0 {
-		creds = creds[:i]
-	}
-	secrets := []string{creds}
-	if _, pass, ok := strings.Cut(creds, ":"); ok {
-		secrets = append(secrets, pass)
-	}
-	for _, s := range secrets {
-		if s != "" {
-			msg = strings.ReplaceAll(msg, s, "[redacted]")
-		}
-	}
-	return msg
-}
-
-func readDSNFile(c *caddy.Controller) (string, error) {
-	path, err := oneArg(c)
-	if err != nil {
-		return "", err
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", c.Errf("property 'dsn_file': cannot read %q: %v", path, err)
-	}
-	dsn := strings.TrimSpace(string(b))
-	if dsn == "" {
-		return "", c.Errf("property 'dsn_file': %q is empty", path)
-	}
-	return dsn, nil
 }
 
 // oneArg reads the single argument of the current property. Its error never

@@ -3,6 +3,7 @@ package dbrecords
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math"
@@ -19,7 +20,7 @@ const (
 	rangesPerRead = 500   // gap ranges per change-log query
 	// callTimeout bounds one round trip of a poll, so that a database that
 	// stopped answering (a black hole) is reported within seconds; the full
-	// read of the table is bounded by fullTimeout instead.
+	// read of the table is bounded by syncTimeout instead.
 	callTimeout = 3500 * time.Millisecond
 )
 
@@ -29,7 +30,7 @@ const (
 // there too.
 type mysqlSource struct {
 	db      *sql.DB
-	dsn     *mysql.Config // how to reach the server, and the other nodes of a Galera cluster
+	connect func(addr string) driver.Connector // reaches another node of a Galera cluster
 	table   string
 	changes string // the change log: table + "_changes"
 	prune   string // the prune floor: table + "_prune"
@@ -40,8 +41,8 @@ type mysqlSource struct {
 	syncWait string             // prefix that makes a read wait for the cluster's writes
 }
 
-func newMySQLSource(db *sql.DB, dsn *mysql.Config, table string) *mysqlSource {
-	return &mysqlSource{db: db, dsn: dsn, table: table, changes: table + "_changes", prune: table + "_prune"}
+func newMySQLSource(db *sql.DB, connect func(addr string) driver.Connector, table string) *mysqlSource {
+	return &mysqlSource{db: db, connect: connect, table: table, changes: table + "_changes", prune: table + "_prune"}
 }
 
 // call returns the context for one round trip.
@@ -87,14 +88,9 @@ func (s *mysqlSource) setNodes(addrs []string) {
 			keep[a] = db
 			continue
 		}
-		cfg := s.dsn.Clone()
-		cfg.Net, cfg.Addr = "tcp", a
-		connector, err := mysql.NewConnector(cfg)
-		if err != nil {
-			continue
-		}
-		db := sql.OpenDB(connector)
+		db := sql.OpenDB(s.connect(a))
 		db.SetMaxOpenConns(1)
+		db.SetConnMaxLifetime(connMaxLifetime)
 		keep[a] = db
 	}
 	for a, db := range s.nodes {

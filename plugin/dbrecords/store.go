@@ -125,15 +125,22 @@ type snapshot struct {
 const loadFactor = 4
 
 func newSnapshot(sizeHint int, zones []version) *snapshot {
-	n := 256
-	for n < sizeHint/loadFactor {
-		n <<= 1
-	}
+	n := bucketsFor(sizeHint)
 	pages := make([]*page, n/pageSize)
 	for i := range pages {
 		pages[i] = new(page)
 	}
 	return &snapshot{pages: pages, mask: uint64(n - 1), zones: slices.Clone(zones)} //nolint:gosec // n >= 256
+}
+
+// bucketsFor returns the power of two of buckets for about names names; it
+// has no ceiling, so the index grows with the table.
+func bucketsFor(names int) int {
+	n := 256
+	for n < names/loadFactor {
+		n <<= 1
+	}
+	return n
 }
 
 func (s *snapshot) bucket(bi uint64) string { return s.pages[bi>>pageBits][bi&(pageSize-1)] }

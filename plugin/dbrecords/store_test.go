@@ -103,6 +103,16 @@ func TestBuilderMatchesModel(t *testing.T) {
 	}
 }
 
+// TestIndexHasNoCeiling: the bucket count keeps doubling past 2^24 (about
+// 67 million names), where an earlier cap made every new name rehash.
+func TestIndexHasNoCeiling(t *testing.T) {
+	for _, names := range []int{1 << 26, 1 << 28, 1 << 32} {
+		if got := bucketsFor(names); got < names/loadFactor {
+			t.Errorf("Expected at least %d buckets for %d names, got %d", names/loadFactor, names, got)
+		}
+	}
+}
+
 func TestBuilderGrows(t *testing.T) {
 	b := newFullBuilder(0, nil)
 	for i := range 5000 {
