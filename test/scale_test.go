@@ -76,6 +76,24 @@ type scaleRun struct {
 	lat                   map[string][]time.Duration
 	touched               int
 	converged             time.Duration
+	rssLoaded, rssPeak    int // KiB: after the first load; highest over two background re-reads
+}
+
+// procStatus returns a field of /proc/PID/status in KiB (VmRSS, VmHWM).
+func procStatus(t *testing.T, pid int, field string) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for l := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
+			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			return n
+		}
+	}
+	t.Fatalf("Expected %s in /proc/%d/status", field, pid)
+	return 0
 }
 
 func TestScale(t *testing.T) {
@@ -114,6 +132,14 @@ func TestScale(t *testing.T) {
 	names := stopWriters()
 	run.touched = len(names)
 	run.converged = converge(t, replicas, tableA(t, db, names), 30*time.Second)
+
+	// Memory: a replica that reads the whole table again in the background.
+	m := start(t, dsn, "reconcile 2s")
+	run.rssLoaded = procStatus(t, m.cmd.Process.Pid, "VmRSS")
+	waitFor(t, 2*time.Minute, "two background re-reads", func() bool {
+		return m.counter(t, "coredns_dbrecords_full_reads_total", `reason="reconcile"`) >= 2
+	})
+	run.rssPeak = procStatus(t, m.cmd.Process.Pid, "VmHWM")
 
 	report := run.report()
 	fmt.Println(report)
@@ -271,6 +297,7 @@ func (run *scaleRun) report() string {
 		us(percentile(run.idle, 0.5)), us(percentile(run.idle, 0.99)), us(percentile(run.idle, 1)))
 	fmt.Fprintf(&b, "| query latency during %d changes/s p50 / p99 / max (%d queries) | %s / %s / %s |\n", run.burstChanges/10, len(run.busy),
 		us(percentile(run.busy, 0.5)), us(percentile(run.busy, 0.99)), us(percentile(run.busy, 1)))
+	fmt.Fprintf(&b, "| RSS after the first load; peak over two background re-reads | %d MiB; %d MiB |\n", run.rssLoaded/1024, run.rssPeak/1024)
 	fmt.Fprintf(&b, "| names touched by writers, converged after writers stopped in | %d, %s |\n", run.touched, ms(run.converged))
 	return b.String()
 }

@@ -45,6 +45,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 
+{{/* The memory limit in MiB, from expectedNames (see values.yaml). */}}
+{{- define "dbrecords.memoryLimitMiB" -}}
+{{- add 128 (div (mul (int64 .Values.expectedNames) 350) 1000000) -}}
+{{- end -}}
+
 {{/* The Corefile, built from values. */}}
 {{- define "dbrecords.corefile" -}}
 {{- $v := .Values.dbrecords -}}
