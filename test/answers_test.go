@@ -134,3 +134,34 @@ func TestCacheInFront(t *testing.T) {
 		return answerA(t, s, "www.example.org.") == "192.0.2.2"
 	})
 }
+
+// TestRootZoneAndOtherClasses: a block that serves the root answers
+// NXDOMAIN with an SOA that packs, and a query of another class is not
+// answered from the table (it goes to the next plugin: here chaos).
+func TestRootZoneAndOtherClasses(t *testing.T) {
+	db, dsn := newDB(t)
+	insertRows(t, db, [][4]any{{"www.example", "A", "192.0.2.1", nil}})
+	s := startCorefile(t, `.:{DNS} {
+	dbrecords {
+		dsn `+dsn+`
+	}
+	chaos dbrecords-test
+	ready {READY}
+}
+`)
+	s.waitReady(t)
+	if got := answerA(t, s, "www.example."); got != "192.0.2.1" {
+		t.Errorf("Expected www.example from the root zone, got %s", got)
+	}
+	resp := query(t, s.dns, "udp", "nope.example.", dns.TypeA)
+	if resp.Rcode != dns.RcodeNameError || len(resp.Ns) != 1 || resp.Ns[0].(*dns.SOA).Ns != "ns.dns." || resp.Ns[0].Header().Name != "." {
+		t.Errorf("Expected NXDOMAIN with the root's SOA (MNAME ns.dns.), got %v", resp)
+	}
+	m := new(dns.Msg)
+	m.SetQuestion("version.bind.", dns.TypeTXT)
+	m.Question[0].Qclass = dns.ClassCHAOS
+	resp, err := dns.Exchange(m, s.dns)
+	if err != nil || len(resp.Answer) != 1 || !strings.Contains(resp.Answer[0].String(), "dbrecords-test") {
+		t.Errorf("Expected chaos to answer version.bind CH TXT, got %v (%v)", resp, err)
+	}
+}

@@ -1,6 +1,7 @@
 package test
 
 import (
+	"database/sql"
 	"fmt"
 	"net/http"
 	"strings"
@@ -32,6 +33,28 @@ func keepsServing(t *testing.T, s *server, want string, d time.Duration) {
 	}
 }
 
+// killConnections KILLs the server's connections that match where (a
+// PROCESSLIST condition with args).
+func killConnections(t *testing.T, db *sql.DB, where string, args ...any) {
+	t.Helper()
+	rows, err := db.Query("SELECT ID FROM information_schema.PROCESSLIST WHERE "+where, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	for _, id := range ids {
+		db.Exec(fmt.Sprintf("KILL %d", id)) // it may have closed already
+	}
+}
+
 // TestKilledConnections: the plugin's connections are killed in SQL; it
 // reconnects and keeps following changes.
 func TestKilledConnections(t *testing.T) {
@@ -40,20 +63,7 @@ func TestKilledConnections(t *testing.T) {
 	s := start(t, dsn)
 
 	for round := range 3 {
-		ids := []int64{}
-		rows, err := db.Query("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND ID <> CONNECTION_ID()")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			var id int64
-			rows.Scan(&id)
-			ids = append(ids, id)
-		}
-		rows.Close()
-		for _, id := range ids {
-			db.Exec(fmt.Sprintf("KILL %d", id)) // it may have closed already
-		}
+		killConnections(t, db, "DB = DATABASE() AND ID <> CONNECTION_ID()")
 		want := fmt.Sprintf("192.0.2.%d", 10+round)
 		exec1(t, db, "UPDATE dns_records SET content = ?", want)
 		waitFor(t, 10*time.Second, "the change after KILL", func() bool { return answerA(t, s, "www.example.org.") == want })

@@ -77,6 +77,42 @@ type scaleRun struct {
 	touched               int
 	converged             time.Duration
 	rssLoaded, rssPeak    int // KiB: after the first load; highest over two background re-reads
+	reloads               []reloadCost
+}
+
+// reloadCost is what one reload of a loaded replica cost.
+type reloadCost struct {
+	what           string
+	took, newTTLIn time.Duration // to "Reloading complete"; to the new TTL being served
+	failed, asked  int           // queries not answered NOERROR during the reload
+	rssBefore, hwm int           // KiB
+}
+
+// measureReload reloads s with edit while querying it, until the reload
+// completes and, when wantTTL is set, the new TTL is served.
+func measureReload(t *testing.T, s *server, what string, edit func(string) string, wantTTL uint32) reloadCost {
+	t.Helper()
+	c := reloadCost{what: what, rssBefore: procStatus(t, s.cmd.Process.Pid, "VmRSS")}
+	began := time.Now()
+	done := s.reload(t, edit)
+	m := new(dns.Msg)
+	m.SetQuestion("app-7.example.org.", dns.TypeA)
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); {
+		resp, err := dns.Exchange(m, s.dns)
+		c.asked++
+		if err != nil || resp.Rcode != dns.RcodeSuccess {
+			c.failed++
+		}
+		if c.took == 0 && strings.Count(s.out.String(), "Reloading complete") > done {
+			c.took = time.Since(began)
+		}
+		if c.took > 0 && (wantTTL == 0 || err == nil && len(resp.Answer) > 0 && resp.Answer[0].Header().Ttl == wantTTL) {
+			c.newTTLIn = time.Since(began)
+			break
+		}
+	}
+	c.hwm = procStatus(t, s.cmd.Process.Pid, "VmHWM")
+	return c
 }
 
 // procStatus returns a field of /proc/PID/status in KiB (VmRSS, VmHWM).
@@ -132,6 +168,12 @@ func TestScale(t *testing.T) {
 	names := stopWriters()
 	run.touched = len(names)
 	run.converged = converge(t, replicas, tableA(t, db, names), 30*time.Second)
+
+	// Reloads at full size: one that leaves dbrecords as it is, one that
+	// changes the ttl (a background re-read).
+	run.reloads = append(run.reloads,
+		measureReload(t, replicas[0], "another plugin added", func(c string) string { return strings.Replace(c, "\tprometheus", "\terrors\n\tprometheus", 1) }, 0),
+		measureReload(t, replicas[0], "ttl changed", func(c string) string { return strings.Replace(c, "refresh 1s", "refresh 1s\n\t\tttl 61", 1) }, 61))
 
 	// Memory: a replica that reads the whole table again in the background.
 	m := start(t, dsn, "reconcile 2s")
@@ -298,6 +340,10 @@ func (run *scaleRun) report() string {
 	fmt.Fprintf(&b, "| query latency during %d changes/s p50 / p99 / max (%d queries) | %s / %s / %s |\n", run.burstChanges/10, len(run.busy),
 		us(percentile(run.busy, 0.5)), us(percentile(run.busy, 0.99)), us(percentile(run.busy, 1)))
 	fmt.Fprintf(&b, "| RSS after the first load; peak over two background re-reads | %d MiB; %d MiB |\n", run.rssLoaded/1024, run.rssPeak/1024)
+	for _, r := range run.reloads {
+		fmt.Fprintf(&b, "| reload (%s): complete in; new TTL served in; queries failed; RSS before, peak | %s; %s; %d of %d; %d MiB, %d MiB |\n",
+			r.what, ms(r.took), ms(r.newTTLIn), r.failed, r.asked, r.rssBefore/1024, r.hwm/1024)
+	}
 	fmt.Fprintf(&b, "| names touched by writers, converged after writers stopped in | %d, %s |\n", run.touched, ms(run.converged))
 	return b.String()
 }

@@ -146,20 +146,7 @@ func TestDSNFileRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	exec1(t, db, "DROP USER '"+users["a"]+"'@'%'")
-	rows, err := db.Query("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?", users["a"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		rows.Scan(&id)
-		ids = append(ids, id)
-	}
-	rows.Close()
-	for _, id := range ids {
-		db.Exec(fmt.Sprintf("KILL %d", id))
-	}
+	killConnections(t, db, "USER = ?", users["a"])
 	servedA(t, s, "192.0.2.1", 5) // the data in memory stays
 	exec1(t, db, "UPDATE dns_records SET content = '192.0.2.2'")
 	waitFor(t, 10*time.Second, "the change read with the rotated user", func() bool { return answerA(t, s, "www.example.org.") == "192.0.2.2" })

@@ -264,6 +264,12 @@ func (l *loader) noteProof(err error) {
 	if why == l.proofWhy {
 		return
 	}
+	if why == staleTrx || why == "" && l.proofWhy == staleTrx {
+		// Now and then, with many readers of INNODB_TRX: the gaps wait a poll.
+		log.Debugf("Gap proof for table %q: %q", l.table, why)
+		l.proofWhy = why
+		return
+	}
 	if why != "" {
 		log.Warningf("Gaps in the change log of table %q cannot be proven dead (%s); each is watched for up to %.0f minutes, then the table is read again", l.table, why, gapGiveUp.Minutes())
 	} else {

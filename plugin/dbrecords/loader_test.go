@@ -34,12 +34,24 @@ func newTestLoader(src source) *testLoader {
 	return tl
 }
 
-// load does the first full read; step advances the clock a second and polls.
-func (tl *testLoader) load(t *testing.T) {
+// loaded returns a fake source and a loader that has loaded it.
+func loaded(t *testing.T) (*fakeSource, *testLoader) {
 	t.Helper()
-	tl.requestFull(reasonStartup)
+	src := newFakeSource()
+	tl := newTestLoader(src)
+	tl.load(t)
+	return src, tl
+}
+
+// load does the first full read; reread another (a pending reason stays);
+// step advances the clock a second and polls.
+func (tl *testLoader) load(t *testing.T) { tl.reread(t, reasonStartup) }
+
+func (tl *testLoader) reread(t *testing.T, reason string) {
+	t.Helper()
+	tl.requestFull(reason)
 	if err := tl.full(context.Background()); err != nil {
-		t.Fatalf("Expected the first load to succeed, got %v", err)
+		t.Fatalf("Expected the full read (%s) to succeed, got %v", reason, err)
 	}
 }
 
@@ -69,12 +81,19 @@ func (tl *testLoader) answer(name string) string {
 
 func (tl *testLoader) serial(zi int) uint32 { return tl.cur.zones[zi].serial }
 
+// holdOpen writes name in a transaction left open, then commits later in a
+// transaction of its own: a gap below a committed number.
+func holdOpen(src *fakeSource, name, later string) *fakeTx {
+	tx := src.begin(1)
+	tx.write(name, "192.0.2.1")
+	src.commitOne(later, "192.0.2.2")
+	return tx
+}
+
 // TestBigTransactionCommittingLast: 12,000 names in one transaction that
 // commits after a later writer; every one of them is served.
 func TestBigTransactionCommittingLast(t *testing.T) {
-	src := newFakeSource()
-	tl := newTestLoader(src)
-	tl.load(t)
+	src, tl := loaded(t)
 	big := src.begin(1)
 	for i := range 12000 {
 		big.write(fmt.Sprintf("big-%d.example.org", i), "192.0.2.1")
@@ -129,13 +148,8 @@ func TestFreshInstallFirstNumberOpen(t *testing.T) {
 // TestRolledBackGapDies: a rollback leaves a gap that the proof ends within
 // two polls, so the serial moves on.
 func TestRolledBackGapDies(t *testing.T) {
-	src := newFakeSource()
-	tl := newTestLoader(src)
-	tl.load(t)
-	tx := src.begin(1)
-	tx.write("never.example.org", "192.0.2.9")
-	src.commitOne("after.example.org", "192.0.2.1")
-	tx.rollback()
+	src, tl := loaded(t)
+	holdOpen(src, "never.example.org", "after.example.org").rollback()
 	tl.step(t)
 	tl.step(t)
 	if n, _ := tl.track.waiting(); n != 0 {
@@ -152,12 +166,8 @@ func TestRolledBackGapDies(t *testing.T) {
 // TestLongTransactionWithProof: a transaction open past gapTimeout stops
 // holding the serial back, is still watched, and its change arrives.
 func TestLongTransactionWithProof(t *testing.T) {
-	src := newFakeSource()
-	tl := newTestLoader(src)
-	tl.load(t)
-	long := src.begin(1)
-	long.write("long.example.org", "192.0.2.1")
-	src.commitOne("quick.example.org", "192.0.2.2")
+	src, tl := loaded(t)
+	long := holdOpen(src, "long.example.org", "quick.example.org")
 	tl.step(t)
 	tl.clock = tl.clock.Add(gapTimeout)
 	tl.step(t)
@@ -185,9 +195,7 @@ func TestUnprovableGap(t *testing.T) {
 	src.noProof = true
 	tl := newTestLoader(src)
 	tl.load(t)
-	long := src.begin(1)
-	long.write("long.example.org", "192.0.2.1")
-	src.commitOne("quick.example.org", "192.0.2.2")
+	long := holdOpen(src, "long.example.org", "quick.example.org")
 	tl.step(t)
 	tl.clock = tl.clock.Add(gapTimeout)
 	tl.step(t)
@@ -199,9 +207,7 @@ func TestUnprovableGap(t *testing.T) {
 	if got := tl.answer("long.example.org"); got != "192.0.2.1" {
 		t.Fatalf("Expected the late commit served, got %s", got)
 	}
-	other := src.begin(1)
-	other.write("other.example.org", "192.0.2.3")
-	src.commitOne("quick2.example.org", "192.0.2.4")
+	holdOpen(src, "other.example.org", "quick2.example.org")
 	tl.step(t)
 	tl.clock = tl.clock.Add(gapGiveUp)
 	tl.step(t)
@@ -257,9 +263,7 @@ func TestSeriesOfGaleraNodes(t *testing.T) {
 // entries already read, after the poll that first checked the gap; the
 // frontier keeps that part of the gap alive until the node has passed it.
 func TestLaggingSeriesFrontier(t *testing.T) {
-	src := newFakeSource()
-	tl := newTestLoader(src)
-	tl.load(t)
+	src, tl := loaded(t)
 	src.commitOne("a.example.org", "192.0.2.1") // 1
 	tx := src.begin(1)
 	tx.writeAt(5, "b.example.org", "192.0.2.2")
@@ -288,9 +292,7 @@ func TestLaggingSeriesFrontier(t *testing.T) {
 // and one that starts later, report the same serials; a zone that did not
 // change keeps its serial; a full re-read changes nothing.
 func TestSerialsAgree(t *testing.T) {
-	src := newFakeSource()
-	a := newTestLoader(src)
-	a.load(t)
+	src, a := loaded(t)
 	src.commitOne("x.example.net", "192.0.2.1")
 	a.step(t)
 	for i := range 5 {
@@ -309,10 +311,7 @@ func TestSerialsAgree(t *testing.T) {
 		t.Fatalf("Expected serials org 6 and net 1, got %d and %d", a.serial(0), a.serial(1))
 	}
 	before := a.serial(0)
-	a.requestFull(reasonReconcile)
-	if err := a.full(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	a.reread(t, reasonReconcile)
 	a.step(t)
 	if a.serial(0) != before {
 		t.Errorf("Expected a re-read to keep serial %d, got %d", before, a.serial(0))
@@ -322,9 +321,7 @@ func TestSerialsAgree(t *testing.T) {
 // TestPrunedPastReplica: entries the replica never read were pruned; it asks
 // for a full read, once.
 func TestPrunedPastReplica(t *testing.T) {
-	src := newFakeSource()
-	tl := newTestLoader(src)
-	tl.load(t)
+	src, tl := loaded(t)
 	src.commitOne("a.example.org", "192.0.2.1")
 	src.commitOne("b.example.org", "192.0.2.2")
 	src.prune(3)
@@ -336,9 +333,7 @@ func TestPrunedPastReplica(t *testing.T) {
 	if tl.pendingFull != reasonPruned {
 		t.Fatalf("Expected a full read for %q, got %q", reasonPruned, tl.pendingFull)
 	}
-	if err := tl.full(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	tl.reread(t, reasonPruned)
 	tl.step(t)
 	if tl.answer("a.example.org") != "192.0.2.1" || tl.pendingFull != "" {
 		t.Errorf("Expected the re-read to serve a and ask for nothing more, got %s and %q", tl.answer("a.example.org"), tl.pendingFull)
@@ -348,9 +343,7 @@ func TestPrunedPastReplica(t *testing.T) {
 // TestFailedPollLosesNothing: a poll that fails half way changes nothing,
 // and the next one applies everything.
 func TestFailedPollLosesNothing(t *testing.T) {
-	src := newFakeSource()
-	tl := newTestLoader(src)
-	tl.load(t)
+	src, tl := loaded(t)
 	src.commitOne("a.example.org", "192.0.2.1")
 	src.setFail(errFake)
 	if _, err := tl.poll(context.Background()); err == nil {

@@ -253,6 +253,30 @@ func (s *mysqlSource) openOn(ctx context.Context, db *sql.DB, addr string, w *wr
 	if s.replica = !s.galera && applied > 0; s.replica {
 		return errNoProof{"the server is an asynchronous replica, which cannot show its primary's open transactions"}
 	}
+	// Another client's read of INNODB_TRX within the last 100 ms keeps the
+	// cache from refreshing; a little later it usually can.
+	for attempt := 0; ; attempt++ {
+		err := s.snapshotWriters(ctx, conn, addr, w)
+		if !errors.Is(err, errStaleTrx) || attempt == 2 {
+			if err == nil {
+				w.frontier = min(w.frontier, uint64(max(next.Int64, 1))) //nolint:gosec // positive
+			}
+			return err
+		}
+		if !sleepCtx(ctx, 150*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
+}
+
+// errStaleTrx: INNODB_TRX came from a cache older than our own transaction.
+var errStaleTrx = errNoProof{staleTrx}
+
+const staleTrx = "information_schema.INNODB_TRX was not refreshed (other clients read it more often than every 100 ms)"
+
+// snapshotWriters adds the write transactions in INNODB_TRX to w, read in a
+// transaction of its own that must appear there.
+func (s *mysqlSource) snapshotWriters(ctx context.Context, conn *sql.Conn, addr string, w *writers) error {
 	if err := one(ctx, func(ctx context.Context) error {
 		_, err := conn.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT")
 		return err
@@ -264,7 +288,7 @@ func (s *mysqlSource) openOn(ctx context.Context, db *sql.DB, addr string, w *wr
 		return err
 	})
 	witness := false
-	err = one(ctx, func(ctx context.Context) error {
+	err := one(ctx, func(ctx context.Context) error {
 		rows, err := conn.QueryContext(ctx, "SELECT trx_id, trx_started, trx_rows_modified, trx_mysql_thread_id = CONNECTION_ID() FROM information_schema.INNODB_TRX")
 		if err != nil {
 			return err
@@ -294,10 +318,21 @@ func (s *mysqlSource) openOn(ctx context.Context, db *sql.DB, addr string, w *wr
 		return err
 	}
 	if !witness {
-		return errNoProof{"information_schema.INNODB_TRX was not refreshed (other clients read it more often than every 100 ms)"}
+		return errStaleTrx
 	}
-	w.frontier = min(w.frontier, uint64(max(next.Int64, 1))) //nolint:gosec // positive
 	return nil
+}
+
+// sleepCtx waits for d; false when ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // one runs one round trip under callTimeout.
