@@ -77,14 +77,22 @@ type server struct {
 	done                chan struct{}
 }
 
-// freePort returns a port free for both UDP and TCP on 127.0.0.1. It picks
-// below Linux's ephemeral range (32768 and up), so that outgoing connections
-// of other processes, database clients included, cannot take it between this
-// check and the server's bind.
+// handedOut holds every port freePort gave in this run: a server that
+// reloads binds its ports again (CoreDNS with SO_REUSEPORT), so a port must
+// never go to a second test.
+var handedOut sync.Map
+
+// freePort returns a port free for both UDP and TCP on 127.0.0.1, never one
+// given before in this run. It picks below Linux's ephemeral range (32768 and
+// up), so that outgoing connections of other processes, database clients
+// included, cannot take it between this check and the server's bind.
 func freePort(t *testing.T) int {
 	t.Helper()
 	for range 200 {
 		port := 20000 + rand.Intn(12000) //nolint:gosec // not for security
+		if _, taken := handedOut.LoadOrStore(port, true); taken {
+			continue
+		}
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
 			continue

@@ -111,7 +111,10 @@ func (s *server) reload(t *testing.T, edit func(string) string) int {
 func TestReloadWhileDatabaseDown(t *testing.T) {
 	db, s, p := startBehindProxy(t, [][4]any{{"www.example.org", "A", "192.0.2.1", nil}})
 	p.down()
-	done := s.reload(t, func(c string) string { return strings.Replace(c, "\tprometheus", "\tlog\n\tprometheus", 1) })
+	done := s.reload(t, func(c string) string {
+		c = strings.Replace(c, "ns ns1.example.org ns2.example.org", "ns ns3.example.org", 1)
+		return strings.Replace(c, "\tprometheus", "\tlog\n\tprometheus", 1)
+	})
 	for strings.Count(s.out.String(), "Reloading complete") == done {
 		servedA(t, s, "192.0.2.1", 1)
 		if strings.Contains(s.out.String(), "[ERROR] Restart failed") {
@@ -119,6 +122,9 @@ func TestReloadWhileDatabaseDown(t *testing.T) {
 		}
 	}
 	keepsServing(t, s, "192.0.2.1", time.Second)
+	if resp := query(t, s.dns, "udp", "example.org.", dns.TypeSOA); len(resp.Answer) != 1 || resp.Answer[0].(*dns.SOA).Ns != "ns3.example.org." {
+		t.Errorf("Expected the reloaded ns in the SOA MNAME, got %v", resp.Answer)
+	}
 	if n := s.counter(t, "coredns_dbrecords_records"); n != 1 {
 		t.Errorf("Expected the records series to survive the reload with 1, got %v", n)
 	}

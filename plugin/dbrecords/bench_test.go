@@ -43,7 +43,7 @@ func benchSnapshot() *snapshot {
 // what one answer costs beyond the request.
 func BenchmarkServeDNS(b *testing.B) {
 	d := New(&config{zones: []string{"example.org."}, ttl: 60, negativeTTL: 30})
-	d.snap.Store(benchSnapshot())
+	d.serve(benchSnapshot())
 	for _, bc := range []struct {
 		name, qname string
 		qtype       uint16

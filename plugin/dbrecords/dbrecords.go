@@ -26,17 +26,27 @@ type DBRecords struct {
 	cfg   *config
 	zones zoneSet
 
-	// snap holds what queries are answered from, nil until the first load;
-	// OnStartup points it at the loader's, which a reload hands over.
-	snap *atomic.Pointer[snapshot]
+	// data is where the snapshot that queries are answered from is
+	// published: the loader's, set by OnStartup (a reload hands it over).
+	// Nil before; the ready plugin may ask meanwhile, so it is atomic too.
+	data atomic.Pointer[atomic.Pointer[snapshot]]
 
-	mu sync.Mutex // guards sh
-	sh *shared    // the loader in use, from OnStartup to OnShutdown
+	mu    sync.Mutex     // guards sh
+	sh    *shared        // the loader in use, from OnStartup to OnShutdown
+	token *instanceToken // the caddy instance of this configuration; nil outside caddy
 }
 
 // New returns a DBRecords for cfg. Nothing is started until OnStartup.
 func New(cfg *config) *DBRecords {
-	return &DBRecords{Fall: cfg.fall, cfg: cfg, zones: newZoneSet(cfg.zones, cfg.ns), snap: new(atomic.Pointer[snapshot])}
+	return &DBRecords{Fall: cfg.fall, cfg: cfg, zones: newZoneSet(cfg.zones, cfg.ns)}
+}
+
+// snapshot returns what queries are answered from, nil until the first load.
+func (d *DBRecords) snapshot() *snapshot {
+	if p := d.data.Load(); p != nil {
+		return p.Load()
+	}
+	return nil
 }
 
 // ServeDNS implements the plugin.Handler interface.
@@ -49,12 +59,14 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	if zi < 0 || state.QClass() != dns.ClassINET { // other classes are for plugins such as chaos
 		return plugin.NextOrFailure(d.Name(), d.Next, ctx, w, r)
 	}
-	snap := d.snap.Load()
+	snap := d.snapshot()
 	if snap == nil {
 		log.Debugf("Not loaded yet, answering SERVFAIL for %q", qname)
 		return dns.RcodeServerFailure, nil
 	}
-	z := snap.zones[zi]
+	// The zone's fixed SOA fields are this configuration's (a reload may
+	// change ns while it takes the loader over); the serial is the data's.
+	z := version{zone: d.zones.list[zi], serial: snap.zones[zi].serial}
 	qtype := state.QType()
 
 	m := new(dns.Msg)

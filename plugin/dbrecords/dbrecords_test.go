@@ -2,6 +2,7 @@ package dbrecords
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
@@ -27,9 +28,16 @@ func fixtureRows() []rawRow {
 func newTestPlugin(rows []rawRow) *DBRecords {
 	cfg := &config{zones: fixture.Zones, ttl: 60, negativeTTL: 30, ns: fixture.NS}
 	d := New(cfg)
-	d.snap.Store(buildSnapshot(d.zones, rows, 7))
+	d.serve(buildSnapshot(d.zones, rows, 7))
 	d.Next = test.ErrorHandler()
 	return d
+}
+
+// serve makes d answer from s, as a loader would.
+func (d *DBRecords) serve(s *snapshot) {
+	p := new(atomic.Pointer[snapshot])
+	p.Store(s)
+	d.data.Store(p)
 }
 
 // buildSnapshot loads rows into a snapshot of zones whose serials are serial.
@@ -138,7 +146,7 @@ func TestNotLoadedIsServfail(t *testing.T) {
 // SOA that packs (MNAME ns.dns., RNAME hostmaster.).
 func TestRootZone(t *testing.T) {
 	d := New(&config{zones: []string{"."}, ttl: 60, negativeTTL: 30})
-	d.snap.Store(buildSnapshot(d.zones, []rawRow{{name: "www.example", typ: "A", content: "192.0.2.1", ttlNull: true}}, 1))
+	d.serve(buildSnapshot(d.zones, []rawRow{{name: "www.example", typ: "A", content: "192.0.2.1", ttlNull: true}}, 1))
 	d.Next = test.ErrorHandler()
 	tc := test.Case{Qname: "nope.example.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError,
 		Ns: []dns.RR{test.SOA(". 30 IN SOA ns.dns. hostmaster. 1 7200 1800 1209600 30")}}

@@ -94,8 +94,10 @@ func withDefaults(c *mysql.Config, t *tls.Config) *mysql.Config {
 	}
 	if t != nil {
 		// Verified against the configured CA; the driver checks the server's
-		// name against the DSN's host. Never a fallback to plain text.
+		// name against the DSN's host. Never a fallback to plain text, even
+		// if the DSN asks for one.
 		c.TLS = t.Clone()
+		c.AllowFallbackToPlaintext = false
 	}
 	// One round trip per query instead of prepare, execute and close.
 	c.InterpolateParams = true

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/coredns/caddy"
 )
 
 // A reload (the reload plugin, SIGUSR1) builds new plugin instances while the
@@ -14,11 +16,14 @@ import (
 // the same zones attaches to the loader already running and takes over its
 // data, its position in the change log and its serials, with no load at all;
 // a changed ttl, refresh or reconcile is handed to the loader, which re-reads
-// the table in the background if the ttl changed. A loader stops when its
-// last instance shuts down. A reload that fails after instances attached
-// (a later plugin failing to start) is undone through the old instances'
-// OnRestartFailed, so it leaks nothing.
+// the table in the background if the ttl changed, once the new instance has
+// started. A loader stops when its last instance shuts down. Attachments of
+// an instance that never starts (a reload that fails) are undone, through
+// the old instance's OnRestartFailed or at the next instance that starts,
+// so a failed reload leaks nothing and changes nothing.
 var loaders = &registry{byKey: map[string]*shared{}}
+
+func init() { caddy.RegisterEventHook(pluginName+"-handover", onInstanceStartup) }
 
 // settings are the loader's properties that a reload may change in place.
 type settings struct {
@@ -39,6 +44,7 @@ type shared struct {
 }
 
 // send hands s to the loader, replacing any settings it has not taken yet.
+// The registry's lock serializes callers.
 func (sh *shared) send(s settings) {
 	select {
 	case <-sh.set:
@@ -47,23 +53,30 @@ func (sh *shared) send(s settings) {
 	sh.set <- s
 }
 
-// attachment is one instance's use of a loader, as made during a restart.
-type attachment struct {
-	sh   *shared
-	gen  uint64
-	prev settings // what the loader ran with before this attachment
+// instanceToken stands for one caddy instance (a generation of the
+// Corefile): its attachments take effect when it has started.
+type instanceToken struct{ started bool } // guarded by the registry
+
+type tokenKey struct{}
+
+// pending is an attachment of an instance that has not started yet.
+type pending struct {
+	sh  *shared
+	tok *instanceToken
+	s   settings
 }
 
 type registry struct {
-	mu     sync.Mutex
-	byKey  map[string]*shared
-	gen    uint64       // restarts begun
-	recent []attachment // made during restart gen; undone if it fails
+	mu      sync.Mutex
+	byKey   map[string]*shared
+	pending []pending
 }
 
-// attach returns the loader for key, running with s: the one already
-// running, or one that start starts (it must set sh.stop).
-func (r *registry) attach(key, label string, s settings, start func(*shared)) *shared {
+// attach returns the loader for key: the one already running, or one that
+// start starts with s (it must set sh.stop). For an instance that has not
+// started yet (tok), the settings s are handed over only when it starts, so
+// a reload that fails never changes the running configuration's loader.
+func (r *registry) attach(key, label string, s settings, tok *instanceToken, start func(*shared)) *shared {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	sh, ok := r.byKey[key]
@@ -72,13 +85,63 @@ func (r *registry) attach(key, label string, s settings, start func(*shared)) *s
 		r.byKey[key] = sh
 		start(sh)
 	}
-	r.recent = append(r.recent, attachment{sh: sh, gen: r.gen, prev: sh.current})
+	sh.users++
+	if tok == nil || tok.started {
+		sh.apply(s)
+	} else {
+		r.pending = append(r.pending, pending{sh: sh, tok: tok, s: s})
+	}
+	return sh
+}
+
+// apply hands s to the loader if it differs from what it runs with.
+func (sh *shared) apply(s settings) {
 	if sh.current != s {
 		sh.current = s
 		sh.send(s)
 	}
-	sh.users++
-	return sh
+}
+
+// started is called when an instance has started (caddy's
+// InstanceStartupEvent): its attachments take effect, and those of
+// instances that never started (a failed reload) are undone.
+func (r *registry) started(tok *instanceToken) {
+	r.mu.Lock()
+	tok.started = true
+	var stops []func()
+	for _, p := range r.pending {
+		if p.tok == tok {
+			p.sh.apply(p.s)
+			continue
+		}
+		p.sh.users--
+		if stop := r.release(p.sh); stop != nil {
+			stops = append(stops, stop)
+		}
+	}
+	r.pending = nil
+	r.mu.Unlock()
+	for _, stop := range stops {
+		stop()
+	}
+}
+
+// abort undoes the attachments of instances that have not started: a
+// restart failed. Attachments of running instances are never touched.
+func (r *registry) abort() {
+	r.mu.Lock()
+	var stops []func()
+	for _, p := range r.pending {
+		p.sh.users--
+		if stop := r.release(p.sh); stop != nil {
+			stops = append(stops, stop)
+		}
+	}
+	r.pending = nil
+	r.mu.Unlock()
+	for _, stop := range stops {
+		stop()
+	}
 }
 
 // detach ends one instance's use of sh, and the loader with the last one.
@@ -113,38 +176,29 @@ func (r *registry) release(sh *shared) func() {
 	}
 }
 
-// beginRestart is called when a restart begins: attachments from earlier
-// restarts are final.
-func (r *registry) beginRestart() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.gen++
-	r.recent = nil
+// onInstanceStartup is caddy's event hook: an instance has started.
+func onInstanceStartup(ev caddy.EventName, info any) error {
+	inst, ok := info.(*caddy.Instance)
+	if ev != caddy.InstanceStartupEvent || !ok {
+		return nil
+	}
+	inst.StorageMu.RLock()
+	tok, _ := inst.Storage[tokenKey{}].(*instanceToken)
+	inst.StorageMu.RUnlock()
+	if tok != nil {
+		loaders.started(tok)
+	}
+	return nil
 }
 
-// abortRestart undoes the attachments made during a restart that failed.
-func (r *registry) abortRestart() {
-	r.mu.Lock()
-	var stops []func()
-	for i := len(r.recent) - 1; i >= 0; i-- {
-		a := r.recent[i]
-		if a.gen != r.gen {
-			continue
-		}
-		a.sh.users--
-		if a.sh.current != a.prev {
-			a.sh.current = a.prev
-			a.sh.send(a.prev)
-		}
-		if stop := r.release(a.sh); stop != nil {
-			stops = append(stops, stop)
-		}
+// instanceOf returns the token of the instance c sets up.
+func instanceOf(c *caddy.Controller) *instanceToken {
+	tok, _ := c.Get(tokenKey{}).(*instanceToken)
+	if tok == nil {
+		tok = &instanceToken{}
+		c.Set(tokenKey{}, tok)
 	}
-	r.recent = nil
-	r.mu.Unlock()
-	for _, stop := range stops {
-		stop()
-	}
+	return tok
 }
 
 // loaderKey identifies what a loader reads: the DSN (or the dsn_file it

@@ -22,10 +22,11 @@ func (d *DBRecords) OnStartup() error {
 	dsns := newDSNSource(d.cfg)
 	label := strings.Join(d.cfg.zones, " ")
 	s := settings{ttl: d.cfg.ttl, refresh: d.cfg.refresh, reconcile: d.cfg.reconcile}
-	sh := loaders.attach(d.loaderKey(), label, s, func(sh *shared) { d.startLoader(sh, dsns, s) })
+	sh := loaders.attach(d.loaderKey(), label, s, d.token, func(sh *shared) { d.startLoader(sh, dsns, s) })
 	d.mu.Lock()
-	d.sh, d.snap = sh, &sh.snap
+	d.sh = sh
 	d.mu.Unlock()
+	d.data.Store(&sh.snap)
 
 	t := time.NewTimer(startupWait)
 	defer t.Stop()

@@ -44,10 +44,10 @@ func setup(c *caddy.Controller) error {
 	d := New(cfg)
 	c.OnStartup(d.OnStartup)
 	c.OnShutdown(d.OnShutdown)
+	d.token = instanceOf(c)
 	// When this instance is replaced and the replacement fails to start,
 	// what the replacement attached to is undone (see handover.go).
-	c.OnRestart(func() error { loaders.beginRestart(); return nil })
-	c.OnRestartFailed(func() error { loaders.abortRestart(); return nil })
+	c.OnRestartFailed(func() error { loaders.abort(); return nil })
 
 	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
 		d.Next = next

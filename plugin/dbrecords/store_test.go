@@ -134,7 +134,7 @@ func TestBuilderGrows(t *testing.T) {
 func TestSnapshotSwapRace(t *testing.T) {
 	d := newTestPlugin(fixtureRows())
 	stop := readers(4, func() bool {
-		s := d.snap.Load()
+		s := d.snapshot()
 		if e, ok := s.find("app-7.example.org.", "example.org."); ok {
 			if rrs := e.rrs("app-7.example.org.", dns.TypeA); len(rrs) > 1 {
 				t.Errorf("Expected at most one A record, got %d", len(rrs))
@@ -148,14 +148,14 @@ func TestSnapshotSwapRace(t *testing.T) {
 		return true
 	})
 	for i := range 2000 {
-		b := newBuilder(d.snap.Load())
+		b := newBuilder(d.snapshot())
 		name := fmt.Sprintf("app-%d.example.org.", i%10)
 		var recs []record
 		if i%3 != 0 {
 			recs = []record{v4(i)}
 		}
 		b.set(name, "example.org.", recs)
-		d.snap.Store(b.finish())
+		d.data.Load().Store(b.finish())
 	}
 	stop()
 }

@@ -55,7 +55,7 @@ func (zs zoneSet) match(name string) int {
 	return slices.Index(zs.names, m)
 }
 
-// version is a zone as one snapshot serves it.
+// version is a zone as one snapshot holds it: which zone, at which serial.
 type version struct {
 	*zone
 	serial uint32
