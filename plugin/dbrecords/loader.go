@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -15,7 +16,7 @@ const (
 	// catch-up poll of 100,000 names (200 round trips) still finishes on a
 	// database that takes seconds per round trip.
 	syncTimeout        = 10 * time.Minute
-	maxChangesSync     = 100000  // change-log entries read per poll before applying them
+	maxChangesSync     = 100000  // gap entries read per poll before applying them
 	maxSerialScan      = 1000000 // change-log entries read back at start-up to find a quiet zone's last change
 	maxBackoff         = 2 * time.Second
 	errorLogInterval   = 30 * time.Second
@@ -209,25 +210,29 @@ func (l *loader) poll(ctx context.Context) (more bool, err error) {
 		}
 	}
 	if rs := t.ranges(); len(rs) > 0 {
-		cs, err := l.src.changesIn(ctx, rs)
+		cs, err := l.src.changesIn(ctx, rs, maxChangesSync)
 		if err != nil {
 			return false, err
 		}
 		see(cs)
+		more = len(cs) == maxChangesSync
 	}
-	for read := 0; ; {
-		cs, err := l.src.changesAfter(ctx, t.cursor, changeBatch)
+	cs, err := l.src.changesAfter(ctx, t.cursor, changeBatch)
+	if err != nil {
+		return false, err
+	}
+	see(cs)
+	if len(cs) == changeBatch {
+		// A backlog (a large transaction, a replica catching up): its
+		// newest entries first, so that recent changes are not held up
+		// behind it; what lies between becomes a gap, read by the next
+		// polls a page at a time.
+		newest, err := l.src.changesBefore(ctx, math.MaxUint64, changeBatch)
 		if err != nil {
 			return false, err
 		}
-		see(cs)
-		if read += len(cs); len(cs) < changeBatch {
-			break
-		}
-		if read >= maxChangesSync {
-			more = true
-			break
-		}
+		see(newest)
+		more = true
 	}
 	// Read after the log: had the prune deleted an entry before we read
 	// it, the floor says so now.

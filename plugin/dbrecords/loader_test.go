@@ -377,3 +377,34 @@ func TestBackoff(t *testing.T) {
 		t.Errorf("Expected a success to reset to the refresh, got %d failures and %v", f, w)
 	}
 }
+
+// TestBacklogNewestFirst: behind a backlog of 25,000 entries (a large
+// transaction), the newest change is served after one poll; the rest
+// follows in the next ones, and nothing is left waiting.
+func TestBacklogNewestFirst(t *testing.T) {
+	src, tl := loaded(t)
+	bulk := src.begin(1)
+	for i := range 25000 {
+		bulk.write(fmt.Sprintf("bulk-%d.example.org", i), "192.0.2.1")
+	}
+	bulk.commit()
+	src.commitOne("recent.example.org", "192.0.2.2")
+	tl.step(t)
+	if got := tl.answer("recent.example.org"); got != "192.0.2.2" {
+		t.Fatalf("Expected the newest change after one poll, got %s", got)
+	}
+	if n, _ := tl.track.waiting(); n == 0 {
+		t.Fatalf("Expected the middle of the backlog to wait as a gap, got none")
+	}
+	for range 3 {
+		tl.step(t)
+	}
+	for _, i := range []int{0, 9999, 12345, 24999} {
+		if got := tl.answer(fmt.Sprintf("bulk-%d.example.org", i)); got != "192.0.2.1" {
+			t.Errorf("Expected bulk-%d served, got %s", i, got)
+		}
+	}
+	if n, _ := tl.track.waiting(); n != 0 || tl.serial(0) != 25001 {
+		t.Errorf("Expected no gap and serial 25001, got %d waiting and serial %d", n, tl.serial(0))
+	}
+}

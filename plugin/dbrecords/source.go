@@ -56,8 +56,8 @@ type source interface {
 	top(ctx context.Context) (uint64, error)
 	// changesAfter returns up to limit entries with a number above after.
 	changesAfter(ctx context.Context, after uint64, limit int) ([]change, error)
-	// changesIn returns the entries whose numbers lie in ranges.
-	changesIn(ctx context.Context, ranges []classRange) ([]change, error)
+	// changesIn returns up to limit entries whose numbers lie in ranges.
+	changesIn(ctx context.Context, ranges []classRange, limit int) ([]change, error)
 	// changesBefore returns up to limit entries with a number below before,
 	// the highest first.
 	changesBefore(ctx context.Context, before uint64, limit int) ([]change, error)

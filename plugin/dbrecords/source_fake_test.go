@@ -200,14 +200,15 @@ func (f *fakeSource) changesAfter(_ context.Context, after uint64, limit int) ([
 	return cs[:min(len(cs), limit)], nil
 }
 
-func (f *fakeSource) changesIn(_ context.Context, ranges []classRange) ([]change, error) {
+func (f *fakeSource) changesIn(_ context.Context, ranges []classRange, limit int) ([]change, error) {
 	defer f.mu.Unlock()
 	if err := f.lock(); err != nil {
 		return nil, err
 	}
-	return f.visible(func(s uint64) bool {
+	cs := f.visible(func(s uint64) bool {
 		return slices.ContainsFunc(ranges, func(r classRange) bool { return r.lo <= s && s <= r.hi && s%r.inc == r.class })
-	}), nil
+	})
+	return cs[:min(len(cs), limit)], nil
 }
 
 func (f *fakeSource) changesBefore(_ context.Context, before uint64, limit int) ([]change, error) {

@@ -152,9 +152,9 @@ func (s *mysqlSource) changesBefore(ctx context.Context, before uint64, limit in
 	return s.changeQuery(ctx, "SELECT seq, name FROM `"+s.changes+"` WHERE seq < ? ORDER BY seq DESC LIMIT "+strconv.Itoa(limit), before)
 }
 
-func (s *mysqlSource) changesIn(ctx context.Context, ranges []classRange) ([]change, error) {
+func (s *mysqlSource) changesIn(ctx context.Context, ranges []classRange, limit int) ([]change, error) {
 	var out []change
-	for len(ranges) > 0 {
+	for len(ranges) > 0 && len(out) < limit {
 		batch := ranges[:min(len(ranges), rangesPerRead)]
 		ranges = ranges[len(batch):]
 		args := make([]any, 0, 4*len(batch))
@@ -171,7 +171,7 @@ func (s *mysqlSource) changesIn(ctx context.Context, ranges []classRange) ([]cha
 			}
 		}
 		ctx, cancel := call(ctx)
-		cs, err := s.changeQuery(ctx, s.syncWait+"SELECT seq, name FROM `"+s.changes+"` WHERE "+cond.String()+" ORDER BY seq", args...)
+		cs, err := s.changeQuery(ctx, s.syncWait+"SELECT seq, name FROM `"+s.changes+"` WHERE "+cond.String()+" ORDER BY seq LIMIT "+strconv.Itoa(limit-len(out)), args...)
 		cancel()
 		if err != nil {
 			return nil, err
