@@ -81,6 +81,7 @@ func TestReloadLeavesNothingBehind(t *testing.T) {
 	if resp := query(t, s.dns, "udp", "www.example.org.", dns.TypeA); len(resp.Answer) != 1 || resp.Answer[0].Header().Ttl != 123 {
 		t.Errorf("Expected the edited Corefile to stay in force, got %v", resp.Answer)
 	}
+
 	waitFor(t, 10*time.Second, fmt.Sprintf("about %.0f goroutines and at most 2 database connections (one pool) after %d reloads", baseGoroutines, reloads), func() bool {
 		return s.gauge(t, "go_goroutines") <= baseGoroutines+reloads/2 && dbConnections(t, db) <= 2
 	})
@@ -176,4 +177,24 @@ func TestFailedReloadLeaksNothing(t *testing.T) {
 	if n := s.counter(t, "coredns_dbrecords_records"); n != 1 {
 		t.Errorf("Expected the records series to stay, got %v", n)
 	}
+}
+
+// TestSIGUSR1ChangesTTL: caddy purges every event hook before a SIGUSR1
+// reload; a ttl changed by the second of two such reloads still reaches the
+// loader (the handed-over settings wait for the instance-startup event).
+func TestSIGUSR1ChangesTTL(t *testing.T) {
+	db, dsn := newDB(t)
+	insertRows(t, db, [][4]any{{"www.example.org", "A", "192.0.2.1", nil}})
+	s := start(t, dsn)
+	for _, edit := range []func(string) string{
+		func(c string) string { return strings.Replace(c, "\tprometheus", "\tlog\n\tprometheus", 1) },
+		func(c string) string { return strings.Replace(c, "refresh 1s", "refresh 1s\n\t\tttl 77", 1) },
+	} {
+		done := s.reload(t, edit)
+		waitFor(t, 15*time.Second, "the reload", func() bool { return strings.Count(s.out.String(), "Reloading complete") > done })
+	}
+	waitFor(t, 20*time.Second, "the new ttl to be served", func() bool {
+		resp := query(t, s.dns, "udp", "www.example.org.", dns.TypeA)
+		return len(resp.Answer) == 1 && resp.Answer[0].Header().Ttl == 77
+	})
 }

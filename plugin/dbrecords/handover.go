@@ -23,7 +23,15 @@ import (
 // so a failed reload leaks nothing and changes nothing.
 var loaders = &registry{byKey: map[string]*shared{}}
 
-func init() { caddy.RegisterEventHook(pluginName+"-handover", onInstanceStartup) }
+// registerHook puts onInstanceStartup in place. Caddy purges every event
+// hook before a SIGUSR1 reload and expects setup to register them again
+// (registering once, as upstream's reload plugin does, loses the hook after
+// the first SIGUSR1); it panics on a name already registered, which here
+// only means the hook is in place.
+func registerHook() {
+	defer func() { _ = recover() }()
+	caddy.RegisterEventHook(pluginName+"-handover", onInstanceStartup)
+}
 
 // settings are the loader's properties that a reload may change in place.
 type settings struct {

@@ -45,6 +45,7 @@ func setup(c *caddy.Controller) error {
 	c.OnStartup(d.OnStartup)
 	c.OnShutdown(d.OnShutdown)
 	d.token = instanceOf(c)
+	registerHook()
 	// When this instance is replaced and the replacement fails to start,
 	// what the replacement attached to is undone (see handover.go).
 	c.OnRestartFailed(func() error { loaders.abort(); return nil })
