@@ -113,33 +113,25 @@ func (sh *shared) apply(s settings) {
 // started is called when an instance has started (caddy's
 // InstanceStartupEvent): its attachments take effect, and those of
 // instances that never started (a failed reload) are undone.
-func (r *registry) started(tok *instanceToken) {
+func (r *registry) started(tok *instanceToken) { r.settle(tok) }
+
+// abort undoes the attachments of instances that have not started: a
+// restart failed. Attachments of running instances are never touched.
+func (r *registry) abort() { r.settle(nil) }
+
+// settle ends every pending attachment: tok's take effect, the others are
+// undone (and loaders left without users stopped).
+func (r *registry) settle(tok *instanceToken) {
 	r.mu.Lock()
-	tok.started = true
+	if tok != nil {
+		tok.started = true
+	}
 	var stops []func()
 	for _, p := range r.pending {
 		if p.tok == tok {
 			p.sh.apply(p.s)
 			continue
 		}
-		p.sh.users--
-		if stop := r.release(p.sh); stop != nil {
-			stops = append(stops, stop)
-		}
-	}
-	r.pending = nil
-	r.mu.Unlock()
-	for _, stop := range stops {
-		stop()
-	}
-}
-
-// abort undoes the attachments of instances that have not started: a
-// restart failed. Attachments of running instances are never touched.
-func (r *registry) abort() {
-	r.mu.Lock()
-	var stops []func()
-	for _, p := range r.pending {
 		p.sh.users--
 		if stop := r.release(p.sh); stop != nil {
 			stops = append(stops, stop)
