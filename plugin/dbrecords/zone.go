@@ -3,8 +3,7 @@ package dbrecords
 import (
 	"slices"
 	"sort"
-
-	"github.com/coredns/coredns/plugin"
+	"strings"
 
 	"github.com/miekg/dns"
 )
@@ -25,13 +24,13 @@ type zone struct {
 
 // zoneSet is the zones of one dbrecords block.
 type zoneSet struct {
-	names plugin.Zones
+	names []string
 	list  []*zone
 }
 
 // newZoneSet returns the zones named (lower-case FQDNs); ns are the name servers.
 func newZoneSet(names, ns []string) zoneSet {
-	zs := zoneSet{names: plugin.Zones(names)}
+	zs := zoneSet{names: names}
 	for _, n := range names {
 		z := &zone{name: n, mname: "ns.dns." + n, mbox: "hostmaster." + n}
 		if n == "." {
@@ -46,13 +45,33 @@ func newZoneSet(names, ns []string) zoneSet {
 }
 
 // match returns the index of the most specific zone that holds the
-// lower-case FQDN name, or -1.
+// lower-case FQDN name, or -1. It does what plugin.Zones.Matches does
+// without its allocations (dns.IsSubDomain splits both names), since it runs
+// for every query.
 func (zs zoneSet) match(name string) int {
-	m := zs.names.Matches(name)
-	if m == "" {
-		return -1
+	best := -1
+	for i, z := range zs.names {
+		if inZone(name, z) && (best < 0 || len(z) > len(zs.names[best])) {
+			best = i
+		}
 	}
-	return slices.Index(zs.names, m)
+	return best
+}
+
+// inZone reports whether the lower-case FQDN name is zone or lies below it.
+// The suffix must start at a label boundary as dns.PrevLabel finds it, so
+// an escaped dot ("a\.example.org.") is not one.
+func inZone(name, zone string) bool {
+	switch {
+	case zone == ".":
+		return true
+	case !strings.HasSuffix(name, zone):
+		return false
+	case len(name) == len(zone):
+		return true
+	}
+	i, start := dns.PrevLabel(name, dns.CountLabel(zone))
+	return !start && name[i:] == zone
 }
 
 // version is a zone as one snapshot holds it: which zone, at which serial.
