@@ -146,6 +146,16 @@ func (t *tracker) fill(class, seq uint64) bool {
 	return true
 }
 
+// hasGaps reports whether any number is waiting.
+func (t *tracker) hasGaps() bool {
+	for _, gs := range t.gaps {
+		if len(gs) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // ranges returns every gap, to be read again: its residue class (for inc
 // above 1) and its range.
 func (t *tracker) ranges() []classRange {

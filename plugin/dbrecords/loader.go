@@ -192,7 +192,7 @@ func (l *loader) sync(ctx context.Context, full bool) (more bool, err error) {
 func (l *loader) poll(ctx context.Context) (more bool, err error) {
 	polled := l.clock()
 	var open *writers
-	if len(l.track.ranges()) > 0 { // the proof costs four round trips; only gaps need it
+	if l.track.hasGaps() { // the proof costs four round trips; only gaps need it
 		var err error
 		if open, err = l.src.openWriters(ctx); err != nil && !isNoProof(err) {
 			return false, err

@@ -38,7 +38,6 @@ type mysqlSource struct {
 	changes string // the change log: table + "_changes"
 	prune   string // the prune floor: table + "_prune"
 
-	replica    bool               // the server applies a primary's binary log (as last seen)
 	wasReplica bool               // the server has applied a primary's binary log (MariaDB's gtid_slave_pos)
 	galera     bool               // the server is a Galera node
 	nodes      map[string]*sql.DB // every node of the Galera cluster, by address
@@ -269,7 +268,7 @@ func (s *mysqlSource) openOn(ctx context.Context, db *sql.DB, addr string, w *wr
 	if err != nil {
 		return err
 	}
-	if s.replica = !s.galera && (applied > 0 || readOnly || s.wasReplica); s.replica {
+	if !s.galera && (applied > 0 || readOnly || s.wasReplica) {
 		return errNoProof{"the server is (or was) an asynchronous replica (replication threads, read_only or gtid_slave_pos), which cannot show its primary's open transactions"}
 	}
 	if !next.Valid {

@@ -24,13 +24,12 @@ type zone struct {
 
 // zoneSet is the zones of one dbrecords block.
 type zoneSet struct {
-	names []string
-	list  []*zone
+	list []*zone
 }
 
 // newZoneSet returns the zones named (lower-case FQDNs); ns are the name servers.
 func newZoneSet(names, ns []string) zoneSet {
-	zs := zoneSet{names: names}
+	var zs zoneSet
 	for _, n := range names {
 		z := &zone{name: n, mname: "ns.dns." + n, mbox: "hostmaster." + n}
 		if n == "." {
@@ -50,8 +49,8 @@ func newZoneSet(names, ns []string) zoneSet {
 // for every query.
 func (zs zoneSet) match(name string) int {
 	best := -1
-	for i, z := range zs.names {
-		if inZone(name, z) && (best < 0 || len(z) > len(zs.names[best])) {
+	for i, z := range zs.list {
+		if inZone(name, z.name) && (best < 0 || len(z.name) > len(zs.list[best].name)) {
 			best = i
 		}
 	}
