@@ -9,7 +9,9 @@ GOTEST     ?= go test -race -count=1 -timeout 15m
 
 export MYSQL_DSN
 
-.PHONY: build generate test test-scale test-topologies bench helm image mysql demo stop fmt lint clean
+PACKAGES   := knotd:knot delv:bind9-dnsutils
+
+.PHONY: build generate packages test test-scale test-topologies bench helm image mysql demo stop fmt lint clean
 
 ## build: ./coredns, upstream CoreDNS (version pinned in go.mod) with the plugins in plugin.cfg
 build: build/coredns/main.go
@@ -26,8 +28,12 @@ build/coredns/main.go: plugin.cfg $(wildcard build/gen/*.go)
 mysql:
 	bash test/mysql.sh
 
+## packages: the Debian packages the tests use besides MariaDB (Knot as a secondary, delv), installed when missing
+packages:
+	bash test/packages.sh $(PACKAGES)
+
 ## test: unit and integration tests, with the race detector, against a real MariaDB
-test: build mysql helm
+test: build mysql packages helm
 	DBRECORDS_REQUIRE_DB=1 COREDNS_BINARY=$(CURDIR)/coredns HELM_BINARY=$(CURDIR)/bin/helm $(GOTEST) ./...
 
 ## helm: bin/helm, the helm CLI the chart tests use (pinned in test/tools/go.mod)

@@ -18,12 +18,35 @@ import (
 // the name does not exist).
 func answerA(t *testing.T, s *server, qname string) string {
 	t.Helper()
-	resp := query(t, s.dns, "udp", qname, dns.TypeA)
-	if resp.Truncated {
-		resp = query(t, s.dns, "tcp", qname, dns.TypeA)
+	return answerAt(t, s.dns, qname)
+}
+
+// answerAt is answerA for the DNS server at addr.
+func answerAt(t *testing.T, addr, qname string) string {
+	t.Helper()
+	got, err := lookupA(addr, qname)
+	if err != nil {
+		t.Fatalf("Expected an answer for %s from %s, got %v", qname, addr, err)
+	}
+	return got
+}
+
+// lookupA is answerAt for a server that may not answer yet.
+func lookupA(addr, qname string) (string, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(qname, dns.TypeA)
+	m.RecursionDesired = false
+	c := dns.Client{Timeout: 2 * time.Second}
+	resp, _, err := c.Exchange(m, addr)
+	if err == nil && resp.Truncated {
+		c.Net = "tcp"
+		resp, _, err = c.Exchange(m, addr)
+	}
+	if err != nil {
+		return "", err
 	}
 	if resp.Rcode == dns.RcodeNameError {
-		return "NXDOMAIN"
+		return "NXDOMAIN", nil
 	}
 	var ips []string
 	for _, rr := range resp.Answer {
@@ -32,7 +55,7 @@ func answerA(t *testing.T, s *server, qname string) string {
 		}
 	}
 	sort.Strings(ips)
-	return strings.Join(ips, ",")
+	return strings.Join(ips, ","), nil
 }
 
 func serial(t *testing.T, s *server) uint32 {

@@ -3,6 +3,7 @@ package dbrecords
 import (
 	"context"
 	"slices"
+	"strings"
 )
 
 // full reads the whole table into a new snapshot. The first time, it
@@ -41,7 +42,15 @@ func (l *loader) full(ctx context.Context) error {
 	// committed there.
 	l.track.forget(st.prunedBelow)
 	l.pendingFull = ""
-	l.commit(b.finish())
+	snap := b.finish()
+	if l.cur == nil {
+		// The first content this process serves at these serials: the
+		// journal can bring a client at them up to date.
+		for i := range snap.hist {
+			snap.hist[i].dirtyBase = false
+		}
+	}
+	l.commit(snap)
 	log.Infof("Loaded %d records for %d names from table %q", l.cur.records, l.cur.names, l.table)
 	return nil
 }
@@ -220,6 +229,7 @@ func (l *loader) apply(ctx context.Context, fresh []change, w0, w1 uint64) error
 	}
 
 	b := newBuilder(l.cur)
+	olds := make([][]entry, len(l.zones.list))
 	for _, k := range keys {
 		l.invalidN += invalid[k] - l.invalid[k]
 		if invalid[k] > 0 {
@@ -228,11 +238,18 @@ func (l *loader) apply(ctx context.Context, fresh []change, w0, w1 uint64) error
 			delete(l.invalid, k)
 		}
 		if zi := l.zoneOf(k); zi >= 0 {
-			b.set(k+".", l.zones.list[zi].name, recs[k])
+			if was, changed := b.set(k+".", l.zones.list[zi].name, recs[k]); changed {
+				was.data = strings.Clone(was.data) // not the old bucket's memory
+				olds[zi] = append(olds[zi], was)
+			}
 		}
 	}
 	for zi := range l.serial.last {
-		b.setSerial(zi, l.serial.serial(zi))
+		from, to := l.cur.zones[zi].serial, l.serial.serial(zi)
+		b.setSerial(zi, to)
+		if from != to || len(olds[zi]) > 0 {
+			b.record(zi, &step{from: from, to: to, old: olds[zi]}, l.journal)
+		}
 	}
 	changesApplied.WithLabelValues(l.label).Add(float64(len(keys)))
 	l.commit(b.finish())

@@ -27,6 +27,7 @@ func newBuilder(old *snapshot) *builder {
 	s := *old
 	s.pages = slices.Clone(old.pages)
 	s.zones = slices.Clone(old.zones)
+	s.hist = slices.Clone(old.hist)
 	return &builder{s: &s, work: map[uint64]*[]entry{}, ownedPages: map[uint64]bool{}}
 }
 
@@ -39,16 +40,25 @@ func newFullBuilder(sizeHint int, zones []version) *builder {
 // setSerial sets the serial of zone zi.
 func (b *builder) setSerial(zi int, serial uint32) { b.s.zones[zi].serial = serial }
 
+// record appends a step to zone zi's journal, keeping it within budget bytes.
+func (b *builder) record(zi int, st *step, budget int) {
+	b.s.hist[zi] = b.s.hist[zi].record(st, budget)
+}
+
 // set replaces the records of name (a lower-case FQDN in zone) with recs,
-// built with addRecord. An empty recs deletes the name's records.
-func (b *builder) set(name, zone string, recs []record) {
+// built with addRecord. An empty recs deletes the name's records. It returns
+// the name's entry as it was, with changed false when recs are what it had.
+func (b *builder) set(name, zone string, recs []record) (was entry, changed bool) {
 	bi, i := b.locate(name)
+	was = entry{data: name, nlen: uint16(len(name))} //nolint:gosec // names are at most 254 bytes (validName)
 	had := 0
 	if i >= 0 {
-		had = b.entries(bi)[i].count()
+		was = b.entries(bi)[i]
+		had = was.count()
 	}
-	if had == 0 && len(recs) == 0 {
-		return
+	data := pack(name, recs)
+	if (had == 0 && len(recs) == 0) || (had > 0 && data == was.data) {
+		return was, false
 	}
 	b.s.records += len(recs) - had
 	switch {
@@ -56,12 +66,13 @@ func (b *builder) set(name, zone string, recs []record) {
 		b.upsert(name, recs)
 		b.ancestors(name, zone, 1)
 	case len(recs) == 0:
-		(*b.slot(bi))[i].data = pack(name, nil)
+		(*b.slot(bi))[i].data = data
 		b.release(name)
 		b.ancestors(name, zone, -1)
 	default:
-		(*b.slot(bi))[i].data = pack(name, recs)
+		(*b.slot(bi))[i].data = data
 	}
+	return was, true
 }
 
 // add adds one record to name, skipping an exact duplicate address. It

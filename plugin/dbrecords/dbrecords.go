@@ -9,8 +9,11 @@ import (
 	"sync/atomic"
 
 	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/cache"
 	"github.com/coredns/coredns/plugin/pkg/fall"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
+	"github.com/coredns/coredns/plugin/ready"
+	"github.com/coredns/coredns/plugin/transfer"
 	"github.com/coredns/coredns/request"
 
 	"github.com/miekg/dns"
@@ -31,10 +34,21 @@ type DBRecords struct {
 	// Nil before; the ready plugin may ask meanwhile, so it is atomic too.
 	data atomic.Pointer[atomic.Pointer[snapshot]]
 
-	mu    sync.Mutex     // guards sh
-	sh    *shared        // the loader in use, from OnStartup to OnShutdown
-	token *instanceToken // the caddy instance of this configuration; nil outside caddy
+	xfer *transfer.Transfer // the transfer plugin of this server block, for NOTIFY; nil without one
+
+	mu         sync.Mutex     // guards sh and stopNotify
+	sh         *shared        // the loader in use, from OnStartup to OnShutdown
+	stopNotify func()         // ends the notifier; nil without one
+	token      *instanceToken // the caddy instance of this configuration; nil outside caddy
 }
+
+// The CoreDNS interfaces DBRecords implements.
+var (
+	_ plugin.Handler      = (*DBRecords)(nil)
+	_ transfer.Transferer = (*DBRecords)(nil)
+	_ cache.ZoneBypasser  = (*DBRecords)(nil)
+	_ ready.Readiness     = (*DBRecords)(nil)
+)
 
 // New returns a DBRecords for cfg. Nothing is started until OnStartup.
 func New(cfg *config) *DBRecords {

@@ -37,12 +37,14 @@ func registerHook() {
 type settings struct {
 	ttl                uint32
 	refresh, reconcile time.Duration
+	journal            int
 }
 
 // shared is a running loader and the plugin instances that use it.
 type shared struct {
 	snap   atomic.Pointer[snapshot] // what the instances answer from; nil until the first load
 	loaded chan struct{}            // closed at the first load
+	change signal                   // broadcast at every new snapshot
 	label  string                   // the metrics label
 	set    chan settings            // to the loader; holds the latest only
 	stop   func()                   // ends the loader and closes its pool

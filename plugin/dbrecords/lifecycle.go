@@ -21,12 +21,22 @@ const (
 func (d *DBRecords) OnStartup() error {
 	dsns := newDSNSource(d.cfg)
 	label := strings.Join(d.cfg.zones, " ")
-	s := settings{ttl: d.cfg.ttl, refresh: d.cfg.refresh, reconcile: d.cfg.reconcile}
+	s := settings{ttl: d.cfg.ttl, refresh: d.cfg.refresh, reconcile: d.cfg.reconcile, journal: d.cfg.journal}
 	sh := loaders.attach(d.loaderKey(), label, s, d.token, func(sh *shared) { d.startLoader(sh, dsns, s) })
 	d.mu.Lock()
 	d.sh = sh
 	d.mu.Unlock()
 	d.data.Store(&sh.snap)
+	if d.xfer != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		n := &notifier{xfer: d.xfer, zones: d.cfg.zones, snap: d.snapshot, change: &sh.change}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			n.run(ctx)
+		}()
+		d.stopNotify = func() { cancel(); <-done }
+	}
 
 	t := time.NewTimer(startupWait)
 	defer t.Stop()
@@ -53,6 +63,7 @@ func (d *DBRecords) startLoader(sh *shared, dsns *dsnSource, s settings) {
 		ttl:        s.ttl,
 		refresh:    s.refresh,
 		reconcile:  s.reconcile,
+		journal:    s.journal,
 		set:        sh.set,
 		table:      d.cfg.table,
 		scrub:      dsns.scrub,
@@ -62,6 +73,7 @@ func (d *DBRecords) startLoader(sh *shared, dsns *dsnSource, s settings) {
 		publish: func(s *snapshot) {
 			sh.snap.Store(s)
 			once.Do(func() { close(sh.loaded) })
+			sh.change.broadcast()
 		},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -82,9 +94,12 @@ func (d *DBRecords) startLoader(sh *shared, dsns *dsnSource, s settings) {
 // CoreDNS drains (the health plugin's lameduck) are still answered.
 func (d *DBRecords) OnShutdown() error {
 	d.mu.Lock()
-	sh := d.sh
-	d.sh = nil
+	sh, stopNotify := d.sh, d.stopNotify
+	d.sh, d.stopNotify = nil, nil
 	d.mu.Unlock()
+	if stopNotify != nil {
+		stopNotify()
+	}
 	if sh != nil {
 		loaders.detach(sh)
 	}

@@ -51,6 +51,7 @@ type loader struct {
 	ttl       uint32
 	refresh   time.Duration
 	reconcile time.Duration       // full re-read interval; 0 means never
+	journal   int                 // bytes of IXFR journal per zone
 	table     string              // for log lines
 	scrub     func(string) string // removes passwords from a log line
 	label     string              // metrics label
@@ -109,7 +110,7 @@ func (l *loader) run(ctx context.Context) {
 
 // update takes settings from a reload.
 func (l *loader) update(s settings) {
-	l.refresh, l.reconcile = s.refresh, s.reconcile
+	l.refresh, l.reconcile, l.journal = s.refresh, s.reconcile, s.journal
 	if s.ttl != l.ttl {
 		l.ttl = s.ttl
 		l.requestFull(reasonReload)

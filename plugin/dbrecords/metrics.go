@@ -94,3 +94,23 @@ func deleteSeries(label string) {
 		v.DeletePartialMatch(l)
 	}
 }
+
+// Transfers are counted per zone (one series per zone of the Corefile).
+var (
+	// transfers counts zone transfers served, by kind: axfr, ixfr
+	// (differences), ixfr_current (one SOA) or ixfr_full (the whole zone,
+	// because the journal does not hold the client's serial).
+	transfers = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "transfers_total",
+		Help:      "Counter of zone transfers served, by kind (axfr, ixfr, ixfr_current, ixfr_full).",
+	}, []string{"zone", "kind"})
+	// notifyErrors counts NOTIFY rounds a secondary did not acknowledge.
+	notifyErrors = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "notify_errors_total",
+		Help:      "Counter of NOTIFY rounds for a zone that some secondary did not acknowledge.",
+	}, []string{"zone"})
+)

@@ -12,6 +12,7 @@ import (
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/fall"
 	pkgtls "github.com/coredns/coredns/plugin/pkg/tls"
+	"github.com/coredns/coredns/plugin/transfer"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/miekg/dns"
@@ -27,6 +28,7 @@ const (
 	defaultReconcile   = 6 * time.Hour
 	minReconcile       = time.Second
 	minRefresh         = 100 * time.Millisecond
+	minJournal         = 64 << 10
 )
 
 // tableName allows names that fit both the table and its "_changes" log in
@@ -42,6 +44,11 @@ func setup(c *caddy.Controller) error {
 	}
 
 	d := New(cfg)
+	c.OnStartup(func() error {
+		// The transfer plugin of this server block, if any, sends NOTIFY.
+		d.xfer, _ = dnsserver.GetConfig(c).Handler("transfer").(*transfer.Transfer)
+		return nil
+	})
 	c.OnStartup(d.OnStartup)
 	c.OnShutdown(d.OnShutdown)
 	d.token = instanceOf(c)
@@ -71,6 +78,7 @@ type config struct {
 	dsnFile     string      // where dsn came from, watched; "" for dsn
 	tls         *tls.Config // nil: plain connections
 	tlsArgs     []string    // the files tls names
+	journal     int         // IXFR journal bytes per zone
 }
 
 // setTLS parses "tls [CERT KEY] CACERT" as CoreDNS's etcd plugin does.
@@ -88,7 +96,10 @@ func (cfg *config) setTLS(c *caddy.Controller) error {
 }
 
 func parse(c *caddy.Controller) (*config, error) {
-	cfg := &config{table: defaultTable, refresh: defaultRefresh, reconcile: defaultReconcile, ttl: defaultTTL, negativeTTL: defaultNegativeTTL}
+	cfg := &config{
+		table: defaultTable, refresh: defaultRefresh, reconcile: defaultReconcile,
+		ttl: defaultTTL, negativeTTL: defaultNegativeTTL, journal: defaultJournal,
+	}
 	var dsn, dsnFile, fileDSN string
 	i := 0
 	for c.Next() {
@@ -127,6 +138,8 @@ func parse(c *caddy.Controller) (*config, error) {
 				cfg.fall.SetZonesFromArgs(c.RemainingArgs())
 			case "tls":
 				err = cfg.setTLS(c)
+			case "ixfr_journal":
+				cfg.journal, err = sizeArg(c, minJournal)
 			default:
 				err = c.Errf("unknown property '%s'", c.Val())
 			}
@@ -191,6 +204,27 @@ func durationArg(c *caddy.Controller, floor time.Duration, allowOff bool) (time.
 		return 0, c.Errf("property '%s': invalid duration %q (want e.g. 1s, at least %s%s)", prop, s, floor, off)
 	}
 	return d, nil
+}
+
+// sizeArg parses a byte count of at least floor: a number, optionally with
+// KiB, MiB or GiB.
+func sizeArg(c *caddy.Controller, floor int) (int, error) {
+	prop := c.Val()
+	s, err := oneArg(c)
+	if err != nil {
+		return 0, err
+	}
+	num, unit := s, 1
+	for suffix, u := range map[string]int{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if strings.HasSuffix(s, suffix) {
+			num, unit = strings.TrimSuffix(s, suffix), u
+		}
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil || n < 0 || n > (1<<40)/unit || n*unit < floor {
+		return 0, c.Errf("property '%s': invalid size %q (want bytes, or e.g. 8MiB; at least %dKiB)", prop, s, floor>>10)
+	}
+	return n * unit, nil
 }
 
 func ttlArg(c *caddy.Controller) (uint32, error) {

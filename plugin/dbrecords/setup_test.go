@@ -32,7 +32,7 @@ func TestParse(t *testing.T) {
 			input: "dbrecords {\n dsn u:p@tcp(db:3306)/records\n}",
 			check: func(t *testing.T, cfg *config) {
 				t.Helper()
-				if cfg.table != "dns_records" || cfg.refresh != time.Second || cfg.ttl != 60 || cfg.negativeTTL != 30 || cfg.reconcile != 6*time.Hour {
+				if cfg.table != "dns_records" || cfg.refresh != time.Second || cfg.ttl != 60 || cfg.negativeTTL != 30 || cfg.reconcile != 6*time.Hour || cfg.journal != 8<<20 {
 					t.Errorf("Expected defaults dns_records/1s/60/30/6h, got %s/%s/%d/%d/%s", cfg.table, cfg.refresh, cfg.ttl, cfg.negativeTTL, cfg.reconcile)
 				}
 				if len(cfg.zones) != 1 || cfg.zones[0] != "example.org." {
@@ -116,6 +116,18 @@ func TestParse(t *testing.T) {
 		{name: "bad negative_ttl", input: "dbrecords {\n dsn u:p@tcp(db)/r\n negative_ttl 1h\n}", wantErr: `property 'negative_ttl': invalid TTL "1h"`},
 		{name: "ns without names", input: "dbrecords {\n dsn u:p@tcp(db)/r\n ns\n}", wantErr: "property 'ns' takes at least one name server name"},
 		{name: "bad ns", input: "dbrecords {\n dsn u:p@tcp(db)/r\n ns bad!name\n}", wantErr: `property 'ns': invalid name server name "bad!name"`},
+		{
+			name:  "ixfr_journal",
+			input: "dbrecords {\n dsn u:p@tcp(db)/r\n ixfr_journal 32MiB\n}",
+			check: func(t *testing.T, cfg *config) {
+				t.Helper()
+				if cfg.journal != 32<<20 {
+					t.Errorf("Expected a journal of 32 MiB, got %d bytes", cfg.journal)
+				}
+			},
+		},
+		{name: "ixfr_journal too small", input: "dbrecords {\n dsn u:p@tcp(db)/r\n ixfr_journal 1KiB\n}", wantErr: `property 'ixfr_journal': invalid size "1KiB" (want bytes, or e.g. 8MiB; at least 64KiB)`},
+		{name: "ixfr_journal unit", input: "dbrecords {\n dsn u:p@tcp(db)/r\n ixfr_journal 8MB\n}", wantErr: `property 'ixfr_journal': invalid size "8MB"`},
 		{name: "unknown property", input: "dbrecords {\n dsn u:p@tcp(db)/r\n refresh_interval 1s\n}", wantErr: "unknown property 'refresh_interval'"},
 		{name: "twice", input: "dbrecords {\n dsn u:p@tcp(db)/r\n}\ndbrecords {\n dsn u:p@tcp(db)/r\n}", wantErr: "this plugin"},
 	}

@@ -119,6 +119,7 @@ type snapshot struct {
 	records   int       // records being served
 	wildcards int       // entries whose first label is '*'
 	zones     []version // by zone index
+	hist      []history // by zone index: the IXFR journal (journal.go)
 }
 
 // loadFactor is the names per bucket at which the index doubles.
@@ -130,7 +131,13 @@ func newSnapshot(sizeHint int, zones []version) *snapshot {
 	for i := range pages {
 		pages[i] = new(page)
 	}
-	return &snapshot{pages: pages, mask: uint64(n - 1), zones: slices.Clone(zones)} //nolint:gosec // n >= 256
+	// A new snapshot starts every journal afresh: whatever was served at
+	// its serials before may differ from it.
+	hist := make([]history, len(zones))
+	for i := range hist {
+		hist[i].dirtyBase = true
+	}
+	return &snapshot{pages: pages, mask: uint64(n - 1), zones: slices.Clone(zones), hist: hist} //nolint:gosec // n >= 256
 }
 
 // bucketsFor returns the power of two of buckets for about names names; it

@@ -1,0 +1,111 @@
+package dbrecords
+
+import "slices"
+
+// The IXFR journal. Every snapshot carries, per zone, the steps that led to
+// it: which names a sync changed and what their records were before. A
+// transfer reads one snapshot, so the differences it sends and the data
+// they lead to always agree. Steps are immutable and shared between
+// snapshots; each new snapshot appends to its zone's list, which readers of
+// older snapshots never look past.
+
+// defaultJournal is the byte budget of one zone's journal: at least 10,000
+// changed names with up to 40 addresses each.
+const defaultJournal = 8 << 20
+
+// step is one sync's change to a zone: its serial went from from to to
+// (equal when a change waits for the serial rule), and the names in old
+// changed; old holds their entries as they were before (no records when the
+// name was absent).
+type step struct {
+	from, to uint32
+	old      []entry
+	size     int // bytes accounted to the journal
+}
+
+// stepOverhead and entryOverhead approximate the memory of a step and of one
+// old entry beyond its data, for the byte budget.
+const (
+	stepOverhead  = 64
+	entryOverhead = 32
+)
+
+// history is one zone's journal in a snapshot, oldest step first. The
+// version before steps[0] is the oldest a client can be brought up to date
+// from; dirtyBase says another content was served with its serial too (after
+// a full read, or when the step evicted last kept the serial), so a client at
+// that serial gets the whole zone.
+type history struct {
+	steps     []*step
+	bytes     int
+	dirtyBase bool
+}
+
+// record returns h with a step appended and the oldest steps evicted until
+// it fits budget.
+func (h history) record(st *step, budget int) history {
+	for _, e := range st.old {
+		st.size += len(e.data) + entryOverhead
+	}
+	st.size += stepOverhead
+	h.steps = append(h.steps, st)
+	h.bytes += st.size
+	n := 0
+	for n < len(h.steps) && h.bytes > budget {
+		h.bytes -= h.steps[n].size
+		h.dirtyBase = h.steps[n].from == h.steps[n].to
+		n++
+	}
+	if n > 0 {
+		// Evicted steps stay reachable from older snapshots only; copy
+		// the rest once the dead prefix outgrows it, so they can go.
+		h.steps = h.steps[n:]
+		if cap(h.steps) > 2*len(h.steps)+16 {
+			h.steps = slices.Clip(slices.Clone(h.steps))
+		}
+	}
+	return h
+}
+
+// since returns the index of the step after which the zone was at serial,
+// or -1 when the journal cannot bring a client at serial up to date: no
+// version it holds has that serial, or more than one (they differ in
+// content, and the client may have any of them).
+func (h history) since(serial uint32) int {
+	found := -1
+	for i := 0; i <= len(h.steps); i++ {
+		var v uint32
+		if i == 0 {
+			if len(h.steps) == 0 {
+				return -1
+			}
+			v = h.steps[0].from
+		} else {
+			v = h.steps[i-1].to
+		}
+		if v != serial {
+			continue
+		}
+		if found >= 0 || (i == 0 && h.dirtyBase) {
+			return -1
+		}
+		found = i
+	}
+	return found
+}
+
+// changedSince returns every name changed by the steps from index i on, each
+// once, with its entry as it was at the version before step i.
+func (h history) changedSince(i int) []entry {
+	seen := map[string]bool{}
+	var out []entry
+	for _, st := range h.steps[i:] {
+		for _, e := range st.old {
+			if n := e.name(); !seen[n] {
+				seen[n] = true
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}

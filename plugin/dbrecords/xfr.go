@@ -1,0 +1,144 @@
+package dbrecords
+
+import (
+	"github.com/coredns/coredns/plugin/transfer"
+
+	"github.com/miekg/dns"
+)
+
+// xfrBatch is how many RRs a transfer hands to the transfer plugin at a time;
+// the transfer plugin packs them into messages of up to 64 KB.
+const xfrBatch = 500
+
+// Transfer implements transfer.Transferer: the transfer plugin, in front of
+// this one, checks who may transfer and sends what the channel gives.
+// serial 0 asks for the whole zone (AXFR). Otherwise (IXFR) a client at our
+// serial or newer gets one SOA; a client at a serial the journal holds, the
+// differences from it to now (RFC 1995, condensed to one sequence); any other,
+// the whole zone. Everything sent comes from one snapshot, read as it is
+// streamed: a transfer holds no second copy of the zone.
+func (d *DBRecords) Transfer(zone string, serial uint32) (<-chan []dns.RR, error) {
+	zi := -1
+	for i, z := range d.zones.list {
+		if z.name == zone {
+			zi = i
+		}
+	}
+	if zi < 0 {
+		return nil, transfer.ErrNotAuthoritative
+	}
+	snap := d.snapshot()
+	if snap == nil {
+		return nil, errNotLoaded
+	}
+	v := version{zone: d.zones.list[zi], serial: snap.zones[zi].serial}
+	soa := v.soa(d.cfg.ttl, d.cfg.negativeTTL)
+	ch := make(chan []dns.RR)
+
+	kind := "axfr"
+	from := -1
+	if serial != 0 {
+		kind = "ixfr_full"
+		if !serialLess(serial, v.serial) {
+			kind = "ixfr_current"
+		} else if from = snap.hist[zi].since(serial); from >= 0 {
+			kind = "ixfr"
+		}
+	}
+	transfers.WithLabelValues(zone, kind).Inc()
+
+	go func() {
+		defer close(ch)
+		switch kind {
+		case "ixfr_current":
+			ch <- []dns.RR{soa}
+		case "ixfr":
+			d.sendDiff(ch, snap, zi, from, soa, serial)
+		default:
+			d.sendZone(ch, snap, zi, soa)
+		}
+	}()
+	return ch, nil
+}
+
+// sendZone sends zone zi of snap in AXFR format: SOA, NS, every RRset, SOA.
+func (d *DBRecords) sendZone(ch chan<- []dns.RR, snap *snapshot, zi int, soa *dns.SOA) {
+	z := d.zones.list[zi]
+	batch := append([]dns.RR{soa}, d.nsRRs(version{zone: z}, z.name)...)
+	if e, ok := snap.get(z.name); ok {
+		batch = append(batch, e.rrs(z.name, dns.TypeA)...)
+		batch = append(batch, e.rrs(z.name, dns.TypeAAAA)...)
+	}
+	for bi := range uint64(snap.buckets()) { //nolint:gosec // a positive count
+		b := snap.bucket(bi)
+		for i := 0; i < len(b); {
+			var e entry
+			e, i = at(b, i)
+			name := e.name()
+			if len(e.data) == int(e.nlen) || name == z.name || d.zones.match(name) != zi {
+				continue // an empty non-terminal, the apex (sent), or another zone's
+			}
+			batch = append(batch, e.rrs(name, dns.TypeA)...)
+			batch = append(batch, e.rrs(name, dns.TypeAAAA)...)
+			if len(batch) >= xfrBatch {
+				ch <- batch
+				batch = nil
+			}
+		}
+	}
+	ch <- append(batch, soa)
+}
+
+// sendDiff sends the differences of zone zi from the version after journal
+// step from to snap, in IXFR format: the new SOA, the old SOA, the records
+// deleted, the new SOA, the records added, the new SOA.
+func (d *DBRecords) sendDiff(ch chan<- []dns.RR, snap *snapshot, zi, from int, soa *dns.SOA, serial uint32) {
+	old := *soa
+	old.Serial = serial
+	var dels, adds []dns.RR
+	for _, was := range snap.hist[zi].changedSince(from) {
+		now, _ := snap.get(was.name())
+		for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+			del, add := rrsetDiff(was.rrs(was.name(), t), now.rrs(was.name(), t))
+			dels, adds = append(dels, del...), append(adds, add...)
+		}
+	}
+	out := make([]dns.RR, 0, len(dels)+len(adds)+4)
+	out = append(out, soa, &old)
+	out = append(out, dels...)
+	out = append(out, soa)
+	out = append(out, adds...)
+	out = append(out, soa)
+	for len(out) > xfrBatch {
+		ch <- out[:xfrBatch]
+		out = out[xfrBatch:]
+	}
+	ch <- out
+}
+
+// rrsetDiff returns what to delete from and add to the RRset was to make it
+// now. A changed TTL replaces the whole RRset, since IXFR deletes by data.
+func rrsetDiff(was, now []dns.RR) (del, add []dns.RR) {
+	if len(was) > 0 && len(now) > 0 && was[0].Header().Ttl != now[0].Header().Ttl {
+		return was, now
+	}
+	in := func(rr dns.RR, set []dns.RR) bool {
+		for _, x := range set {
+			if dns.IsDuplicate(rr, x) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, rr := range was {
+		if !in(rr, now) {
+			del = append(del, rr)
+		}
+	}
+	for _, rr := range now {
+		if !in(rr, was) {
+			add = append(add, rr)
+		}
+	}
+	return del, add
+}

@@ -1,0 +1,203 @@
+package test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// knot is a Knot DNS secondary (Debian package knot, which `make test`
+// installs) for example.org, following a primary.
+type knot struct {
+	addr string
+	out  *syncBuffer
+}
+
+// knotConfig is a secondary for example.org that follows NOTIFY from
+// 127.0.0.1 and transfers from the primary, with the TSIG key when key.
+func knotConfig(dir string, port int, primary string, key bool) string {
+	host, pport, _ := strings.Cut(primary, ":")
+	keys, remoteKey := "", ""
+	if key {
+		keys = "key:\n  - id: " + strings.TrimSuffix(tsigName, ".") + "\n    algorithm: hmac-sha256\n    secret: " + tsigSecret + "\n"
+		remoteKey = "    key: " + strings.TrimSuffix(tsigName, ".") + "\n"
+	}
+	return fmt.Sprintf(`server:
+    rundir: "%[1]s"
+    listen: 127.0.0.1@%[2]d
+database:
+    storage: "%[1]s"
+log:
+  - target: stderr
+    any: info
+%[5]sremote:
+  - id: primary
+    address: %[3]s@%[4]s
+%[6]sacl:
+  - id: from_primary
+    address: 127.0.0.1
+    action: [notify, transfer]
+template:
+  - id: default
+    storage: "%[1]s"
+    zonefile-sync: -1
+    zonefile-load: none
+    journal-content: changes
+zone:
+  - domain: example.org
+    master: primary
+    acl: from_primary
+`, dir, port, host, pport, keys, remoteKey)
+}
+
+func startKnot(t *testing.T, port int, primary string, key bool) *knot {
+	t.Helper()
+	bin, err := exec.LookPath("knotd")
+	if err != nil {
+		if bin = "/usr/sbin/knotd"; !fileExists(bin) {
+			t.Fatalf("Expected knotd (Debian package knot, which `make test` installs), got %v", err)
+		}
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "knot.conf")
+	if err := os.WriteFile(conf, []byte(knotConfig(dir, port, primary, key)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k := &knot{addr: fmt.Sprintf("127.0.0.1:%d", port), out: &syncBuffer{}}
+	cmd := exec.Command(bin, "-c", conf)
+	cmd.Stdout, cmd.Stderr = k.out, k.out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("Expected knotd to start, got %v", err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("knotd output:\n%s", k.out.String())
+		}
+	})
+	return k
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// zoneContent returns the sorted RRs of an AXFR of example.org from addr,
+// without the closing SOA.
+func zoneContent(t *testing.T, addr, key string) []string {
+	t.Helper()
+	rrs, err := xfr(t, addr, "example.org.", 0, key)
+	if err != nil || len(rrs) < 2 {
+		t.Fatalf("Expected an AXFR of example.org from %s, got %v, %v", addr, texts(rrs), err)
+	}
+	out := texts(rrs[:len(rrs)-1])
+	sort.Strings(out)
+	return out
+}
+
+// TestKnotSecondary: Knot, as a secondary that follows NOTIFY and asks for
+// IXFR, answers every change within 3 s of its commit, gets the changes as
+// incremental transfers (never falling back to AXFR), and ends with exactly
+// the primary's zone; with and without TSIG.
+func TestKnotSecondary(t *testing.T) {
+	for _, key := range []bool{false, true} {
+		t.Run("tsig="+strconv.FormatBool(key), func(t *testing.T) {
+			db, dsn := newDB(t)
+			insertRows(t, db, [][4]any{
+				{"www.example.org", "A", "192.0.2.1", nil},
+				{"*.apps.example.org", "A", "192.0.2.7", nil},
+			})
+			knotPort := freePort(t)
+			block := transferBlock(dsn, []string{fmt.Sprintf("127.0.0.1:%d", knotPort)})
+			signer := ""
+			if key {
+				signer = tsigName
+				block = strings.Replace(block, "\ttransfer example.org", "\ttsig {\n\t\tsecret "+tsigName+" "+tsigSecret+"\n\t\trequire AXFR IXFR\n\t}\n\ttransfer example.org", 1)
+			}
+			s := startCorefile(t, block)
+			s.waitReady(t)
+			k := startKnot(t, knotPort, s.dns, key)
+			waitFor(t, 10*time.Second, "Knot to load the zone", func() bool {
+				got, _ := lookupA(k.addr, "www.example.org.")
+				return got == "192.0.2.1"
+			})
+
+			steps := []struct{ sql, name, want string }{
+				{"INSERT INTO dns_records (name, type, content) VALUES ('new.example.org', 'A', '192.0.2.10')", "new.example.org.", "192.0.2.10"},
+				{"UPDATE dns_records SET content = '192.0.2.2' WHERE name = 'www.example.org'", "www.example.org.", "192.0.2.2"},
+				{"INSERT INTO dns_records (name, type, content) VALUES ('new.example.org', 'A', '192.0.2.11')", "new.example.org.", "192.0.2.10,192.0.2.11"},
+				{"DELETE FROM dns_records WHERE name = 'www.example.org'", "www.example.org.", "NXDOMAIN"},
+				{"UPDATE dns_records SET ttl = 30 WHERE name = 'new.example.org'", "", ""},
+				{"INSERT INTO dns_records (name, type, content) VALUES ('x.apps.example.org', 'A', '192.0.2.12')", "x.apps.example.org.", "192.0.2.12"},
+			}
+			for _, st := range steps {
+				exec1(t, db, st.sql)
+				if st.name == "" {
+					continue
+				}
+				d := waitFor(t, 3*time.Second, "Knot to answer "+st.want+" for "+st.name, func() bool {
+					return answerAt(t, k.addr, st.name) == st.want
+				})
+				t.Logf("Knot answered %s for %s %s after the commit", st.want, st.name, d.Round(time.Millisecond))
+			}
+			want := zoneContent(t, s.dns, signer)
+			waitFor(t, 3*time.Second, "Knot to hold the primary's zone", func() bool {
+				return strings.Join(zoneContent(t, k.addr, ""), "\n") == strings.Join(want, "\n")
+			})
+			if out := k.out.String(); strings.Contains(out, "fallback to AXFR") || strings.Contains(out, "error: [example.org.] IXFR") {
+				t.Errorf("Expected every IXFR to apply, Knot says:\n%s", out)
+			}
+			var ixfr float64
+			for _, l := range s.metricLines(t, `coredns_dbrecords_transfers_total{kind="ixfr",zone="example.org."}`) {
+				fmt.Sscan(strings.Fields(l)[1], &ixfr)
+			}
+			if ixfr < 3 {
+				t.Errorf("Expected Knot's transfers to be incremental, got %v IXFRs (%v)", ixfr, s.metricLines(t, "coredns_dbrecords_transfers_total"))
+			}
+		})
+	}
+}
+
+// TestCoreDNSSecondary: CoreDNS's own secondary plugin (AXFR) serves the zone.
+func TestCoreDNSSecondary(t *testing.T) {
+	db, dsn := newDB(t)
+	insertRows(t, db, [][4]any{
+		{"www.example.org", "A", "192.0.2.1", nil},
+		{"*.apps.example.org", "A", "192.0.2.7", nil},
+	})
+	s := startCorefile(t, transferBlock(dsn, nil))
+	s.waitReady(t)
+	sec := startCorefile(t, `example.org:{DNS} {
+	secondary {
+		transfer from `+s.dns+`
+	}
+	prometheus {METRICS}
+	ready {READY}
+}
+`)
+	waitFor(t, 10*time.Second, "the secondary to serve the zone", func() bool {
+		got, _ := lookupA(sec.dns, "www.example.org.")
+		return got == "192.0.2.1"
+	})
+	for name, want := range map[string]string{"www.example.org.": "192.0.2.1", "x.apps.example.org.": "192.0.2.7", "nope.example.org.": "NXDOMAIN"} {
+		if got := answerAt(t, sec.dns, name); got != want {
+			t.Errorf("Expected the secondary to answer %s for %s, got %s", want, name, got)
+		}
+	}
+}
