@@ -294,9 +294,17 @@ func TestChartCorefileRuns(t *testing.T) {
 			if err := os.WriteFile(dsnFile, []byte(dsn), 0o600); err != nil {
 				t.Fatal(err)
 			}
+			// The TSIG keys as tsig-keygen writes them, and this test's
+			// address among the secondaries.
+			tsigFile := filepath.Join(t.TempDir(), "tsig.conf")
+			keys := fmt.Sprintf("key %q {\n\talgorithm hmac-sha256;\n\tsecret %q;\n};\n", tsigName, tsigSecret)
+			if err := os.WriteFile(tsigFile, []byte(keys), 0o600); err != nil {
+				t.Fatal(err)
+			}
 			corefile := render(t, tc.args...).configMap.Data["Corefile"]
 			corefile = strings.NewReplacer("/etc/dbrecords/dsn", dsnFile, ":1053", ":{DNS}", "prometheus :9153", "prometheus {METRICS}",
-				"ready :8181", "ready {READY}", "health :8080", fmt.Sprintf("health 127.0.0.1:%d", freePort(t))).Replace(corefile)
+				"ready :8181", "ready {READY}", "health :8080", fmt.Sprintf("health 127.0.0.1:%d", freePort(t)),
+				"/etc/dbrecords-tsig/tsig.conf", tsigFile, "to 192.0.2.53", "to 127.0.0.1 192.0.2.53").Replace(corefile)
 			s := startCorefile(t, corefile)
 			s.waitReady(t)
 			for _, name := range []string{"www.example.org.", "WWW.Example.org."} {
@@ -305,6 +313,14 @@ func TestChartCorefileRuns(t *testing.T) {
 			for _, zone := range tc.zones {
 				if resp := query(t, s.dns, "udp", zone, dns.TypeSOA); len(resp.Answer) != 1 || !resp.Authoritative {
 					t.Errorf("Expected an authoritative SOA for %s on the chart's DNS port, got %v", zone, resp)
+				}
+			}
+			if tc.name == "ha" { // transfers to secondaries, signed with the key from the Secret
+				if rrs, err := xfr(t, s.dns, "example.org.", 0, tsigName); err != nil || len(rrs) < 4 {
+					t.Errorf("Expected a signed AXFR with the chart's TSIG configuration, got %v, %v", texts(rrs), err)
+				}
+				if rrs, err := xfr(t, s.dns, "example.org.", 0, ""); err == nil && len(rrs) > 0 {
+					t.Errorf("Expected an unsigned AXFR to be refused, got %v", texts(rrs))
 				}
 			}
 		})

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,14 +21,28 @@ type knot struct {
 	out  *syncBuffer
 }
 
-// knotConfig is a secondary for example.org that follows NOTIFY from
-// 127.0.0.1 and transfers from the primary, with the TSIG key when key.
-func knotConfig(dir string, port int, primary string, key bool) string {
+// knotConfig is the README's Knot secondary for example.org (its "~~~ knot"
+// block), pointed at primary, with the TSIG key when key, and allowed to be
+// asked for AXFR by the test.
+func knotConfig(t *testing.T, dir string, port int, primary string, key bool) string {
+	t.Helper()
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)~~~ knot\n(.*?)~~~").FindSubmatch(b)
+	if m == nil {
+		t.Fatal("Expected a ~~~ knot example in the README, got none")
+	}
+	example := string(m[1])
+	if !strings.Contains(example, "secret: "+tsigSecret) || !strings.Contains(example, "192.0.2.10@53") {
+		t.Fatalf("Expected the README's Knot example to use the test key and primary 192.0.2.10@53, got\n%s", example)
+	}
 	host, pport, _ := strings.Cut(primary, ":")
-	keys, remoteKey := "", ""
-	if key {
-		keys = "key:\n  - id: " + strings.TrimSuffix(tsigName, ".") + "\n    algorithm: hmac-sha256\n    secret: " + tsigSecret + "\n"
-		remoteKey = "    key: " + strings.TrimSuffix(tsigName, ".") + "\n"
+	example = strings.NewReplacer("192.0.2.10@53", host+"@"+pport, "192.0.2.10", host, "action: notify", "action: [notify, transfer]").Replace(example)
+	if !key {
+		example = regexp.MustCompile(`(?s)^key:.*?\nremote:`).ReplaceAllString(example, "remote:")
+		example = strings.Replace(example, "    key: xfr-key\n", "", 1)
 	}
 	return fmt.Sprintf(`server:
     rundir: "%[1]s"
@@ -37,24 +52,13 @@ database:
 log:
   - target: stderr
     any: info
-%[5]sremote:
-  - id: primary
-    address: %[3]s@%[4]s
-%[6]sacl:
-  - id: from_primary
-    address: 127.0.0.1
-    action: [notify, transfer]
 template:
   - id: default
     storage: "%[1]s"
     zonefile-sync: -1
     zonefile-load: none
     journal-content: changes
-zone:
-  - domain: example.org
-    master: primary
-    acl: from_primary
-`, dir, port, host, pport, keys, remoteKey)
+`, dir, port) + example
 }
 
 func startKnot(t *testing.T, port int, primary string, key bool) *knot {
@@ -67,7 +71,7 @@ func startKnot(t *testing.T, port int, primary string, key bool) *knot {
 	}
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "knot.conf")
-	if err := os.WriteFile(conf, []byte(knotConfig(dir, port, primary, key)), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte(knotConfig(t, dir, port, primary, key)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	k := &knot{addr: fmt.Sprintf("127.0.0.1:%d", port), out: &syncBuffer{}}

@@ -69,7 +69,25 @@ app.kubernetes.io/instance: {{ .Release.Name }}
         {{- if $v.fallthrough }}
         fallthrough
         {{- end }}
+        {{- if $v.ixfrJournal }}
+        ixfr_journal {{ $v.ixfrJournal }}
+        {{- end }}
     }
+    {{- with .Values.transfer }}
+    {{- if .to }}
+    {{- if .tsig.existingSecret }}
+    tsig {
+        secrets /etc/dbrecords-tsig/tsig.conf
+        {{- if .tsig.require }}
+        require {{ join " " .tsig.require }}
+        {{- end }}
+    }
+    {{- end }}
+    transfer {
+        to {{ join " " .to }}
+    }
+    {{- end }}
+    {{- end }}
     {{- range .Values.extraPlugins }}
     {{ . }}
     {{- end }}
