@@ -119,6 +119,11 @@ func TestZoneTransfers(t *testing.T) {
 		t.Errorf("Expected the AXFR to hold\n%s\ngot\n%s", strings.Join(want, "\n"), strings.Join(body, "\n"))
 	}
 
+	// The journal starts with the first change after start-up: what was
+	// served at the start-up serial may differ between replicas.
+	startup := serial(t, s)
+	exec1(t, db, "INSERT INTO dns_records (name, type, content) VALUES ('other.example.org', 'A', '192.0.2.99')")
+	waitFor(t, 3*time.Second, "the insert to be served", func() bool { return serial(t, s) != startup })
 	before := serial(t, s)
 	exec1(t, db, "UPDATE dns_records SET content = '192.0.2.2' WHERE name = 'www.example.org' AND type = 'A'")
 	waitFor(t, 3*time.Second, "the update to be served", func() bool { return answerA(t, s, "www.example.org.") == "192.0.2.2" })
@@ -140,9 +145,9 @@ func TestZoneTransfers(t *testing.T) {
 	if err != nil || len(rrs) != 1 || rrs[0].(*dns.SOA).Serial != now {
 		t.Errorf("Expected one SOA (serial %d) for a client at our serial, got %v, %v", now, texts(rrs), err)
 	}
-	rrs, err = xfr(t, s.dns, "example.org.", before-100, "")
+	rrs, err = xfr(t, s.dns, "example.org.", startup, "")
 	if err != nil || len(rrs) < 8 || rrs[1].Header().Rrtype == dns.TypeSOA {
-		t.Errorf("Expected the whole zone for a serial older than the journal, got %v, %v", texts(rrs), err)
+		t.Errorf("Expected the whole zone for the start-up serial, got %v, %v", texts(rrs), err)
 	}
 
 	m := new(dns.Msg)

@@ -42,15 +42,7 @@ func (l *loader) full(ctx context.Context) error {
 	// committed there.
 	l.track.forget(st.prunedBelow)
 	l.pendingFull = ""
-	snap := b.finish()
-	if l.cur == nil {
-		// The first content this process serves at these serials: the
-		// journal can bring a client at them up to date.
-		for i := range snap.hist {
-			snap.hist[i].dirtyBase = false
-		}
-	}
-	l.commit(snap)
+	l.commit(b.finish())
 	log.Infof("Loaded %d records for %d names from table %q", l.cur.records, l.cur.names, l.table)
 	return nil
 }

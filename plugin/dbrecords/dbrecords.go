@@ -36,9 +36,10 @@ type DBRecords struct {
 
 	xfer *transfer.Transfer // the transfer plugin of this server block, for NOTIFY; nil without one
 
-	mu         sync.Mutex     // guards sh and stopNotify
+	mu         sync.Mutex     // guards sh, stopNotify and down
 	sh         *shared        // the loader in use, from OnStartup to OnShutdown
 	stopNotify func()         // ends the notifier; nil without one
+	down       bool           // OnShutdown has run
 	token      *instanceToken // the caddy instance of this configuration; nil outside caddy
 }
 

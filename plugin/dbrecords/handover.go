@@ -71,9 +71,10 @@ type tokenKey struct{}
 
 // pending is an attachment of an instance that has not started yet.
 type pending struct {
-	sh  *shared
-	tok *instanceToken
-	s   settings
+	sh      *shared
+	tok     *instanceToken
+	s       settings
+	started func(*shared) // run when tok starts; dropped when it never does
 }
 
 type registry struct {
@@ -84,11 +85,11 @@ type registry struct {
 
 // attach returns the loader for key: the one already running, or one that
 // start starts with s (it must set sh.stop). For an instance that has not
-// started yet (tok), the settings s are handed over only when it starts, so
-// a reload that fails never changes the running configuration's loader.
-func (r *registry) attach(key, label string, s settings, tok *instanceToken, start func(*shared)) *shared {
+// started yet (tok), the settings s are handed over, and started (if not
+// nil) is run, only when it starts, so a reload that fails never changes the
+// running configuration's loader and leaves nothing running.
+func (r *registry) attach(key, label string, s settings, tok *instanceToken, start func(*shared), started func(*shared)) *shared {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	sh, ok := r.byKey[key]
 	if !ok {
 		sh = &shared{loaded: make(chan struct{}), label: label, set: make(chan settings, 1), current: s}
@@ -96,10 +97,15 @@ func (r *registry) attach(key, label string, s settings, tok *instanceToken, sta
 		start(sh)
 	}
 	sh.users++
-	if tok == nil || tok.started {
+	now := tok == nil || tok.started
+	if now {
 		sh.apply(s)
 	} else {
-		r.pending = append(r.pending, pending{sh: sh, tok: tok, s: s})
+		r.pending = append(r.pending, pending{sh: sh, tok: tok, s: s, started: started})
+	}
+	r.mu.Unlock()
+	if now && started != nil {
+		started(sh)
 	}
 	return sh
 }
@@ -128,10 +134,14 @@ func (r *registry) settle(tok *instanceToken) {
 	if tok != nil {
 		tok.started = true
 	}
-	var stops []func()
+	var stops, starts []func()
 	for _, p := range r.pending {
 		if p.tok == tok {
 			p.sh.apply(p.s)
+			if p.started != nil {
+				started, sh := p.started, p.sh
+				starts = append(starts, func() { started(sh) })
+			}
 			continue
 		}
 		p.sh.users--
@@ -143,6 +153,9 @@ func (r *registry) settle(tok *instanceToken) {
 	r.mu.Unlock()
 	for _, stop := range stops {
 		stop()
+	}
+	for _, start := range starts {
+		start()
 	}
 }
 

@@ -13,25 +13,33 @@ func TestRegistryRestarts(t *testing.T) {
 	live := &instanceToken{}
 	r.started(live)
 	s60, s999 := settings{ttl: 60}, settings{ttl: 999}
-	sh := r.attach("k", "zones", s60, live, start)
+	began := 0 // instances whose start-up work (the notifier) ran
+	onStart := func(*shared) { began++ }
+	sh := r.attach("k", "zones", s60, live, start, onStart)
+	if began != 1 {
+		t.Fatalf("Expected a started instance's start-up work to run at once, got %d", began)
+	}
 
 	// A reload that fails after dbrecords attached: abort undoes it.
 	failed := &instanceToken{}
-	r.attach("k", "zones", s999, failed, start)
+	r.attach("k", "zones", s999, failed, start, onStart)
 	if sh.current != s60 || len(sh.set) != 0 {
 		t.Fatalf("Expected a pending instance's settings not to reach the loader, got %+v", sh.current)
 	}
 	r.abort()
-	if sh.users != 1 || stops != 0 || sh.current != s60 {
+	if sh.users != 1 || stops != 0 || sh.current != s60 || began != 1 {
 		t.Fatalf("Expected the running user alone and the loader running, got %d users, %d stops, %+v", sh.users, stops, sh.current)
 	}
 
 	// A reload that fails without our OnRestartFailed (no dbrecords in the
 	// old Corefile), then one that succeeds: the next start undoes the first.
 	lost, next := &instanceToken{}, &instanceToken{}
-	r.attach("k", "zones", s999, lost, start)
-	r.attach("k", "zones", s999, next, start)
+	r.attach("k", "zones", s999, lost, start, onStart)
+	r.attach("k", "zones", s999, next, start, onStart)
 	r.started(next)
+	if began != 2 {
+		t.Fatalf("Expected only the started instance's start-up work to run, got %d runs in all", began)
+	}
 	r.detach(sh) // the old instance shuts down
 	if sh.users != 1 || stops != 0 || sh.current != s999 || len(sh.set) != 1 {
 		t.Fatalf("Expected one user with the new settings handed over, got %d users, %d stops, %+v", sh.users, stops, sh.current)

@@ -39,6 +39,7 @@ type history struct {
 	steps     []*step
 	bytes     int
 	dirtyBase bool
+	dead      int // evicted steps still held by the array steps shares
 }
 
 // record returns h with a step appended and the oldest steps evicted until
@@ -57,11 +58,11 @@ func (h history) record(st *step, budget int) history {
 		n++
 	}
 	if n > 0 {
-		// Evicted steps stay reachable from older snapshots only; copy
-		// the rest once the dead prefix outgrows it, so they can go.
-		h.steps = h.steps[n:]
-		if cap(h.steps) > 2*len(h.steps)+16 {
-			h.steps = slices.Clip(slices.Clone(h.steps))
+		// Evicted steps stay in the array before steps[0]; copy the rest
+		// once they outnumber it, so they can go.
+		h.steps, h.dead = h.steps[n:], h.dead+n
+		if h.dead > len(h.steps)+16 {
+			h.steps, h.dead = slices.Clone(h.steps), 0
 		}
 	}
 	return h

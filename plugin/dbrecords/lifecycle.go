@@ -22,21 +22,11 @@ func (d *DBRecords) OnStartup() error {
 	dsns := newDSNSource(d.cfg)
 	label := strings.Join(d.cfg.zones, " ")
 	s := settings{ttl: d.cfg.ttl, refresh: d.cfg.refresh, reconcile: d.cfg.reconcile, journal: d.cfg.journal}
-	sh := loaders.attach(d.loaderKey(), label, s, d.token, func(sh *shared) { d.startLoader(sh, dsns, s) })
+	sh := loaders.attach(d.loaderKey(), label, s, d.token, func(sh *shared) { d.startLoader(sh, dsns, s) }, d.startNotifier)
 	d.mu.Lock()
 	d.sh = sh
 	d.mu.Unlock()
 	d.data.Store(&sh.snap)
-	if d.xfer != nil {
-		ctx, cancel := context.WithCancel(context.Background())
-		n := &notifier{xfer: d.xfer, zones: d.cfg.zones, snap: d.snapshot, change: &sh.change}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			n.run(ctx)
-		}()
-		d.stopNotify = func() { cancel(); <-done }
-	}
 
 	t := time.NewTimer(startupWait)
 	defer t.Stop()
@@ -46,6 +36,30 @@ func (d *DBRecords) OnStartup() error {
 		log.Warningf("Table %q not loaded after %.0f seconds; answering SERVFAIL for %s until it is", d.cfg.table, startupWait.Seconds(), label)
 	}
 	return nil
+}
+
+// startNotifier sends NOTIFY for sh's changes through the transfer plugin,
+// if the server block has one, until OnShutdown. It runs once this instance
+// has started: a reload that fails starts none.
+func (d *DBRecords) startNotifier(sh *shared) {
+	if d.xfer == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &notifier{xfer: d.xfer, zones: d.cfg.zones, snap: sh.snap.Load, change: &sh.change}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n.run(ctx)
+	}()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.down { // shut down before it started
+		cancel()
+		<-done
+		return
+	}
+	d.stopNotify = func() { cancel(); <-done }
 }
 
 // startLoader starts a loader for sh that connects with the DSNs of dsns.
@@ -95,7 +109,7 @@ func (d *DBRecords) startLoader(sh *shared, dsns *dsnSource, s settings) {
 func (d *DBRecords) OnShutdown() error {
 	d.mu.Lock()
 	sh, stopNotify := d.sh, d.stopNotify
-	d.sh, d.stopNotify = nil, nil
+	d.sh, d.stopNotify, d.down = nil, nil, true
 	d.mu.Unlock()
 	if stopNotify != nil {
 		stopNotify()

@@ -99,6 +99,9 @@ func (n *notifier) send(ctx context.Context, zone string, kick <-chan struct{}) 
 			return
 		case <-kick:
 		}
+		if ctx.Err() != nil {
+			return
+		}
 		if err := n.xfer.Notify(zone); err != nil {
 			notifyErrors.WithLabelValues(zone).Inc()
 			if lim.allow(time.Now()) {

@@ -36,13 +36,17 @@ func (d *DBRecords) Transfer(zone string, serial uint32) (<-chan []dns.RR, error
 	ch := make(chan []dns.RR)
 
 	kind := "axfr"
-	from := -1
+	var changed []entry
 	if serial != 0 {
 		kind = "ixfr_full"
 		if !serialLess(serial, v.serial) {
 			kind = "ixfr_current"
-		} else if from = snap.hist[zi].since(serial); from >= 0 {
-			kind = "ixfr"
+		} else if from := snap.hist[zi].since(serial); from >= 0 {
+			// A large difference touching more names than half the
+			// zone's (all zones' names, as a bound) goes as the whole zone.
+			if changed = snap.hist[zi].changedSince(from); len(changed) <= 1000 || 2*len(changed) <= snap.names {
+				kind = "ixfr"
+			}
 		}
 	}
 	transfers.WithLabelValues(zone, kind).Inc()
@@ -53,7 +57,7 @@ func (d *DBRecords) Transfer(zone string, serial uint32) (<-chan []dns.RR, error
 		case "ixfr_current":
 			ch <- []dns.RR{soa}
 		case "ixfr":
-			d.sendDiff(ch, snap, zi, from, soa, serial)
+			sendDiff(ch, snap, changed, soa, serial)
 		default:
 			d.sendZone(ch, snap, zi, soa)
 		}
@@ -89,31 +93,34 @@ func (d *DBRecords) sendZone(ch chan<- []dns.RR, snap *snapshot, zi int, soa *dn
 	ch <- append(batch, soa)
 }
 
-// sendDiff sends the differences of zone zi from the version after journal
-// step from to snap, in IXFR format: the new SOA, the old SOA, the records
-// deleted, the new SOA, the records added, the new SOA.
-func (d *DBRecords) sendDiff(ch chan<- []dns.RR, snap *snapshot, zi, from int, soa *dns.SOA, serial uint32) {
+// sendDiff sends the differences between the entries changed (as a client
+// at serial has them) and snap, in IXFR format: the new SOA, the old SOA,
+// the records deleted, the new SOA, the records added, the new SOA. It
+// streams them in batches, computing each name's difference twice rather
+// than holding the whole difference.
+func sendDiff(ch chan<- []dns.RR, snap *snapshot, changed []entry, soa *dns.SOA, serial uint32) {
 	old := *soa
 	old.Serial = serial
-	var dels, adds []dns.RR
-	for _, was := range snap.hist[zi].changedSince(from) {
-		now, _ := snap.get(was.name())
-		for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
-			del, add := rrsetDiff(was.rrs(was.name(), t), now.rrs(was.name(), t))
-			dels, adds = append(dels, del...), append(adds, add...)
+	batch := []dns.RR{soa, &old}
+	for _, adding := range []bool{false, true} {
+		for _, was := range changed {
+			now, _ := snap.get(was.name())
+			for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+				del, add := rrsetDiff(was.rrs(was.name(), t), now.rrs(was.name(), t))
+				if adding {
+					batch = append(batch, add...)
+				} else {
+					batch = append(batch, del...)
+				}
+			}
+			if len(batch) >= xfrBatch {
+				ch <- batch
+				batch = nil
+			}
 		}
+		batch = append(batch, soa)
 	}
-	out := make([]dns.RR, 0, len(dels)+len(adds)+4)
-	out = append(out, soa, &old)
-	out = append(out, dels...)
-	out = append(out, soa)
-	out = append(out, adds...)
-	out = append(out, soa)
-	for len(out) > xfrBatch {
-		ch <- out[:xfrBatch]
-		out = out[xfrBatch:]
-	}
-	ch <- out
+	ch <- batch
 }
 
 // rrsetDiff returns what to delete from and add to the RRset was to make it
