@@ -57,7 +57,11 @@ func benchSize(opt options, n int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return render(n, sys, m, prop), nil
+	xfr, err := transfers(ctx, opt, d)
+	if err != nil {
+		return "", err
+	}
+	return render(n, sys, m, prop+"\n"+xfr), nil
 }
 
 func median(v []float64) float64 {
