@@ -20,7 +20,7 @@ func (l *loader) full(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b := newFullBuilder(l.sizeHint(ctx), l.versions())
+	b := l.signing(newFullBuilder(l.sizeHint(ctx), l.versions()))
 	invalid := map[string]int{}
 	invalidN := 0
 	err = l.src.rows(ctx, nil, func(r rawRow) {
@@ -220,7 +220,7 @@ func (l *loader) apply(ctx context.Context, fresh []change, w0, w1 uint64) error
 		return nil
 	}
 
-	b := newBuilder(l.cur)
+	b := l.signing(newBuilder(l.cur))
 	olds := make([][]entry, len(l.zones.list))
 	for _, k := range keys {
 		l.invalidN += invalid[k] - l.invalid[k]

@@ -1,8 +1,10 @@
 package dbrecords
 
 import (
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // maxRecords caps the records of one name, so that an entry's records fit
@@ -17,6 +19,7 @@ const maxRecords = 2000
 // readers throughout.
 type builder struct {
 	s          *snapshot
+	sign       func(*entry)        // signs an entry whose sigs are ""; nil when the zones are not signed
 	work       map[uint64]*[]entry // decoded buckets changed in this batch
 	ownedPages map[uint64]bool     // pages already copied into s
 	fresh      [][]entry           // every bucket, when s was built from scratch (full load, growth)
@@ -66,11 +69,11 @@ func (b *builder) set(name, zone string, recs []record) (was entry, changed bool
 		b.upsert(name, recs)
 		b.ancestors(name, zone, 1)
 	case len(recs) == 0:
-		(*b.slot(bi))[i].data = data
+		(*b.slot(bi))[i].data, (*b.slot(bi))[i].sigs = data, ""
 		b.release(name)
 		b.ancestors(name, zone, -1)
 	default:
-		(*b.slot(bi))[i].data = data
+		(*b.slot(bi))[i].data, (*b.slot(bi))[i].sigs = data, ""
 	}
 	return was, true
 }
@@ -118,6 +121,7 @@ func addRecord(recs []record, r record) ([]record, bool) {
 // finish encodes the changed buckets and returns the new snapshot. The
 // builder is spent afterwards.
 func (b *builder) finish() *snapshot {
+	b.signAll()
 	for bi, w := range b.fresh {
 		b.s.pages[bi>>pageBits][bi&(pageSize-1)] = encode(w)
 	}
@@ -132,6 +136,48 @@ func (b *builder) finish() *snapshot {
 	}
 	b.work, b.fresh = nil, nil
 	return b.s
+}
+
+// resign makes finish sign name again.
+func (b *builder) resign(name string) {
+	if bi, i := b.locate(name); i >= 0 {
+		(*b.slot(bi))[i].sigs = ""
+	}
+}
+
+// signAll signs every entry of the changed buckets that has no signatures,
+// on all CPUs: a full load of a signed zone signs every name.
+func (b *builder) signAll() {
+	if b.sign == nil {
+		return
+	}
+	var todo []*entry
+	for _, w := range b.fresh {
+		for i := range w {
+			if w[i].sigs == "" {
+				todo = append(todo, &w[i])
+			}
+		}
+	}
+	for _, w := range b.work {
+		for i := range *w {
+			if (*w)[i].sigs == "" {
+				todo = append(todo, &(*w)[i])
+			}
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), 1+len(todo)/64)
+	var wg sync.WaitGroup
+	for k := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := k; i < len(todo); i += workers {
+				b.sign(todo[i])
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // entries returns bucket bi as this batch sees it.
@@ -173,7 +219,7 @@ func (b *builder) locate(name string) (bi uint64, i int) {
 // gets its own copy of name: callers pass substrings of longer names.
 func (b *builder) upsert(name string, recs []record) {
 	if bi, i := b.locate(name); i >= 0 {
-		(*b.slot(bi))[i].data = pack(name, recs)
+		(*b.slot(bi))[i].data, (*b.slot(bi))[i].sigs = pack(name, recs), ""
 		return
 	}
 	if b.s.names >= loadFactor*b.s.buckets() {

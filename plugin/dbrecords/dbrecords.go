@@ -36,6 +36,9 @@ type DBRecords struct {
 
 	xfer *transfer.Transfer // the transfer plugin of this server block, for NOTIFY; nil without one
 
+	signers []*signer   // by zone index; nil when no zone is signed (dnssec.go)
+	apexc   []apexCache // by zone index: the signed apex RRsets
+
 	mu         sync.Mutex     // guards sh, stopNotify and down
 	sh         *shared        // the loader in use, from OnStartup to OnShutdown
 	stopNotify func()         // ends the notifier; nil without one
@@ -53,7 +56,23 @@ var (
 
 // New returns a DBRecords for cfg. Nothing is started until OnStartup.
 func New(cfg *config) *DBRecords {
-	return &DBRecords{Fall: cfg.fall, cfg: cfg, zones: newZoneSet(cfg.zones, cfg.ns)}
+	d := &DBRecords{Fall: cfg.fall, cfg: cfg, zones: newZoneSet(cfg.zones, cfg.ns)}
+	if len(cfg.keys) > 0 {
+		d.signers = make([]*signer, len(d.zones.list))
+		d.apexc = make([]apexCache, len(d.zones.list))
+		for zi, z := range d.zones.list {
+			var keys []*dnsKey
+			for _, k := range cfg.keys {
+				if strings.EqualFold(k.rr.Hdr.Name, z.name) {
+					keys = append(keys, k)
+				}
+			}
+			if len(keys) > 0 {
+				d.signers[zi] = newSigner(keys, cfg.negativeTTL)
+			}
+		}
+	}
+	return d
 }
 
 // snapshot returns what queries are answered from, nil until the first load.
@@ -88,10 +107,13 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	m.SetReply(r)
 	m.Authoritative = true
 
+	var e entry
+	found := true
 	if qname == z.name {
 		m.Answer, m.Extra = d.apex(snap, z, owner, qtype)
 	} else {
-		e, ok := snap.find(qname, z.name)
+		e, found = snap.find(qname, z.name)
+		ok := found
 		switch {
 		case !ok && d.Fall.Through(qname):
 			return plugin.NextOrFailure(d.Name(), d.Next, ctx, w, r)
@@ -103,6 +125,9 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	}
 	if len(m.Answer) == 0 {
 		m.Ns = []dns.RR{z.soa(d.cfg.negativeTTL, d.cfg.negativeTTL)}
+	}
+	if d.signers != nil && d.signers[zi] != nil && state.Do() {
+		d.signReply(m, snap, zi, z, owner, qname, qtype, e, found)
 	}
 	w.WriteMsg(m)
 	return dns.RcodeSuccess, nil

@@ -1,6 +1,7 @@
 package dbrecords
 
 import (
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -224,5 +225,13 @@ func (d *DBRecords) loaderKey() string {
 	if d.cfg.dsnFile != "" {
 		src = "file:" + d.cfg.dsnFile
 	}
-	return src + "\x00" + strings.Join(d.cfg.tlsArgs, " ") + "\x00" + d.cfg.table + "\x00" + strings.Join(d.cfg.zones, " ")
+	key := src + "\x00" + strings.Join(d.cfg.tlsArgs, " ") + "\x00" + d.cfg.table + "\x00" + strings.Join(d.cfg.zones, " ")
+	// Signed entries depend on the keys and the NSEC TTL.
+	for _, k := range d.cfg.keys {
+		key += "\x00" + k.rr.String()
+	}
+	if len(d.cfg.keys) > 0 {
+		key += "\x00" + strconv.FormatUint(uint64(d.cfg.negativeTTL), 10)
+	}
+	return key
 }

@@ -78,6 +78,7 @@ func (d *DBRecords) startLoader(sh *shared, dsns *dsnSource, s settings) {
 		refresh:    s.refresh,
 		reconcile:  s.reconcile,
 		journal:    s.journal,
+		signers:    d.signers,
 		set:        sh.set,
 		table:      d.cfg.table,
 		scrub:      dsns.scrub,

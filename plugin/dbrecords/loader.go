@@ -52,6 +52,8 @@ type loader struct {
 	refresh   time.Duration
 	reconcile time.Duration       // full re-read interval; 0 means never
 	journal   int                 // bytes of IXFR journal per zone
+	signers   []*signer           // by zone index, nil entries for unsigned zones; nil when none is signed
+	renewAt   uint64              // the bucket renew looked at last
 	table     string              // for log lines
 	scrub     func(string) string // removes passwords from a log line
 	label     string              // metrics label
@@ -250,7 +252,62 @@ func (l *loader) poll(ctx context.Context) (more bool, err error) {
 	}
 	l.track = t
 	l.reportGaps(settled, now)
+	l.renew()
 	return more, nil
+}
+
+// renewBuckets is how many buckets each poll looks at for signatures to
+// renew: a million names (256k buckets) are swept every few minutes at the
+// default refresh, far within sigRefresh.
+const renewBuckets = 1024
+
+// renew signs again the entries of the next renewBuckets buckets whose
+// signatures expire within sigRefresh.
+func (l *loader) renew() {
+	if l.signers == nil || l.cur == nil {
+		return
+	}
+	var names []string
+	n := uint64(l.cur.buckets()) //nolint:gosec // a positive count
+	for range renewBuckets {
+		l.renewAt = (l.renewAt + 1) % n
+		b := l.cur.bucket(l.renewAt)
+		for i := 0; i < len(b); {
+			var e entry
+			e, i = at(b, i)
+			if s := l.signerFor(e.name()); s != nil && s.needsRenewal(&e) {
+				names = append(names, e.name())
+			}
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	b := l.signing(newBuilder(l.cur))
+	for _, name := range names {
+		b.resign(name)
+	}
+	l.commit(b.finish())
+}
+
+// signerFor returns the signer of the zone of name, nil when it is not signed.
+func (l *loader) signerFor(name string) *signer {
+	if zi := l.zones.match(name); zi >= 0 && l.signers != nil {
+		return l.signers[zi]
+	}
+	return nil
+}
+
+// signing makes b sign what changes in signed zones, and returns it.
+func (l *loader) signing(b *builder) *builder {
+	if l.signers != nil {
+		b.sign = func(e *entry) {
+			if zi := l.zones.match(e.name()); zi >= 0 && l.signers[zi] != nil {
+				l.signers[zi].signEntry(e, l.zones.list[zi].name)
+			}
+		}
+	}
+	return b
 }
 
 func (l *loader) clock() time.Time {

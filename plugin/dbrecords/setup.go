@@ -2,7 +2,9 @@ package dbrecords
 
 import (
 	"crypto/tls"
+	"errors"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +49,9 @@ func setup(c *caddy.Controller) error {
 	c.OnStartup(func() error {
 		// The transfer plugin of this server block, if any, sends NOTIFY.
 		d.xfer, _ = dnsserver.GetConfig(c).Handler("transfer").(*transfer.Transfer)
+		if len(cfg.keys) > 0 && dnsserver.GetConfig(c).Handler("dnssec") != nil {
+			return plugin.Error(pluginName, errors.New("property 'key': the dnssec plugin in this server block would sign the answers a second time; give the keys to one of them"))
+		}
 		return nil
 	})
 	c.OnStartup(d.OnStartup)
@@ -79,6 +84,23 @@ type config struct {
 	tls         *tls.Config // nil: plain connections
 	tlsArgs     []string    // the files tls names
 	journal     int         // IXFR journal bytes per zone
+	keys        []*dnsKey   // DNSSEC keys; none: answers are not signed
+}
+
+// addKeys parses "key file KEY...", as the dnssec plugin spells it.
+func (cfg *config) addKeys(c *caddy.Controller) error {
+	args := c.RemainingArgs()
+	if len(args) < 2 || args[0] != "file" {
+		return c.Err("property 'key' takes 'file' and at least one key file (as dnssec-keygen names them)")
+	}
+	for _, f := range args[1:] {
+		k, err := readKey(f)
+		if err != nil {
+			return c.Errf("property 'key': %v", err)
+		}
+		cfg.keys = append(cfg.keys, k)
+	}
+	return nil
 }
 
 // setTLS parses "tls [CERT KEY] CACERT" as CoreDNS's etcd plugin does.
@@ -140,6 +162,8 @@ func parse(c *caddy.Controller) (*config, error) {
 				err = cfg.setTLS(c)
 			case "ixfr_journal":
 				cfg.journal, err = sizeArg(c, minJournal)
+			case "key":
+				err = cfg.addKeys(c)
 			default:
 				err = c.Errf("unknown property '%s'", c.Val())
 			}
@@ -150,6 +174,11 @@ func parse(c *caddy.Controller) (*config, error) {
 	}
 	for i := range cfg.zones {
 		cfg.zones[i] = strings.ToLower(cfg.zones[i])
+	}
+	for _, k := range cfg.keys {
+		if owner := strings.ToLower(k.rr.Hdr.Name); !slices.Contains(cfg.zones, owner) {
+			return nil, c.Errf("property 'key': key %d is for %s, which this block does not serve (%s)", k.tag, owner, strings.Join(cfg.zones, " "))
+		}
 	}
 	return cfg, cfg.setDSN(c, dsn, dsnFile, fileDSN)
 }

@@ -25,6 +25,7 @@ type entry struct {
 	data  string
 	nlen  uint16
 	below int32
+	sigs  string // DNSSEC signatures of its RRsets (dnssec.go); "" when unsigned
 }
 
 func (e *entry) name() string { return e.data[:e.nlen] }
@@ -103,11 +104,12 @@ const (
 
 // page is a fixed run of hash buckets. A bucket is one string holding its
 // entries back to back, each as: name length (1 byte), records length (2
-// bytes), below (4 bytes), then the name and the packed records. One string
-// per bucket keeps the heap small: about 45 bytes per name.
+// bytes), below (4 bytes), signatures length (2 bytes), then the name, the
+// packed records and the signatures. One string per bucket keeps the heap
+// small: about 47 bytes per name unsigned.
 type page [pageSize]string
 
-const entryHeader = 7
+const entryHeader = 9
 
 // snapshot is an immutable view of all names. Readers load it with one atomic
 // read and never see it change; the loader publishes a new one per sync and
@@ -158,8 +160,10 @@ func (s *snapshot) buckets() int { return len(s.pages) * pageSize }
 func at(b string, i int) (e entry, next int) {
 	l, r := int(b[i]), int(binary.BigEndian.Uint16([]byte(b[i+1:i+3])))
 	e.below = int32(binary.BigEndian.Uint32([]byte(b[i+3 : i+7]))) //nolint:gosec // the bits encode wrote
+	g := int(binary.BigEndian.Uint16([]byte(b[i+7 : i+9])))
 	e.data, e.nlen = b[i+entryHeader:i+entryHeader+l+r], uint16(l) //nolint:gosec // l is one byte
-	return e, i + entryHeader + l + r
+	e.sigs = b[i+entryHeader+l+r : i+entryHeader+l+r+g]
+	return e, i + entryHeader + l + r + g
 }
 
 // decode returns the entries of bucket b; their data share b's memory.
@@ -177,14 +181,16 @@ func decode(b string) []entry {
 func encode(es []entry) string {
 	n := 0
 	for i := range es {
-		n += entryHeader + len(es[i].data)
+		n += entryHeader + len(es[i].data) + len(es[i].sigs)
 	}
 	b := make([]byte, 0, n)
 	for _, e := range es {
 		b = append(b, byte(e.nlen))
 		b = binary.BigEndian.AppendUint16(b, uint16(len(e.data)-int(e.nlen))) //nolint:gosec // at most maxRecords*21 bytes
 		b = binary.BigEndian.AppendUint32(b, uint32(e.below))                 //nolint:gosec // bits kept, decoded by at
+		b = binary.BigEndian.AppendUint16(b, uint16(len(e.sigs)))             //nolint:gosec // at most a few KB (dnssec.go)
 		b = append(b, e.data...)
+		b = append(b, e.sigs...)
 	}
 	return string(b)
 }

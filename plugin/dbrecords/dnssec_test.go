@@ -1,0 +1,241 @@
+package dbrecords
+
+import (
+	"context"
+	"crypto"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
+
+	"github.com/miekg/dns"
+)
+
+// writeKey generates a key for zone as dnssec-keygen would write it (Kzone.+alg+tag.key
+// and .private in dir) and returns the base name.
+func writeKey(t *testing.T, dir, zone string, alg uint8, flags uint16) string {
+	t.Helper()
+	k := &dns.DNSKEY{Hdr: dns.RR_Header{Name: zone, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 3600}, Flags: flags, Protocol: 3, Algorithm: alg}
+	bits := 256
+	if alg == dns.ED25519 {
+		bits = 256
+	}
+	priv, err := k.Generate(bits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := filepath.Join(dir, fmt.Sprintf("K%s+%03d+%05d", zone, alg, k.KeyTag()))
+	if err := os.WriteFile(base+".key", []byte(k.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(base+".private", []byte(k.PrivateKeyString(priv.(crypto.PrivateKey))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return base
+}
+
+// signedPlugin serves the fixture with example.org signed by keys of alg.
+func signedPlugin(t *testing.T, alg uint8, flags ...uint16) (*DBRecords, []*dns.DNSKEY) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := &config{zones: []string{"example.org.", "example.net."}, ttl: 60, negativeTTL: 30, ns: []string{"ns1.example.org.", "ns2.example.org."}}
+	var pub []*dns.DNSKEY
+	for _, f := range flags {
+		k, err := readKey(writeKey(t, dir, "example.org.", alg, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.keys = append(cfg.keys, k)
+		pub = append(pub, k.rr)
+	}
+	d := New(cfg)
+	l := &loader{zones: d.zones, signers: d.signers}
+	b := l.signing(newFullBuilder(0, []version{{zone: d.zones.list[0], serial: 7}, {zone: d.zones.list[1], serial: 7}}))
+	for _, r := range fixtureRows() {
+		if sr, reason := parseRow(r, d.zones, 60); reason == rowValid {
+			b.add(sr.fqdn, d.zones.list[sr.zone].name, sr.rec)
+		}
+	}
+	d.serve(b.finish())
+	d.Next = test.ErrorHandler()
+	return d, pub
+}
+
+// askDO queries d with the DO bit.
+func askDO(t *testing.T, d *DBRecords, qname string, qtype uint16) *dns.Msg {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(qname, qtype)
+	m.SetEdns0(4096, true)
+	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	if _, err := d.ServeDNS(context.Background(), rec, m); err != nil {
+		t.Fatal(err)
+	}
+	return rec.Msg
+}
+
+// verifySection checks that every RRset of rrs (but RRSIGs) has a signature
+// by one of keys that verifies now, and returns the types signed.
+func verifySection(t *testing.T, what string, rrs []dns.RR, keys []*dns.DNSKEY) []uint16 {
+	t.Helper()
+	sets := map[string][]dns.RR{}
+	var sigs []*dns.RRSIG
+	for _, rr := range rrs {
+		if s, ok := rr.(*dns.RRSIG); ok {
+			sigs = append(sigs, s)
+			continue
+		}
+		k := strings.ToLower(rr.Header().Name) + "/" + dns.TypeToString[rr.Header().Rrtype]
+		sets[k] = append(sets[k], rr)
+	}
+	var types []uint16
+	for k, set := range sets {
+		ok := false
+		for _, s := range sigs {
+			if strings.ToLower(s.Header().Name)+"/"+dns.TypeToString[s.TypeCovered] != k {
+				continue
+			}
+			for _, key := range keys {
+				if key.KeyTag() == s.KeyTag && s.Verify(key, set) == nil && s.ValidityPeriod(time.Now()) {
+					ok = true
+				}
+			}
+		}
+		if !ok {
+			t.Errorf("%s: expected a valid signature over %s, got none among %v", what, k, sigs)
+		}
+		types = append(types, set[0].Header().Rrtype)
+	}
+	return types
+}
+
+// TestSignedAnswers: with keys, every answer to a DO query is signed and
+// verifies against the zone's DNSKEYs: positive, wildcard, NODATA at a
+// name and at an empty non-terminal, a name that does not exist (black
+// lies), and the apex SOA, NS and DNSKEY; with ECDSA P-256 and Ed25519, one
+// key or a KSK/ZSK pair.
+func TestSignedAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		alg   uint8
+		flags []uint16
+	}{
+		{"P-256 CSK", dns.ECDSAP256SHA256, []uint16{257}},
+		{"Ed25519 CSK", dns.ED25519, []uint16{257}},
+		{"P-256 KSK+ZSK", dns.ECDSAP256SHA256, []uint16{257, 256}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, keys := signedPlugin(t, tc.alg, tc.flags...)
+			for _, q := range []struct {
+				qname string
+				qtype uint16
+				rcode int
+				want  string // "answer" or the NSEC's type list
+			}{
+				{"www.example.org.", dns.TypeA, 0, "answer"},
+				{"WWW.example.ORG.", dns.TypeAAAA, 0, "answer"},
+				{"host.wild.example.org.", dns.TypeAAAA, 0, "answer"},
+				{"anything.wild.example.org.", dns.TypeA, 0, "answer"},
+				{"example.org.", dns.TypeA, 0, "answer"},
+				{"example.org.", dns.TypeSOA, 0, "answer"},
+				{"example.org.", dns.TypeNS, 0, "answer"},
+				{"example.org.", dns.TypeDNSKEY, 0, "answer"},
+				{"v4only.example.org.", dns.TypeAAAA, 0, "A RRSIG NSEC"},
+				{"ent.example.org.", dns.TypeA, 0, "RRSIG NSEC"},
+				{"anything.wild.example.org.", dns.TypeAAAA, 0, "A RRSIG NSEC"},
+				{"nope.example.org.", dns.TypeA, 0, "RRSIG NSEC NXNAME"},
+				{"example.org.", dns.TypeTXT, 0, "A NS SOA RRSIG NSEC DNSKEY"},
+			} {
+				r := askDO(t, d, q.qname, q.qtype)
+				what := q.qname + " " + dns.TypeToString[q.qtype]
+				if r.Rcode != q.rcode {
+					t.Errorf("%s: expected rcode %d, got %d", what, q.rcode, r.Rcode)
+				}
+				if q.want == "answer" {
+					if len(r.Answer) == 0 {
+						t.Errorf("%s: expected an answer, got %v", what, r)
+						continue
+					}
+					verifySection(t, what, r.Answer, keys)
+					continue
+				}
+				types := verifySection(t, what, r.Ns, keys)
+				if !slices.Contains(types, dns.TypeSOA) || !slices.Contains(types, dns.TypeNSEC) {
+					t.Errorf("%s: expected a signed SOA and NSEC, got %v", what, r.Ns)
+				}
+				for _, rr := range r.Ns {
+					if n, ok := rr.(*dns.NSEC); ok {
+						var got []string
+						for _, bt := range n.TypeBitMap {
+							got = append(got, dns.TypeToString[bt])
+						}
+						if !strings.EqualFold(n.Hdr.Name, q.qname) || n.NextDomain != `\000.`+n.Hdr.Name || strings.Join(got, " ") != q.want {
+							t.Errorf("%s: expected NSEC %s -> \\000.%s with %s, got %v", what, q.qname, q.qname, q.want, n)
+						}
+					}
+				}
+			}
+			if r := askDO(t, d, "example.org.", dns.TypeNS); len(r.Extra) == 0 {
+				t.Error("Expected glue with the NS answer")
+			} else {
+				verifySection(t, "glue", r.Extra, keys)
+			}
+			// Without DO: no DNSSEC records.
+			m := new(dns.Msg)
+			m.SetQuestion("www.example.org.", dns.TypeA)
+			rec := dnstest.NewRecorder(&test.ResponseWriter{})
+			d.ServeDNS(context.Background(), rec, m)
+			for _, rr := range rec.Msg.Answer {
+				if rr.Header().Rrtype == dns.TypeRRSIG {
+					t.Errorf("Expected no RRSIG without DO, got %v", rr)
+				}
+			}
+			// The other zone has no key: unsigned.
+			if r := askDO(t, d, "a.example.net.", dns.TypeA); len(r.Answer) != 1 {
+				t.Errorf("Expected an unsigned zone's answer alone, got %v", r.Answer)
+			}
+		})
+	}
+}
+
+// TestSignaturesFollowChanges: a changed or deleted name is never served
+// with its old signature; renewal re-signs entries close to expiry.
+func TestSignaturesFollowChanges(t *testing.T) {
+	d, keys := signedPlugin(t, dns.ECDSAP256SHA256, 257)
+	l := &loader{zones: d.zones, signers: d.signers, cur: d.snapshot(), publish: d.serve}
+	b := l.signing(newBuilder(l.cur))
+	b.set("www.example.org.", "example.org.", []record{{addr: netip.MustParseAddr("192.0.2.77"), ttl: 60}})
+	b.set("v4only.example.org.", "example.org.", nil)
+	d.serve(b.finish())
+	r := askDO(t, d, "www.example.org.", dns.TypeA)
+	if len(r.Answer) != 2 || !strings.Contains(r.Answer[0].String(), "192.0.2.77") {
+		t.Fatalf("Expected the new address and its signature, got %v", r.Answer)
+	}
+	verifySection(t, "changed", r.Answer, keys)
+	r = askDO(t, d, "v4only.example.org.", dns.TypeA)
+	if len(r.Answer) != 0 {
+		t.Errorf("Expected the deleted name to have no answer, got %v", r.Answer)
+	}
+	verifySection(t, "deleted", r.Ns, keys)
+
+	// Renewal: with the clock three weeks on, every entry is renewed.
+	s := d.signers[0]
+	before, _ := d.snapshot().get("www.example.org.")
+	s.now = func() time.Time { return time.Now().Add(21 * 24 * time.Hour) }
+	defer func() { s.now = time.Now }()
+	l.cur = d.snapshot()
+	for range 1 + l.cur.buckets()/renewBuckets {
+		l.renew()
+	}
+	after, _ := d.snapshot().get("www.example.org.")
+	if after.sigs == before.sigs || s.needsRenewal(&after) {
+		t.Error("Expected the entry re-signed with a later expiration")
+	}
+}

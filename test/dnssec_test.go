@@ -1,0 +1,123 @@
+package test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// writeKey writes a key for zone as dnssec-keygen names it (Kzone.+alg+tag
+// .key and .private) into dir and returns its base name and DNSKEY.
+func writeKey(t *testing.T, dir, zone string, alg uint8) (string, *dns.DNSKEY) {
+	t.Helper()
+	k := &dns.DNSKEY{Hdr: dns.RR_Header{Name: zone, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 3600}, Flags: 257, Protocol: 3, Algorithm: alg}
+	priv, err := k.Generate(256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := filepath.Join(dir, fmt.Sprintf("K%s+%03d+%05d", zone, alg, k.KeyTag()))
+	if err := os.WriteFile(base+".key", []byte(k.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(base+".private", []byte(k.PrivateKeyString(priv)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return base, k
+}
+
+// delv asks s through delv (Debian bind9-dnsutils, which `make test`
+// installs) with key as the trust anchor and returns its output.
+func delv(t *testing.T, s *server, anchors, name, qtype string) string {
+	t.Helper()
+	host, port, _ := strings.Cut(s.dns, ":")
+	out, _ := exec.Command("delv", "@"+host, "-p", port, "-a", anchors, "+root=example.org", name, qtype).CombinedOutput()
+	return string(out)
+}
+
+// TestDNSSECValidates: delv, with the zone's key as trust anchor, fully
+// validates every kind of answer from the built binary, signed by
+// dbrecords itself (the key property) or by the dnssec plugin in front, and
+// the new answers after an INSERT and a DELETE.
+func TestDNSSECValidates(t *testing.T) {
+	if _, err := exec.LookPath("delv"); err != nil {
+		t.Fatalf("Expected delv (Debian package bind9-dnsutils, which `make test` installs), got %v", err)
+	}
+	for _, signer := range []string{"dbrecords", "dnssec plugin"} {
+		t.Run(signer, func(t *testing.T) {
+			db, dsn := newDB(t)
+			insertRows(t, db, [][4]any{
+				{"www.example.org", "A", "192.0.2.1", nil},
+				{"www.example.org", "AAAA", "2001:db8::1", nil},
+				{"*.wild.example.org", "A", "192.0.2.5", nil},
+				{"deep.ent.example.org", "A", "192.0.2.4", nil},
+				{"gone.example.org", "A", "192.0.2.6", nil},
+			})
+			dir := t.TempDir()
+			base, key := writeKey(t, dir, "example.org.", dns.ECDSAP256SHA256)
+			anchors := filepath.Join(dir, "anchors.conf")
+			anchor := fmt.Sprintf("trust-anchors {\n\texample.org. static-key %d %d %d %q;\n};\n", key.Flags, key.Protocol, key.Algorithm, key.PublicKey)
+			if err := os.WriteFile(anchors, []byte(anchor), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			block := serverBlock(dsn, "key file "+base)
+			if signer != "dbrecords" {
+				block = strings.Replace(serverBlock(dsn), "\tdbrecords {", "\tdnssec example.org {\n\t\tkey file "+base+"\n\t}\n\tdbrecords {", 1)
+			}
+			s := startCorefile(t, block)
+			s.waitReady(t)
+
+			for _, q := range []struct{ name, qtype, want string }{
+				{"www.example.org", "A", "192.0.2.1"},
+				{"www.example.org", "AAAA", "2001:db8::1"},
+				{"host.wild.example.org", "A", "192.0.2.5"},
+				{"www.example.org", "TXT", "negative response, fully validated"},
+				{"ent.example.org", "A", "negative response, fully validated"},
+				{"nope.example.org", "A", "negative response, fully validated"},
+				{"example.org", "SOA", "hostmaster.example.org."},
+				{"example.org", "NS", "ns1.example.org."},
+				{"example.org", "DNSKEY", key.PublicKey[:20]},
+				{"example.org", "TXT", "negative response, fully validated"},
+			} {
+				out := delv(t, s, anchors, q.name, q.qtype)
+				if !strings.Contains(out, "fully validated") || !strings.Contains(strings.Join(strings.Fields(out), " "), q.want) {
+					t.Errorf("Expected delv to fully validate %s %s (%s), got:\n%s", q.name, q.qtype, q.want, out)
+				}
+			}
+
+			exec1(t, db, "INSERT INTO dns_records (name, type, content) VALUES ('new.example.org', 'A', '192.0.2.9')")
+			exec1(t, db, "DELETE FROM dns_records WHERE name = 'gone.example.org'")
+			waitFor(t, 3*time.Second, "the insert and delete to be served", func() bool {
+				return answerA(t, s, "new.example.org.") == "192.0.2.9" && answerA(t, s, "gone.example.org.") == "NXDOMAIN"
+			})
+			if out := delv(t, s, anchors, "new.example.org", "A"); !strings.Contains(out, "; fully validated") || !strings.Contains(out, "192.0.2.9") {
+				t.Errorf("Expected the inserted name fully validated, got:\n%s", out)
+			}
+			if out := delv(t, s, anchors, "gone.example.org", "A"); !strings.Contains(out, "negative response, fully validated") {
+				t.Errorf("Expected the deleted name's denial fully validated, got:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestDNSSECTwoSigners: a key given to dbrecords with the dnssec plugin in
+// the same block fails start-up, rather than signing every answer twice.
+func TestDNSSECTwoSigners(t *testing.T) {
+	_, dsn := newDB(t)
+	base, _ := writeKey(t, t.TempDir(), "example.org.", dns.ECDSAP256SHA256)
+	block := strings.Replace(serverBlock(dsn, "key file "+base), "\tdbrecords {", "\tdnssec example.org {\n\t\tkey file "+base+"\n\t}\n\tdbrecords {", 1)
+	s := startCorefile(t, block)
+	select {
+	case <-s.done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("Expected coredns to refuse two signers, it runs")
+	}
+	if out := s.out.String(); !strings.Contains(out, "would sign the answers a second time") {
+		t.Errorf("Expected the error to say why, got:\n%s", out)
+	}
+}
