@@ -1,7 +1,6 @@
 package test
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,23 +8,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dbrecords/dbrecords/test/dnskey"
+
 	"github.com/miekg/dns"
 )
 
-// writeKey writes a key for zone as dnssec-keygen names it (Kzone.+alg+tag
-// .key and .private) into dir and returns its base name and DNSKEY.
+// writeKey writes a CSK for zone into dir (see package dnskey).
 func writeKey(t *testing.T, dir, zone string, alg uint8) (string, *dns.DNSKEY) {
 	t.Helper()
-	k := &dns.DNSKEY{Hdr: dns.RR_Header{Name: zone, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 3600}, Flags: 257, Protocol: 3, Algorithm: alg}
-	priv, err := k.Generate(256)
+	base, k, err := dnskey.Write(dir, zone, alg, 257)
 	if err != nil {
-		t.Fatal(err)
-	}
-	base := filepath.Join(dir, fmt.Sprintf("K%s+%03d+%05d", zone, alg, k.KeyTag()))
-	if err := os.WriteFile(base+".key", []byte(k.String()+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(base+".private", []byte(k.PrivateKeyString(priv)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return base, k
@@ -61,8 +53,7 @@ func TestDNSSECValidates(t *testing.T) {
 			dir := t.TempDir()
 			base, key := writeKey(t, dir, "example.org.", dns.ECDSAP256SHA256)
 			anchors := filepath.Join(dir, "anchors.conf")
-			anchor := fmt.Sprintf("trust-anchors {\n\texample.org. static-key %d %d %d %q;\n};\n", key.Flags, key.Protocol, key.Algorithm, key.PublicKey)
-			if err := os.WriteFile(anchors, []byte(anchor), 0o600); err != nil {
+			if err := os.WriteFile(anchors, []byte(dnskey.Anchor(key)), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			block := serverBlock(dsn, "key file "+base)

@@ -1,7 +1,14 @@
 package dbrecords
 
 import (
+	"bytes"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	crand "crypto/rand"
+	"crypto/sha256"
+	"crypto/sha512"
+	"errors"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -173,13 +180,24 @@ func (s *signer) signEntry(e *entry, zone string) {
 		} else {
 			rrset = e.rrs(name, t)
 		}
-		sigs := s.sign(rrset, zone, s.zsk, incep, expir)
-		if len(sigs) != len(s.zsk) {
-			e.sigs = "" // answered unsigned rather than with some signatures missing
-			return
-		}
-		for _, sig := range sigs {
-			raw, _ := base64.StdEncoding.DecodeString(sig.(*dns.RRSIG).Signature)
+		for _, k := range s.zsk {
+			labels := uint8(dns.CountLabel(name)) //nolint:gosec // at most 127
+			if strings.HasPrefix(name, "*.") {
+				labels--
+			}
+			sig := &dns.RRSIG{TypeCovered: t, Algorithm: k.rr.Algorithm, Labels: labels, OrigTtl: rrset[0].Header().Ttl,
+				Expiration: expir, Inception: incep, KeyTag: k.tag, SignerName: zone}
+			raw, err := k.signSet(rrset, sig)
+			if errors.Is(err, errSlowPath) {
+				if sigs := s.sign(rrset, zone, []*dnsKey{k}, incep, expir); len(sigs) == 1 {
+					raw, err = base64.StdEncoding.DecodeString(sigs[0].(*dns.RRSIG).Signature)
+				}
+			}
+			if err != nil || len(raw) != k.sigLen {
+				log.Errorf("Signing %s/%s: %v", name, dns.TypeToString[t], err)
+				e.sigs = "" // answered unsigned rather than with some signatures missing
+				return
+			}
 			b = append(b, raw...)
 		}
 	}
@@ -258,6 +276,8 @@ type apexSigs struct {
 	expir    time.Time
 }
 
+var errSlowPath = errors.New("no direct signing for this algorithm")
+
 // apexCache holds one zone's apexSigs.
 type apexCache struct{ p atomic.Pointer[apexSigs] }
 
@@ -298,11 +318,11 @@ func (d *DBRecords) signReply(m *dns.Msg, snap *snapshot, zi int, z version, own
 		if found {
 			types = s.bitmap(&e)
 		}
-		nsec := nsecOf(owner, s.negTTL, types...)
+		nsec := nsecOf(qname, s.negTTL, types...) // lower case, as signOne wants
 		m.Rcode = dns.RcodeSuccess
 		m.Ns = append(m.Ns, d.soaNeg(a)...)
 		m.Ns = append(m.Ns, nsec)
-		m.Ns = append(m.Ns, s.signNow([]dns.RR{nsec}, z.name)...)
+		m.Ns = append(m.Ns, s.signOne(nsec, z.name)...)
 	}
 }
 
@@ -388,4 +408,102 @@ func copies(rrs []dns.RR) []dns.RR {
 		out[i] = dns.Copy(rr)
 	}
 	return out
+}
+
+// signOne signs a one-RR RRset whose owner is lower case, the NSEC of a
+// name that does not exist, without the copies and the 4 KB buffer of
+// dns.RRSIG.Sign: that signature is made for every such answer.
+func (s *signer) signOne(rr dns.RR, zone string) []dns.RR {
+	incep, expir := s.window0()
+	h := rr.Header()
+	out := make([]dns.RR, 0, len(s.zsk))
+	for _, k := range s.zsk {
+		sig := &dns.RRSIG{
+			Hdr:         dns.RR_Header{Name: h.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: h.Ttl},
+			TypeCovered: h.Rrtype, Algorithm: k.rr.Algorithm, Labels: uint8(dns.CountLabel(h.Name)), //nolint:gosec // at most 127
+			OrigTtl: h.Ttl, Expiration: expir, Inception: incep, KeyTag: k.tag, SignerName: zone,
+		}
+		raw, err := k.signSet([]dns.RR{rr}, sig)
+		if err != nil {
+			return s.signNow([]dns.RR{rr}, zone)
+		}
+		sig.Signature = base64.StdEncoding.EncodeToString(raw)
+		out = append(out, sig)
+	}
+	return out
+}
+
+// signSet returns k's signature of rrset (one owner in lower case, one type,
+// TTL sig.OrigTtl) under the RRSIG fields of sig (RFC 4034 section 3.1.8.1:
+// the RRSIG RDATA without the signature, then the RRs in canonical form and
+// order). It fails with errSlowPath for algorithms it does not sign itself.
+func (k *dnsKey) signSet(rrset []dns.RR, sig *dns.RRSIG) ([]byte, error) {
+	buf := make([]byte, 0, 512)
+	buf = binary.BigEndian.AppendUint16(buf, sig.TypeCovered)
+	buf = append(buf, sig.Algorithm, sig.Labels)
+	buf = binary.BigEndian.AppendUint32(buf, sig.OrigTtl)
+	buf = binary.BigEndian.AppendUint32(buf, sig.Expiration)
+	buf = binary.BigEndian.AppendUint32(buf, sig.Inception)
+	buf = binary.BigEndian.AppendUint16(buf, sig.KeyTag)
+	n := len(buf)
+	buf = buf[:cap(buf)]
+	off, err := dns.PackDomainName(dns.CanonicalName(sig.SignerName), buf, n, nil, false)
+	if err != nil {
+		return nil, err
+	}
+	// Each RR packed alone; equal owners, types and TTLs make their wire
+	// order their RDATA order.
+	wires := make([][]byte, 0, len(rrset))
+	for _, rr := range rrset {
+		w := make([]byte, dns.Len(rr)+16)
+		ttl := rr.Header().Ttl
+		rr.Header().Ttl = sig.OrigTtl
+		m, err := dns.PackRR(rr, w, 0, nil, false)
+		rr.Header().Ttl = ttl
+		if err != nil {
+			return nil, err
+		}
+		wires = append(wires, w[:m])
+	}
+	slices.SortFunc(wires, bytes.Compare)
+	data := buf[:off]
+	for i, w := range wires {
+		if i > 0 && bytes.Equal(w, wires[i-1]) {
+			continue
+		}
+		data = append(data, w...)
+	}
+	return k.signRaw(data)
+}
+
+// signRaw signs data as RFC 4034 asks of k's algorithm, returning the
+// signature as it goes into an RRSIG.
+func (k *dnsKey) signRaw(data []byte) ([]byte, error) {
+	switch priv := k.signer.(type) {
+	case ed25519.PrivateKey:
+		return ed25519.Sign(priv, data), nil
+	case *ecdsa.PrivateKey:
+		var digest []byte
+		switch k.rr.Algorithm {
+		case dns.ECDSAP256SHA256:
+			d := sha256.Sum256(data)
+			digest = d[:]
+		case dns.ECDSAP384SHA384:
+			d := sha512.Sum384(data)
+			digest = d[:]
+		}
+		if digest != nil {
+			r, s, err := ecdsa.Sign(crand.Reader, priv, digest)
+			if err != nil {
+				return nil, err
+			}
+			size := priv.Curve.Params().BitSize / 8
+			out := make([]byte, 2*size)
+			r.FillBytes(out[:size])
+			s.FillBytes(out[size:])
+			return out, nil
+		}
+	}
+	// Other algorithms (RSA): through miekg/dns.
+	return nil, errSlowPath
 }

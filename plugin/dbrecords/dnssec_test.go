@@ -2,11 +2,7 @@ package dbrecords
 
 import (
 	"context"
-	"crypto"
-	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,31 +11,9 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 
+	"github.com/dbrecords/dbrecords/test/dnskey"
 	"github.com/miekg/dns"
 )
-
-// writeKey generates a key for zone as dnssec-keygen would write it (Kzone.+alg+tag.key
-// and .private in dir) and returns the base name.
-func writeKey(t *testing.T, dir, zone string, alg uint8, flags uint16) string {
-	t.Helper()
-	k := &dns.DNSKEY{Hdr: dns.RR_Header{Name: zone, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 3600}, Flags: flags, Protocol: 3, Algorithm: alg}
-	bits := 256
-	if alg == dns.ED25519 {
-		bits = 256
-	}
-	priv, err := k.Generate(bits)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := filepath.Join(dir, fmt.Sprintf("K%s+%03d+%05d", zone, alg, k.KeyTag()))
-	if err := os.WriteFile(base+".key", []byte(k.String()+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(base+".private", []byte(k.PrivateKeyString(priv.(crypto.PrivateKey))), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return base
-}
 
 // signedPlugin serves the fixture with example.org signed by keys of alg.
 func signedPlugin(t *testing.T, alg uint8, flags ...uint16) (*DBRecords, []*dns.DNSKEY) {
@@ -48,7 +22,11 @@ func signedPlugin(t *testing.T, alg uint8, flags ...uint16) (*DBRecords, []*dns.
 	cfg := &config{zones: []string{"example.org.", "example.net."}, ttl: 60, negativeTTL: 30, ns: []string{"ns1.example.org.", "ns2.example.org."}}
 	var pub []*dns.DNSKEY
 	for _, f := range flags {
-		k, err := readKey(writeKey(t, dir, "example.org.", alg, f))
+		base, _, err := dnskey.Write(dir, "example.org.", alg, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := readKey(base)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,6 +108,8 @@ func TestSignedAnswers(t *testing.T) {
 		{"P-256 CSK", dns.ECDSAP256SHA256, []uint16{257}},
 		{"Ed25519 CSK", dns.ED25519, []uint16{257}},
 		{"P-256 KSK+ZSK", dns.ECDSAP256SHA256, []uint16{257, 256}},
+		{"P-384 CSK", dns.ECDSAP384SHA384, []uint16{257}},
+		{"RSA/SHA-256 CSK", dns.RSASHA256, []uint16{257}}, // signed through miekg/dns
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d, keys := signedPlugin(t, tc.alg, tc.flags...)

@@ -24,14 +24,15 @@ var (
 )
 
 // load runs dnsperf pinned to CPU 1 against r for opt.seconds with queries.
-func load(ctx context.Context, opt options, db *sql.DB, r *running, queries string) (result, error) {
+func load(ctx context.Context, opt options, db *sql.DB, r *running, queries string, extra ...string) (result, error) {
 	q0, err := questions(ctx, db)
 	if err != nil {
 		return result{}, err
 	}
 	began := time.Now()
-	out, err := exec.CommandContext(ctx, "taskset", "-c", "1", "dnsperf", "-s", "127.0.0.1", "-p", strconv.Itoa(r.port),
-		"-d", queries, "-l", strconv.Itoa(opt.seconds), "-q", "500", "-t", "2").CombinedOutput()
+	args := append([]string{"-c", "1", "dnsperf", "-s", "127.0.0.1", "-p", strconv.Itoa(r.port),
+		"-d", queries, "-l", strconv.Itoa(opt.seconds), "-q", "500", "-t", "2"}, extra...)
+	out, err := exec.CommandContext(ctx, "taskset", args...).CombinedOutput()
 	if err != nil {
 		return result{}, fmt.Errorf("dnsperf: %v\n%s", err, out)
 	}

@@ -61,7 +61,11 @@ func benchSize(opt options, n int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return render(n, sys, m, prop+"\n"+xfr), nil
+	sec, err := dnssecBench(ctx, opt, d)
+	if err != nil {
+		return "", err
+	}
+	return render(n, sys, m, prop+"\n"+xfr+"\n"+sec), nil
 }
 
 func median(v []float64) float64 {
