@@ -13,9 +13,10 @@ PACKAGES   := knotd:knot delv:bind9-dnsutils
 
 .PHONY: build generate packages test test-scale test-topologies bench helm image mysql demo stop fmt lint clean
 
-## build: ./coredns, upstream CoreDNS (version pinned in go.mod) with the plugins in plugin.cfg
+## build: ./coredns, upstream CoreDNS (version pinned in go.mod) with the plugins in plugin.cfg, and ./dbrecords, the admin command
 build: build/coredns/main.go
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o coredns ./build/coredns
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o dbrecords ./cmd/dbrecords
 
 ## generate: regenerate build/coredns/main.go from plugin.cfg (make build does it when plugin.cfg changed)
 generate:
@@ -34,7 +35,7 @@ packages:
 
 ## test: unit and integration tests, with the race detector, against a real MariaDB
 test: build mysql packages helm
-	DBRECORDS_REQUIRE_DB=1 COREDNS_BINARY=$(CURDIR)/coredns HELM_BINARY=$(CURDIR)/bin/helm $(GOTEST) ./...
+	DBRECORDS_REQUIRE_DB=1 COREDNS_BINARY=$(CURDIR)/coredns ADMIN_BINARY=$(CURDIR)/dbrecords HELM_BINARY=$(CURDIR)/bin/helm $(GOTEST) ./...
 
 ## helm: bin/helm, the helm CLI the chart tests use (pinned in test/tools/go.mod)
 helm:

@@ -23,8 +23,9 @@ import (
 	"github.com/miekg/dns"
 )
 
-// binary is the coredns under test: COREDNS_BINARY, or one built for this run.
-var binary string
+// binary is the coredns under test: COREDNS_BINARY, or one built for this
+// run; admin is the dbrecords admin command: ADMIN_BINARY, or one built.
+var binary, admin string
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -36,6 +37,22 @@ func run(m *testing.M) int {
 	if err := dbsetup.Ping(ctx, dbsetup.ServerDSN()); err != nil {
 		fmt.Fprintf(os.Stderr, "No MySQL server answers at MYSQL_DSN (%v); run `make mysql` or `make test`.\n", err)
 		return 1
+	}
+	admin = os.Getenv("ADMIN_BINARY")
+	if admin == "" {
+		dir, err := os.MkdirTemp("", "dbrecords-admin")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		admin = filepath.Join(dir, "dbrecords")
+		build := exec.Command("go", "build", "-o", admin, "../cmd/dbrecords")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "Building the admin command: %v\n", err)
+			return 1
+		}
 	}
 	binary = os.Getenv("COREDNS_BINARY")
 	if binary == "" {

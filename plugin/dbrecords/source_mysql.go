@@ -115,7 +115,7 @@ func (s *mysqlSource) logState(ctx context.Context) (logState, error) {
 	err := s.db.QueryRowContext(ctx, "SELECT COALESCE(MAX(pruned_below), 0) FROM `"+s.prune+"`").Scan(&st.prunedBelow)
 	var me *mysql.MySQLError
 	if errors.As(err, &me) && me.Number == 1146 { // no such table
-		return st, fmt.Errorf("table %q is missing: apply schema.sql of this version", s.prune)
+		return st, fmt.Errorf("table %q is missing: run `dbrecords schema apply` (or apply schema/schema.sql) of this version", s.prune)
 	}
 	return st, err
 }

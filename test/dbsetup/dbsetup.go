@@ -1,6 +1,6 @@
 // Package dbsetup prepares real MySQL/MariaDB databases for the demo, the
 // integration tests and the benchmarks: it creates a database and applies
-// plugin/dbrecords/schema.sql to it.
+// plugin/dbrecords/schema/schema.sql to it.
 package dbsetup
 
 import (
@@ -8,11 +8,11 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/schema"
 
 	"github.com/go-sql-driver/mysql"
 )
@@ -89,21 +89,10 @@ func Drop(serverDSN, name string) error {
 	return err
 }
 
-// SchemaPath is the path of plugin/dbrecords/schema.sql in this checkout.
-func SchemaPath() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "plugin", "dbrecords", "schema.sql")
-}
-
 // ApplySchema runs schema.sql statement by statement, for a records table
 // named table (schema.sql's own name is dns_records).
 func ApplySchema(ctx context.Context, db *sql.DB, table string) error {
-	b, err := os.ReadFile(SchemaPath())
-	if err != nil {
-		return err
-	}
-	script := strings.ReplaceAll(string(b), "dns_records", table)
-	for _, stmt := range Statements(script) {
+	for _, stmt := range schema.For(table) {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("schema.sql: %w in %q", err, stmt)
 		}
@@ -111,37 +100,8 @@ func ApplySchema(ctx context.Context, db *sql.DB, table string) error {
 	return nil
 }
 
-// Statements splits an SQL script into statements the way the mysql client
-// does for such files: a statement ends with the delimiter (';', or what a
-// DELIMITER line sets) at the end of a line; lines starting with "--" are
-// comments.
-func Statements(script string) []string {
-	var (
-		out   []string
-		cur   strings.Builder
-		delim = ";"
-	)
-	for line := range strings.SplitSeq(script, "\n") {
-		trimmed := strings.TrimSpace(line)
-		if trimmed == "" || strings.HasPrefix(trimmed, "--") {
-			continue
-		}
-		if d, ok := strings.CutPrefix(trimmed, "DELIMITER "); ok {
-			delim = strings.TrimSpace(d)
-			continue
-		}
-		cur.WriteString(line)
-		cur.WriteByte('\n')
-		if strings.HasSuffix(trimmed, delim) {
-			out = append(out, strings.TrimSuffix(strings.TrimSpace(cur.String()), delim))
-			cur.Reset()
-		}
-	}
-	if s := strings.TrimSpace(cur.String()); s != "" {
-		out = append(out, s)
-	}
-	return out
-}
+// Statements splits an SQL script into statements (see schema.Statements).
+func Statements(script string) []string { return schema.Statements(script) }
 
 // LoadApps inserts the benchmark data set into dns_records: app-<i>.<zone>
 // for i < n with an A row each (10.x.y.z from i) and an AAAA row for every

@@ -1,6 +1,6 @@
 -- dbrecords schema: run once in an empty database (MySQL 8 or MariaDB 10.11+).
 --
---   mysql DB < plugin/dbrecords/schema.sql
+--   mysql DB < plugin/dbrecords/schema/schema.sql
 --
 -- Writers use plain INSERT, UPDATE and DELETE on dns_records. The triggers
 -- below append the affected names to dns_records_changes in the same

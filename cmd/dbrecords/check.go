@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// replicaAddrs returns the replicas to check: the addresses given, and
+// every address the name service resolves to (a headless Service's pods).
+func replicaAddrs(ctx context.Context, given []string, service string, port int) ([]string, error) {
+	out := slices.Clone(given)
+	for i, a := range out {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			out[i] = net.JoinHostPort(a, "53")
+		}
+	}
+	if service != "" {
+		ips, err := net.DefaultResolver.LookupHost(ctx, service)
+		if err != nil {
+			return nil, fmt.Errorf("--service %s: %w", service, err)
+		}
+		sort.Strings(ips)
+		for _, ip := range ips {
+			out = append(out, net.JoinHostPort(ip, strconv.Itoa(port)))
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("check: name the replicas (HOST:PORT arguments or --service)")
+	}
+	return out, nil
+}
+
+// rrset is what a name should have, or has, of one type.
+type rrset struct {
+	addrs []string // sorted
+	ttl   uint32   // the lowest of the rows (one TTL per RRset)
+}
+
+func (r rrset) String() string {
+	switch {
+	case len(r.addrs) == 0:
+		return "nothing"
+	case r.ttl == nullTTL:
+		return strings.Join(r.addrs, " ") + " (ttl from the Corefile)"
+	}
+	return fmt.Sprintf("%s (ttl %d)", strings.Join(r.addrs, " "), r.ttl)
+}
+
+// expected is what the plugin serves for the rows of one name.
+type expected struct {
+	name string // FQDN, lower case
+	sets map[uint16]rrset
+}
+
+// check asks every replica for each zone's SOA serial and for the A and
+// AAAA records of every name of the table in zones (or of sample random
+// ones), compares the answers with the table as the plugin reads it, and
+// prints every difference. Rows with a NULL ttl are compared by address
+// only (their TTL is the replica's ttl property).
+func check(ctx context.Context, db *sql.DB, table string, zones []string, sample int, replicas []string, w io.Writer) error {
+	if !tableName.MatchString(table) {
+		return fmt.Errorf("--table: invalid table name %q", table)
+	}
+	for i, z := range zones {
+		zones[i] = dns.Fqdn(strings.ToLower(z))
+	}
+	names, err := loadExpected(ctx, db, table, zones, sample)
+	if err != nil {
+		return err
+	}
+	diffs := 0
+	report := func(format string, args ...any) {
+		diffs++
+		fmt.Fprintf(w, "DIFF "+format+"\n", args...)
+	}
+	// Serials: every replica should report the same one per zone.
+	for _, z := range zones {
+		serials := map[uint32][]string{}
+		for _, r := range replicas {
+			resp, err := ask(r, z, dns.TypeSOA)
+			if err != nil || len(resp.Answer) == 0 {
+				report("%s %s SOA: no answer (%v)", r, z, err)
+				continue
+			}
+			if soa, ok := resp.Answer[0].(*dns.SOA); ok {
+				serials[soa.Serial] = append(serials[soa.Serial], r)
+			}
+		}
+		if len(serials) > 1 {
+			report("%s SOA serials differ between replicas: %v (a change in flight also does this; run check again)", z, serials)
+		}
+	}
+	// Names, 32 at a time per replica.
+	var mu sync.Mutex
+	for _, r := range replicas {
+		work := make(chan expected)
+		var wg sync.WaitGroup
+		for range 32 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for e := range work {
+					for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+						got, err := served(r, e.name, t)
+						want := e.sets[t]
+						mu.Lock()
+						switch {
+						case err != nil:
+							report("%s %s %s: no answer (%v)", r, e.name, dns.TypeToString[t], err)
+						case !slices.Equal(got.addrs, want.addrs) || (want.ttl != nullTTL && got.ttl != want.ttl && len(want.addrs) > 0):
+							report("%s %s %s: table has %s, replica serves %s", r, e.name, dns.TypeToString[t], want, got)
+						}
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		for _, e := range names {
+			select {
+			case work <- e:
+			case <-ctx.Done():
+			}
+		}
+		close(work)
+		wg.Wait()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	fmt.Fprintf(w, "Checked %d names and %d zones on %d replicas: %d differences.\n", len(names), len(zones), len(replicas), diffs)
+	if diffs > 0 {
+		return errDiffer
+	}
+	return nil
+}
+
+// nullTTL marks an RRset whose rows all have a NULL ttl.
+const nullTTL = ^uint32(0)
+
+// loadExpected reads the table's rows for names in zones (all, or sample
+// random names) and returns what the plugin serves for each name. Rows the
+// plugin skips (bad names, types or addresses) are left out.
+func loadExpected(ctx context.Context, db *sql.DB, table string, zones []string, sample int) ([]expected, error) {
+	q := "SELECT name, type, content, ttl FROM " + table
+	var args []any
+	if sample > 0 {
+		q += " WHERE name IN (SELECT name FROM (SELECT DISTINCT name FROM " + table + " ORDER BY RAND() LIMIT ?) AS s)"
+		args = append(args, sample)
+	}
+	rows, err := db.QueryContext(ctx, q+" ORDER BY name", args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	byName := map[string]*expected{}
+	var order []string
+	for rows.Next() {
+		var name, typ, content string
+		var ttl sql.NullInt64
+		if err := rows.Scan(&name, &typ, &content, &ttl); err != nil {
+			return nil, err
+		}
+		fqdn := dns.Fqdn(strings.ToLower(strings.TrimSuffix(name, ".")))
+		t := dns.StringToType[strings.ToUpper(typ)]
+		addr, err := netip.ParseAddr(content)
+		if !inAny(fqdn, zones) || (t != dns.TypeA && t != dns.TypeAAAA) || err != nil || addr.Is4() != (t == dns.TypeA) {
+			continue
+		}
+		e := byName[fqdn]
+		if e == nil {
+			e = &expected{name: fqdn, sets: map[uint16]rrset{}}
+			byName[fqdn] = e
+			order = append(order, fqdn)
+		}
+		set, seen := e.sets[t]
+		if !seen {
+			set.ttl = nullTTL
+		}
+		if ttl.Valid && (set.ttl == nullTTL || uint32(ttl.Int64) < set.ttl) { //nolint:gosec // a TTL
+			set.ttl = uint32(ttl.Int64) //nolint:gosec // a TTL
+		}
+		if s := addr.String(); !slices.Contains(set.addrs, s) {
+			set.addrs = append(set.addrs, s)
+			sort.Strings(set.addrs)
+		}
+		e.sets[t] = set
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]expected, 0, len(order))
+	for _, n := range order {
+		out = append(out, *byName[n])
+	}
+	return out, nil
+}
+
+// served returns what replica r answers for name and type t.
+func served(r, name string, t uint16) (rrset, error) {
+	resp, err := ask(r, name, t)
+	if err != nil {
+		return rrset{}, err
+	}
+	var set rrset
+	for _, rr := range resp.Answer {
+		switch v := rr.(type) {
+		case *dns.A:
+			set.addrs, set.ttl = append(set.addrs, v.A.String()), v.Hdr.Ttl
+		case *dns.AAAA:
+			set.addrs, set.ttl = append(set.addrs, v.AAAA.String()), v.Hdr.Ttl
+		}
+	}
+	sort.Strings(set.addrs)
+	return set, nil
+}
+
+// ask queries r over UDP (TCP when truncated), three tries.
+func ask(r, name string, t uint16) (*dns.Msg, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(name, t)
+	m.RecursionDesired = false
+	m.SetEdns0(1232, false)
+	c := dns.Client{Timeout: 2 * time.Second}
+	var err error
+	for range 3 {
+		var resp *dns.Msg
+		resp, _, err = c.Exchange(m, r)
+		if err == nil && resp.Truncated {
+			tc := dns.Client{Net: "tcp", Timeout: 2 * time.Second}
+			resp, _, err = tc.Exchange(m, r)
+		}
+		if err == nil {
+			return resp, nil
+		}
+	}
+	return nil, err
+}

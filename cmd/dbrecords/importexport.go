@@ -1,0 +1,256 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// row is one records-table row; ttl < 0 is NULL.
+type row struct {
+	name, typ, content string
+	ttl                int64
+}
+
+// importBatch is how many names, and about how many rows, one transaction
+// replaces.
+const importBatch = 1000
+
+// importFile loads A and AAAA records from a zone file or a CSV file
+// (name,type,content[,ttl], an optional header line) into table. Every name
+// it loads gets exactly the rows the file gives it: its rows already in the
+// table are replaced, a batch of names per transaction. Other record types
+// are counted and reported, not loaded.
+func importFile(ctx context.Context, db *sql.DB, table, path, format, origin string, stdin io.Reader, stderr io.Writer) error {
+	if !tableName.MatchString(table) {
+		return fmt.Errorf("--table: invalid table name %q", table)
+	}
+	var r io.Reader = stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r = f
+	}
+	if format == "" {
+		format = "zone"
+		if strings.HasSuffix(strings.ToLower(path), ".csv") {
+			format = "csv"
+		}
+	}
+	byName := map[string][]row{}
+	var order []string
+	skipped := map[string]int{}
+	add := func(rw row) {
+		if _, ok := byName[rw.name]; !ok {
+			order = append(order, rw.name)
+		}
+		byName[rw.name] = append(byName[rw.name], rw)
+	}
+	var err error
+	switch format {
+	case "zone":
+		err = readZone(r, path, origin, add, skipped)
+	case "csv":
+		err = readCSV(r, add, skipped)
+	default:
+		return fmt.Errorf("--format: want zone or csv, got %q", format)
+	}
+	if err != nil {
+		return err
+	}
+	progress := isTerminal(stderr)
+	rows := 0
+	for i := 0; i < len(order); {
+		// A batch: up to importBatch names and about importBatch rows.
+		j, batchRows := i, 0
+		for j < len(order) && j-i < importBatch && (j == i || batchRows+len(byName[order[j]]) <= importBatch) {
+			batchRows += len(byName[order[j]])
+			j++
+		}
+		n, err := replaceNames(ctx, db, table, order[i:j], byName)
+		if err != nil {
+			return fmt.Errorf("after %d rows: %w", rows, err)
+		}
+		rows, i = rows+n, j
+		if progress {
+			fmt.Fprintf(stderr, "\rimported %d rows for %d of %d names", rows, i, len(order))
+		}
+	}
+	if progress {
+		fmt.Fprintln(stderr)
+	}
+	fmt.Fprintf(stderr, "Imported %d rows for %d names into %s.\n", rows, len(order), table)
+	if len(skipped) > 0 {
+		var parts []string
+		for t, n := range skipped {
+			parts = append(parts, fmt.Sprintf("%d %s", n, t))
+		}
+		sort.Strings(parts)
+		fmt.Fprintf(stderr, "Skipped %s: dbrecords serves A and AAAA only (SOA and NS come from the Corefile).\n", strings.Join(parts, ", "))
+	}
+	return nil
+}
+
+// replaceNames replaces the rows of names with byName's in one transaction.
+func replaceNames(ctx context.Context, db *sql.DB, table string, names []string, byName map[string][]row) (int, error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it does nothing
+	args := make([]any, len(names))
+	for i, n := range names {
+		args[i] = n
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE name IN (?"+strings.Repeat(",?", len(names)-1)+")", args...); err != nil {
+		return 0, err
+	}
+	var vals []string
+	var vargs []any
+	for _, n := range names {
+		for _, rw := range byName[n] {
+			vals = append(vals, "(?,?,?,?)")
+			var ttl any
+			if rw.ttl >= 0 {
+				ttl = rw.ttl
+			}
+			vargs = append(vargs, rw.name, rw.typ, rw.content, ttl)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO "+table+" (name, type, content, ttl) VALUES "+strings.Join(vals, ","), vargs...); err != nil {
+		return 0, err
+	}
+	return len(vals), tx.Commit()
+}
+
+// readZone parses a zone file with miekg/dns.
+func readZone(r io.Reader, path, origin string, add func(row), skipped map[string]int) error {
+	zp := dns.NewZoneParser(bufio.NewReader(r), dns.Fqdn(origin), path)
+	if origin == "" {
+		zp = dns.NewZoneParser(bufio.NewReader(r), "", path)
+	}
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		h := rr.Header()
+		name := strings.TrimSuffix(strings.ToLower(h.Name), ".")
+		switch v := rr.(type) {
+		case *dns.A:
+			add(row{name: name, typ: "A", content: v.A.String(), ttl: int64(h.Ttl)})
+		case *dns.AAAA:
+			add(row{name: name, typ: "AAAA", content: v.AAAA.String(), ttl: int64(h.Ttl)})
+		default:
+			skipped[dns.TypeToString[h.Rrtype]]++
+		}
+	}
+	if err := zp.Err(); err != nil {
+		return fmt.Errorf("reading the zone file: %w", err)
+	}
+	return nil
+}
+
+// readCSV reads name,type,content[,ttl] lines; an empty ttl is NULL.
+func readCSV(r io.Reader, add func(row), skipped map[string]int) error {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	cr.Comment = '#'
+	for line := 1; ; line++ {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading the CSV: %w", err)
+		}
+		if line == 1 && strings.EqualFold(strings.TrimSpace(rec[0]), "name") {
+			continue // a header
+		}
+		if len(rec) < 3 || len(rec) > 4 {
+			return fmt.Errorf("CSV line %d: want name,type,content[,ttl], got %d fields", line, len(rec))
+		}
+		rw := row{name: strings.TrimSuffix(strings.ToLower(strings.TrimSpace(rec[0])), "."), typ: strings.ToUpper(strings.TrimSpace(rec[1])),
+			content: strings.TrimSpace(rec[2]), ttl: -1}
+		if rw.typ != "A" && rw.typ != "AAAA" {
+			skipped[rw.typ]++
+			continue
+		}
+		addr, err := netip.ParseAddr(rw.content)
+		if err != nil || addr.Is4() != (rw.typ == "A") {
+			return fmt.Errorf("CSV line %d: %q is not an %s address", line, rw.content, rw.typ)
+		}
+		rw.content = addr.String()
+		if len(rec) == 4 && strings.TrimSpace(rec[3]) != "" {
+			if rw.ttl, err = strconv.ParseInt(strings.TrimSpace(rec[3]), 10, 64); err != nil || rw.ttl < 0 || rw.ttl > 2147483647 {
+				return fmt.Errorf("CSV line %d: invalid TTL %q", line, rec[3])
+			}
+		}
+		add(rw)
+	}
+}
+
+// export writes table as a zone file: absolute names, rows without a TTL
+// under $TTL defTTL, A and AAAA as stored.
+func export(ctx context.Context, db *sql.DB, table string, zones []string, defTTL uint32, w io.Writer) error {
+	if !tableName.MatchString(table) {
+		return fmt.Errorf("--table: invalid table name %q", table)
+	}
+	rows, err := db.QueryContext(ctx, "SELECT name, type, content, ttl FROM "+table+" ORDER BY name, type, content")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "; table %s, exported by dbrecords\n$TTL %d\n", table, defTTL)
+	for rows.Next() {
+		var rw row
+		var ttl sql.NullInt64
+		if err := rows.Scan(&rw.name, &rw.typ, &rw.content, &ttl); err != nil {
+			return err
+		}
+		fqdn := dns.Fqdn(strings.ToLower(rw.name))
+		if len(zones) > 0 && !inAny(fqdn, zones) {
+			continue
+		}
+		if ttl.Valid {
+			fmt.Fprintf(bw, "%s\t%d\tIN\t%s\t%s\n", fqdn, ttl.Int64, strings.ToUpper(rw.typ), rw.content)
+		} else {
+			fmt.Fprintf(bw, "%s\t\tIN\t%s\t%s\n", fqdn, strings.ToUpper(rw.typ), rw.content)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// inAny reports whether the FQDN name is one of zones or below one.
+func inAny(name string, zones []string) bool {
+	for _, z := range zones {
+		if dns.IsSubDomain(dns.Fqdn(strings.ToLower(z)), name) {
+			return true
+		}
+	}
+	return false
+}
+
+// isTerminal reports whether w is a terminal, for progress lines.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

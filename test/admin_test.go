@@ -1,0 +1,230 @@
+package test
+
+import (
+	"bytes"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/schema"
+	"github.com/dbrecords/dbrecords/test/dbsetup"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/miekg/dns"
+)
+
+// runAdmin runs the admin command with DBRECORDS_DSN=dsn and returns its
+// output and exit code.
+func runAdmin(t *testing.T, dsn string, stdin []byte, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(admin, args...)
+	cmd.Env = append(os.Environ(), "DBRECORDS_DSN="+dsn)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	case err != nil:
+		t.Fatalf("Expected the admin command to run, got %v", err)
+	}
+	return o.String(), e.String(), code
+}
+
+// emptyDB creates a database without the schema, and an account with a
+// password that may use it; it returns a handle and the account's DSN.
+func emptyDB(t *testing.T, password string) (*sql.DB, string) {
+	t.Helper()
+	db, _ := newDB(t) // a database of its own, with a name unique to the test
+	var name string
+	if err := db.QueryRow("SELECT DATABASE()").Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	empty := name + "_e"
+	exec1(t, db, "CREATE DATABASE "+empty)
+	t.Cleanup(func() { db.Exec("DROP DATABASE " + empty) })
+	user := fmt.Sprintf("adm%d", len(t.Name())+os.Getpid()%10000)
+	exec1(t, db, "CREATE USER IF NOT EXISTS '"+user+"'@'%' IDENTIFIED BY '"+password+"'")
+	exec1(t, db, "GRANT ALL ON "+empty+".* TO '"+user+"'@'%'")
+	t.Cleanup(func() { db.Exec("DROP USER '" + user + "'@'%'") })
+	dsn, err := dbsetup.WithDB(dbsetup.ServerDSN(), empty)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn = strings.Replace(dsn, "root@", user+":"+password+"@", 1)
+	edb, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { edb.Close() })
+	return edb, dsn
+}
+
+// TestAdminSchemaApply: schema apply creates a working schema for any
+// table name, can run again, upgrades the first schema of dbrecords in
+// place keeping its rows, prints the grants, and never prints the password.
+func TestAdminSchemaApply(t *testing.T) {
+	const password = "S3cret-Adm1n-pw"
+	db, dsn := emptyDB(t, password)
+	for range 2 {
+		out, errOut, code := runAdmin(t, dsn, nil, "schema", "apply", "--table", "hosts_x")
+		if code != 0 || !strings.Contains(out, "GRANT SELECT ON") || !strings.Contains(out, "`hosts_x_changes`") || !strings.Contains(out, "GRANT PROCESS ON *.*") {
+			t.Fatalf("Expected schema apply to succeed and print the grants, got %d:\n%s%s", code, out, errOut)
+		}
+		if strings.Contains(out+errOut, password) {
+			t.Errorf("Expected no password in the output, got:\n%s%s", out, errOut)
+		}
+	}
+	exec1(t, db, "INSERT INTO hosts_x (name, type, content) VALUES ('a.example.org', 'A', '192.0.2.1')")
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM hosts_x_changes WHERE name = 'a.example.org'").Scan(&n); err != nil || n != 1 {
+		t.Errorf("Expected the trigger to log the insert, got %d, %v", n, err)
+	}
+
+	// The first schema, with a row, upgraded in place.
+	v1, err := os.ReadFile("testdata/schema-v1.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range schema.Statements(string(v1)) {
+		exec1(t, db, stmt)
+	}
+	exec1(t, db, "INSERT INTO dns_records (name, type, content) VALUES ('old.example.org', 'A', '192.0.2.2')")
+	if out, errOut, code := runAdmin(t, dsn, nil, "schema", "apply"); code != 0 {
+		t.Fatalf("Expected the upgrade to succeed, got %d:\n%s%s", code, out, errOut)
+	}
+	var floor int
+	if err := db.QueryRow("SELECT pruned_below FROM dns_records_prune WHERE id = 1").Scan(&floor); err != nil {
+		t.Errorf("Expected the upgrade to add the prune floor, got %v", err)
+	}
+	if _, err := db.Exec("CALL dns_records_changes_prune()"); err != nil {
+		t.Errorf("Expected the upgrade to add the prune procedure, got %v", err)
+	}
+	if err := db.QueryRow("SELECT COUNT(*) FROM dns_records WHERE name = 'old.example.org'").Scan(&n); err != nil || n != 1 {
+		t.Errorf("Expected the upgrade to keep the rows, got %d, %v", n, err)
+	}
+
+	// Errors are clear and keep the password out.
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DBName += "_nope"
+	out, errOut, code := runAdmin(t, cfg.FormatDSN(), nil, "schema", "apply")
+	if code != 2 || strings.Contains(out+errOut, password) || !strings.Contains(errOut, "dbrecords: ") {
+		t.Errorf("Expected a failure without the password, got %d:\n%s%s", code, out, errOut)
+	}
+	if _, errOut, code := runAdmin(t, dsn, nil, "schema", "apply", "--table", "bad-name"); code != 2 || !strings.Contains(errOut, `invalid table name "bad-name"`) {
+		t.Errorf("Expected a bad table name refused, got %d: %s", code, errOut)
+	}
+	if _, errOut, code := runAdmin(t, "", nil, "export"); code != 2 || !strings.Contains(errOut, "no DSN") {
+		t.Errorf("Expected a missing DSN reported, got %d: %s", code, errOut)
+	}
+}
+
+// zoneRRs returns the A and AAAA RRs of a zone file, as sorted text.
+func zoneRRs(t *testing.T, text string) []string {
+	t.Helper()
+	zp := dns.NewZoneParser(strings.NewReader(text), "", "")
+	var out []string
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		if rr.Header().Rrtype == dns.TypeA || rr.Header().Rrtype == dns.TypeAAAA {
+			out = append(out, strings.ToLower(strings.Join(strings.Fields(rr.String()), " ")))
+		}
+	}
+	if err := zp.Err(); err != nil {
+		t.Fatalf("Expected a zone file, got %v in:\n%s", err, text)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestAdminImportExport: import loads a zone file's A and AAAA records and
+// reports the rest; export gives back the same records, and exporting what
+// it exported and imported again gives the same file; a CSV loads too.
+func TestAdminImportExport(t *testing.T) {
+	_, dsn := newDB(t)
+	zone, err := os.ReadFile("testdata/import.zone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := runAdmin(t, dsn, nil, "import", "testdata/import.zone")
+	if code != 0 || !strings.Contains(errOut, "Imported 8 rows for 6 names") || !strings.Contains(errOut, "Skipped 1 MX, 1 NS, 1 SOA, 1 TXT") {
+		t.Fatalf("Expected 8 rows imported and MX, NS, SOA, TXT reported, got %d:\n%s", code, errOut)
+	}
+	exported, errOut, code := runAdmin(t, dsn, nil, "export", "--zone", "example.org")
+	if code != 0 {
+		t.Fatalf("Expected export to succeed, got %d: %s", code, errOut)
+	}
+	if got, want := zoneRRs(t, exported), zoneRRs(t, string(zone)); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Expected export to give back the zone's A and AAAA records\n%s\ngot\n%s", strings.Join(want, "\n"), strings.Join(got, "\n"))
+	}
+	// Importing again replaces each name's rows rather than adding to them.
+	if _, errOut, code := runAdmin(t, dsn, []byte(exported), "import", "-"); code != 0 {
+		t.Fatalf("Expected the export to import, got %d: %s", code, errOut)
+	}
+	if again, _, _ := runAdmin(t, dsn, nil, "export", "--zone", "example.org"); again != exported {
+		t.Errorf("Expected import of an export to change nothing, got\n%s\nafter\n%s", again, exported)
+	}
+
+	csvFile := filepath.Join(t.TempDir(), "records.csv")
+	csv := "name,type,content,ttl\nc1.example.org,A,192.0.2.31,\nc1.example.org,aaaa,2001:DB8::31,600\nc2.example.org,MX,10 x.example.org,\n"
+	if err := os.WriteFile(csvFile, []byte(csv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := runAdmin(t, dsn, nil, "import", csvFile); code != 0 || !strings.Contains(errOut, "Imported 2 rows for 1 names") || !strings.Contains(errOut, "Skipped 1 MX") {
+		t.Fatalf("Expected the CSV imported, got %d: %s", code, errOut)
+	}
+	out, _, _ := runAdmin(t, dsn, nil, "export")
+	for _, want := range []string{"c1.example.org.\t\tIN\tA\t192.0.2.31", "c1.example.org.\t600\tIN\tAAAA\t2001:db8::31"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("Expected the export to hold %q (a NULL ttl without one), got:\n%s", want, out)
+		}
+	}
+	if _, errOut, code := runAdmin(t, dsn, []byte("name,type,content\nx.example.org,A,2001:db8::1\n"), "import", "--format", "csv", "-"); code != 2 || !strings.Contains(errOut, "is not an A address") {
+		t.Errorf("Expected a bad CSV row refused with its line, got %d: %s", code, errOut)
+	}
+}
+
+// TestAdminCheck: check finds nothing wrong with a replica that follows the
+// table, and reports the name a row changed behind the triggers' back, on a
+// replica started before.
+func TestAdminCheck(t *testing.T) {
+	db, dsn := newDB(t)
+	insertRows(t, db, [][4]any{
+		{"www.example.org", "A", "192.0.2.1", nil},
+		{"www.example.org", "AAAA", "2001:db8::1", 300},
+		{"*.apps.example.org", "A", "192.0.2.7", nil},
+		{"a.example.net", "A", "198.51.100.1", 120},
+	})
+	s := start(t, dsn)
+	out, errOut, code := runAdmin(t, dsn, nil, "check", "--zone", "example.org", "--zone", "example.net", s.dns)
+	if code != 0 || !strings.Contains(out, "Checked 3 names and 2 zones on 1 replicas: 0 differences.") {
+		t.Fatalf("Expected no differences, got %d:\n%s%s", code, out, errOut)
+	}
+
+	// Behind the triggers' back: no change-log entry, so the replica keeps
+	// the old address until its next full read.
+	exec1(t, db, "DROP TRIGGER dns_records_after_update")
+	exec1(t, db, "UPDATE dns_records SET content = '192.0.2.9' WHERE name = 'www.example.org' AND type = 'A'")
+	for _, stmt := range schema.For("dns_records") {
+		if strings.HasPrefix(stmt, "CREATE TRIGGER dns_records_after_update") {
+			exec1(t, db, stmt)
+		}
+	}
+	out, _, code = runAdmin(t, dsn, nil, "check", "--zone", "example.org", "--zone", "example.net", s.dns)
+	if code != 1 || !strings.Contains(out, "www.example.org. A: table has 192.0.2.9 (ttl from the Corefile), replica serves 192.0.2.1 (ttl 60)") {
+		t.Errorf("Expected check to report www.example.org's A, got %d:\n%s", code, out)
+	}
+	if out, _, code := runAdmin(t, dsn, nil, "check", "--zone", "example.org", "--zone", "example.net", "--sample", "2", s.dns); code > 1 || !strings.Contains(out, "Checked 2 names") {
+		t.Errorf("Expected a sample of 2 names checked, got %d:\n%s", code, out)
+	}
+}
