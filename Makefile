@@ -4,6 +4,10 @@
 MYSQL_DSN  ?= root@tcp(127.0.0.1:3306)/
 DEMO_DB    ?= dbrecords_demo
 GITCOMMIT  := $(shell git describe --dirty --always 2>/dev/null || echo unknown)
+# The one version and image tag: the chart's appVersion (CoreDNS version, then
+# the dbrecords release), which is also the chart's default image tag.
+VERSION    := $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}/\1/p' deploy/helm/dbrecords/Chart.yaml)
+GOARCH     ?= $(shell go env GOARCH)
 LDFLAGS    := -s -w -X github.com/coredns/coredns/coremain.GitCommit=$(GITCOMMIT)
 GOTEST     ?= go test -race -count=1 -timeout 15m
 
@@ -11,7 +15,11 @@ export MYSQL_DSN
 
 PACKAGES   := knotd:knot delv:bind9-dnsutils
 
-.PHONY: build generate packages test test-scale test-topologies bench helm image mysql demo stop fmt lint clean
+.PHONY: version build generate packages test test-scale test-topologies bench helm image mysql demo stop fmt lint clean
+
+## version: the version and image tag (the chart's appVersion)
+version:
+	@echo $(VERSION)
 
 ## build: ./coredns, upstream CoreDNS (version pinned in go.mod) with the plugins in plugin.cfg, and ./dbrecords, the admin command
 build: build/coredns/main.go
@@ -41,9 +49,12 @@ test: build mysql packages helm
 helm:
 	go build -C test/tools -o $(CURDIR)/bin/helm helm.sh/helm/v3/cmd/helm
 
-## image: dbrecords-image.tar, an OCI image of ./coredns built offline (docker load -i dbrecords-image.tar)
-image: build
-	go run ./build/image -binary coredns -out dbrecords-image.tar -tag dbrecords:$(GITCOMMIT)
+## image: dbrecords-image.tar, an OCI image (dbrecords:$(VERSION), GOARCH=$(GOARCH)) built offline (docker load -i dbrecords-image.tar)
+image: build/coredns/main.go
+	CGO_ENABLED=0 GOARCH=$(GOARCH) go build -trimpath -ldflags "$(LDFLAGS)" -o bin/$(GOARCH)/coredns ./build/coredns
+	CGO_ENABLED=0 GOARCH=$(GOARCH) go build -trimpath -ldflags "-s -w" -o bin/$(GOARCH)/dbrecords ./cmd/dbrecords
+	go run ./build/image -binary bin/$(GOARCH)/coredns -admin bin/$(GOARCH)/dbrecords -arch $(GOARCH) \
+		-out dbrecords-image.tar -tag dbrecords:$(VERSION) -version $(VERSION) -revision $(GITCOMMIT)
 
 ## test-scale: the million-row freshness run (opt-in; a few minutes); report in bench/results/
 test-scale: build mysql
@@ -85,4 +96,4 @@ lint:
 	bin/golangci-lint run ./...
 
 clean: stop
-	rm -rf coredns coredns.log bin dbrecords-image.tar
+	rm -rf coredns dbrecords coredns.log bin dbrecords-image.tar

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dbrecords/dbrecords/test/dbsetup"
+	"github.com/dbrecords/dbrecords/test/dnskey"
 
 	"github.com/miekg/dns"
 	appsv1 "k8s.io/api/apps/v1"
@@ -301,10 +302,22 @@ func TestChartCorefileRuns(t *testing.T) {
 			if err := os.WriteFile(tsigFile, []byte(keys), 0o600); err != nil {
 				t.Fatal(err)
 			}
+			// The DNSSEC key as the Secret holds it: ksk.key and ksk.private.
+			keyDir := t.TempDir()
+			base, key, err := dnskey.Write(keyDir, "example.org.", dns.ECDSAP256SHA256, 257)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ext := range []string{".key", ".private"} {
+				if err := os.Rename(base+ext, filepath.Join(keyDir, "ksk"+ext)); err != nil {
+					t.Fatal(err)
+				}
+			}
 			corefile := render(t, tc.args...).configMap.Data["Corefile"]
 			corefile = strings.NewReplacer("/etc/dbrecords/dsn", dsnFile, ":1053", ":{DNS}", "prometheus :9153", "prometheus {METRICS}",
 				"ready :8181", "ready {READY}", "health :8080", fmt.Sprintf("health 127.0.0.1:%d", freePort(t)),
-				"/etc/dbrecords-tsig/tsig.conf", tsigFile, "to 192.0.2.53", "to 127.0.0.1 192.0.2.53").Replace(corefile)
+				"/etc/dbrecords-tsig/tsig.conf", tsigFile, "to 192.0.2.53", "to 127.0.0.1 192.0.2.53",
+				"/etc/dbrecords-dnssec/", keyDir+"/").Replace(corefile)
 			s := startCorefile(t, corefile)
 			s.waitReady(t)
 			for _, name := range []string{"www.example.org.", "WWW.Example.org."} {
@@ -313,6 +326,19 @@ func TestChartCorefileRuns(t *testing.T) {
 			for _, zone := range tc.zones {
 				if resp := query(t, s.dns, "udp", zone, dns.TypeSOA); len(resp.Answer) != 1 || !resp.Authoritative {
 					t.Errorf("Expected an authoritative SOA for %s on the chart's DNS port, got %v", zone, resp)
+				}
+			}
+			if tc.name == "ha" { // answers signed with the key from the Secret
+				m := new(dns.Msg)
+				m.SetQuestion("www.example.org.", dns.TypeA)
+				m.SetEdns0(1232, true)
+				r, err := dns.Exchange(m, s.dns)
+				var sig *dns.RRSIG
+				if err == nil && len(r.Answer) == 2 {
+					sig, _ = r.Answer[1].(*dns.RRSIG)
+				}
+				if sig == nil || sig.Verify(key, r.Answer[:1]) != nil {
+					t.Errorf("Expected an answer signed with the chart's DNSSEC key, got %v, %v", r, err)
 				}
 			}
 			if tc.name == "ha" { // transfers to secondaries, signed with the key from the Secret

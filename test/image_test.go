@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -19,7 +20,16 @@ import (
 // one `make build` made.
 func TestImage(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "image.tar")
-	if out, err := exec.Command("go", "run", "../build/image", "-binary", binary, "-out", path, "-tag", "dbrecords:test").CombinedOutput(); err != nil {
+	build := func(args ...string) ([]byte, error) {
+		return exec.Command("go", append([]string{"run", "../build/image", "-binary", binary, "-admin", admin, "-out", path, "-tag", "dbrecords:test",
+			"-version", "1.15.0-dbrecords.1", "-revision", "abc123"}, args...)...).CombinedOutput()
+	}
+	// A binary of another architecture is refused, not packed.
+	other := map[string]string{"amd64": "arm64", "arm64": "amd64"}[runtime.GOARCH]
+	if out, err := build("-arch", other); err == nil || !strings.Contains(string(out), "not for "+other) {
+		t.Errorf("Expected an image for %s from %s binaries refused, got %v:\n%s", other, runtime.GOARCH, err, out)
+	}
+	if out, err := build(); err != nil {
 		t.Fatalf("Expected the image to build, got %v:\n%s", err, out)
 	}
 	img, err := tarball.ImageFromPath(path, nil)
@@ -29,6 +39,9 @@ func TestImage(t *testing.T) {
 	cf, err := img.ConfigFile()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cf.Architecture != runtime.GOARCH || cf.Config.Labels["org.opencontainers.image.version"] != "1.15.0-dbrecords.1" || cf.Config.Labels["org.opencontainers.image.revision"] != "abc123" {
+		t.Errorf("Expected architecture %s and OCI version and revision labels, got %s, %v", runtime.GOARCH, cf.Architecture, cf.Config.Labels)
 	}
 	if !slices.Equal(cf.Config.Entrypoint, []string{"/coredns"}) || cf.Config.User != "65532:65532" || cf.OS != "linux" {
 		t.Errorf("Expected entrypoint /coredns as user 65532 on linux, got %v as %q on %q", cf.Config.Entrypoint, cf.Config.User, cf.OS)
@@ -71,6 +84,9 @@ func TestImage(t *testing.T) {
 	if !strings.Contains(string(files["etc/passwd"]), "nonroot:x:65532:65532") {
 		t.Errorf("Expected /etc/passwd with the nonroot user, got %q", files["etc/passwd"])
 	}
+	if !bytes.Equal(files["dbrecords"], mustRead(t, admin)) {
+		t.Errorf("Expected /dbrecords in the image to be the admin command")
+	}
 	inside := filepath.Join(t.TempDir(), "coredns")
 	if err := os.WriteFile(inside, files["coredns"], 0o755); err != nil {
 		t.Fatal(err)
@@ -79,4 +95,13 @@ func TestImage(t *testing.T) {
 	if err != nil || !contains(strings.Fields(string(out)), "dbrecords") {
 		t.Errorf("Expected the image's coredns to list dbrecords, got %v: %s", err, out)
 	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

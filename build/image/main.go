@@ -1,18 +1,23 @@
 // Command image writes a container image of ./coredns as a tarball that
 // `docker load` accepts, without pulling a base image or needing a Docker
-// engine: one layer with the static binary, /etc/passwd and /etc/group with a
+// engine: one layer with the static binaries (/coredns and the admin command
+// /dbrecords), /etc/passwd and /etc/group with a
 // nonroot user (65532), the host's CA certificates, and /tmp.
 //
-// Usage (from the repository root): go run ./build/image [-binary coredns] [-out dbrecords-image.tar] [-tag dbrecords:dev]
+// Usage (from the repository root): go run ./build/image [-binary coredns]
+// [-admin dbrecords] [-arch GOARCH] [-out dbrecords-image.tar] [-tag dbrecords:dev]
+// [-version V] [-revision COMMIT]. `make image` passes them.
 package main
 
 import (
 	"archive/tar"
 	"bytes"
+	"debug/elf"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -31,26 +36,57 @@ const (
 var exposed = []string{"1053/udp", "1053/tcp", "9153/tcp", "8080/tcp", "8181/tcp"}
 
 func main() {
-	binary := flag.String("binary", "coredns", "static coredns binary")
-	out := flag.String("out", "dbrecords-image.tar", "tarball to write")
-	tag := flag.String("tag", "dbrecords:dev", "image reference recorded in the tarball")
+	var o options
+	flag.StringVar(&o.binary, "binary", "coredns", "static coredns binary")
+	flag.StringVar(&o.admin, "admin", "dbrecords", "static dbrecords admin binary")
+	flag.StringVar(&o.arch, "arch", runtime.GOARCH, "the binaries' architecture (GOARCH)")
+	flag.StringVar(&o.out, "out", "dbrecords-image.tar", "tarball to write")
+	flag.StringVar(&o.tag, "tag", "dbrecords:dev", "image reference recorded in the tarball")
+	flag.StringVar(&o.version, "version", "dev", "version, for the OCI labels")
+	flag.StringVar(&o.revision, "revision", "", "source revision (git commit), for the OCI labels")
 	flag.Parse()
-	if err := run(*binary, *out, *tag); err != nil {
+	if err := run(o); err != nil {
 		fmt.Fprintf(os.Stderr, "image: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(binary, out, tag string) error {
-	ref, err := name.NewTag(tag)
+type options struct {
+	binary, admin, arch, out, tag, version, revision string
+}
+
+// machines maps GOARCH to the ELF machine its binaries have.
+var machines = map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64, "arm": elf.EM_ARM, "386": elf.EM_386,
+	"ppc64le": elf.EM_PPC64, "s390x": elf.EM_S390, "riscv64": elf.EM_RISCV}
+
+// readBinary reads a Linux binary built for arch, refusing any other.
+func readBinary(path, arch string) ([]byte, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	machine := f.Machine
+	f.Close()
+	if want, ok := machines[arch]; !ok || machine != want {
+		return nil, fmt.Errorf("%s is built for %s, not for %s (build it with GOARCH=%s)", path, machine, arch, arch)
+	}
+	return os.ReadFile(path)
+}
+
+func run(o options) error {
+	ref, err := name.NewTag(o.tag)
 	if err != nil {
 		return err
 	}
-	bin, err := os.ReadFile(binary)
+	bin, err := readBinary(o.binary, o.arch)
 	if err != nil {
 		return err
 	}
-	layerTar, err := rootfs(bin)
+	admin, err := readBinary(o.admin, o.arch)
+	if err != nil {
+		return err
+	}
+	layerTar, err := rootfs(bin, admin)
 	if err != nil {
 		return err
 	}
@@ -67,7 +103,15 @@ func run(binary, out, tag string) error {
 		return err
 	}
 	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
+	cf.OS, cf.Architecture = "linux", o.arch
+	cf.Config.Labels = map[string]string{
+		"org.opencontainers.image.title":       "dbrecords",
+		"org.opencontainers.image.description": "CoreDNS with the dbrecords plugin: authoritative A/AAAA from a MySQL table",
+		"org.opencontainers.image.version":     o.version,
+		"org.opencontainers.image.revision":    o.revision,
+		"org.opencontainers.image.source":      "https://github.com/dbrecords/dbrecords",
+		"org.opencontainers.image.licenses":    "Apache-2.0",
+	}
 	cf.Config.Entrypoint = []string{"/coredns"}
 	cf.Config.Cmd = []string{"-conf", "/etc/coredns/Corefile"}
 	cf.Config.User = fmt.Sprintf("%d:%d", uid, uid)
@@ -80,11 +124,11 @@ func run(binary, out, tag string) error {
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		return err
 	}
-	return tarball.WriteToFile(out, ref, img)
+	return tarball.WriteToFile(o.out, ref, img)
 }
 
-// rootfs returns the layer: the binary and the few files a static Go program needs.
-func rootfs(bin []byte) ([]byte, error) {
+// rootfs returns the layer: the binaries and the few files a static Go program needs.
+func rootfs(bin, admin []byte) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	mtime := time.Unix(0, 0)
@@ -119,6 +163,7 @@ func rootfs(bin []byte) ([]byte, error) {
 			return file("etc/ssl/certs/ca-certificates.crt", 0o644, ca)
 		},
 		func() error { return file("coredns", 0o755, bin) },
+		func() error { return file("dbrecords", 0o755, admin) },
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {

@@ -99,6 +99,10 @@ func (cfg *config) addKeys(c *caddy.Controller) error {
 			return c.Errf("property 'key': %v", err)
 		}
 		cfg.keys = append(cfg.keys, k)
+		if ds := k.rr.ToDS(dns.SHA256); ds != nil {
+			log.Infof("Signing %s with key %d (%s); the DS for its parent: %s", k.rr.Hdr.Name, k.tag, dns.AlgorithmToString[k.rr.Algorithm],
+				strings.Join(strings.Fields(ds.String()), " "))
+		}
 	}
 	return nil
 }

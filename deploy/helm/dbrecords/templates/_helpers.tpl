@@ -72,6 +72,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
         {{- if $v.ixfrJournal }}
         ixfr_journal {{ $v.ixfrJournal }}
         {{- end }}
+        {{- if .Values.dnssec.keys }}
+        {{- if not .Values.dnssec.keySecret }}{{ fail "dnssec.keys needs dnssec.keySecret, the Secret holding them" }}{{ end }}
+        key file{{ range .Values.dnssec.keys }} /etc/dbrecords-dnssec/{{ . }}{{ end }}
+        {{- end }}
     }
     {{- with .Values.transfer }}
     {{- if .to }}
