@@ -43,11 +43,12 @@ packages:
 
 ## test: unit and integration tests, with the race detector, against a real MariaDB
 test: build mysql packages helm
-	DBRECORDS_REQUIRE_DB=1 COREDNS_BINARY=$(CURDIR)/coredns ADMIN_BINARY=$(CURDIR)/dbrecords HELM_BINARY=$(CURDIR)/bin/helm $(GOTEST) ./...
+	DBRECORDS_REQUIRE_DB=1 COREDNS_BINARY=$(CURDIR)/coredns ADMIN_BINARY=$(CURDIR)/dbrecords HELM_BINARY=$(CURDIR)/bin/helm PROMQL_BINARY=$(CURDIR)/bin/promql $(GOTEST) ./...
 
-## helm: bin/helm, the helm CLI the chart tests use (pinned in test/tools/go.mod)
+## helm: bin/helm and bin/promql (a PromQL parser), which the chart tests use (pinned in test/tools/go.mod)
 helm:
 	go build -C test/tools -o $(CURDIR)/bin/helm helm.sh/helm/v3/cmd/helm
+	go build -C test/tools -o $(CURDIR)/bin/promql ./promql
 
 ## image: dbrecords-image.tar, an OCI image (dbrecords:$(VERSION), GOARCH=$(GOARCH)) built offline (docker load -i dbrecords-image.tar)
 image: build/coredns/main.go

@@ -18,6 +18,7 @@ import (
 	"github.com/miekg/dns"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -72,8 +73,30 @@ type serviceMonitor struct {
 	} `json:"spec"`
 }
 
+// prometheusRule is the part of the Prometheus operator's CRD the chart uses.
+type prometheusRule struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Groups []struct {
+			Name  string `json:"name"`
+			Rules []struct {
+				Alert       string            `json:"alert"`
+				Expr        string            `json:"expr"`
+				For         string            `json:"for,omitempty"`
+				Labels      map[string]string `json:"labels"`
+				Annotations map[string]string `json:"annotations"`
+			} `json:"rules"`
+		} `json:"groups"`
+	} `json:"spec"`
+}
+
 // manifests is a rendered chart, decoded strictly: an unknown field fails.
 type manifests struct {
+	names        []string // every object's name
+	job          *batchv1.Job
+	rule         *prometheusRule
+	dashboard    *corev1.ConfigMap
 	deployment   *appsv1.Deployment
 	configMap    *corev1.ConfigMap
 	services     map[string]*corev1.Service
@@ -88,7 +111,12 @@ type manifests struct {
 
 func render(t *testing.T, args ...string) manifests {
 	t.Helper()
-	out := helm(t, append([]string{"template", "dns", chartDir, "--namespace", "dns"}, args...)...)
+	return decodeManifests(t, helm(t, append([]string{"template", "dns", chartDir, "--namespace", "dns"}, args...)...))
+}
+
+// decodeManifests decodes helm template's output strictly.
+func decodeManifests(t *testing.T, out []byte) manifests {
+	t.Helper()
 	m := manifests{services: map[string]*corev1.Service{}, raw: string(out)}
 	for doc := range strings.SplitSeq(string(out), "\n---") {
 		if strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(doc), "---")) == "" {
@@ -108,8 +136,19 @@ func render(t *testing.T, args ...string) manifests {
 			m.deployment = &appsv1.Deployment{}
 			obj = m.deployment
 		case "ConfigMap":
-			m.configMap = &corev1.ConfigMap{}
-			obj = m.configMap
+			cm := &corev1.ConfigMap{}
+			if strings.Contains(doc, "-dashboard\n") {
+				m.dashboard = cm
+			} else {
+				m.configMap = cm
+			}
+			obj = cm
+		case "Job":
+			m.job = &batchv1.Job{}
+			obj = m.job
+		case "PrometheusRule":
+			m.rule = &prometheusRule{}
+			obj = m.rule
 		case "Secret":
 			m.secret = &corev1.Secret{}
 			obj = m.secret
@@ -140,6 +179,9 @@ func render(t *testing.T, args ...string) manifests {
 		}
 		if svc, ok := obj.(*corev1.Service); ok {
 			m.services[svc.Name] = svc
+		}
+		if o, ok := obj.(metav1.Object); ok {
+			m.names = append(m.names, o.GetName())
 		}
 	}
 	return m

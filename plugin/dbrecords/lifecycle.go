@@ -69,7 +69,10 @@ func (d *DBRecords) startLoader(sh *shared, dsns *dsnSource, s settings) {
 	db.SetMaxIdleConns(maxConnections)
 	db.SetConnMaxIdleTime(time.Minute)
 	db.SetConnMaxLifetime(connMaxLifetime)
-	syncErrors.WithLabelValues(sh.label).Add(0) // so alerts on its rate see the series from the start
+	// Counters that alerts and dashboards take the rate of exist from the start.
+	syncErrors.WithLabelValues(sh.label).Add(0)
+	changesApplied.WithLabelValues(sh.label).Add(0)
+	gapsExpired.WithLabelValues(sh.label).Add(0)
 	var once sync.Once
 	l := &loader{
 		src:        newMySQLSource(db, dsns.connector, d.cfg.table),

@@ -93,6 +93,7 @@ func (n *notifier) run(ctx context.Context) {
 // send notifies the secondaries of zone at every kick.
 func (n *notifier) send(ctx context.Context, zone string, kick <-chan struct{}) {
 	lim := limiter{interval: errorLogInterval}
+	notifyErrors.WithLabelValues(zone).Add(0) // for alerts on its increase
 	for {
 		select {
 		case <-ctx.Done():
