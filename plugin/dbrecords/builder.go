@@ -118,22 +118,58 @@ func addRecord(recs []record, r record) ([]record, bool) {
 	return append(recs, record{addr: r.addr, ttl: ttl}), true
 }
 
-// finish encodes the changed buckets and returns the new snapshot. The
-// builder is spent afterwards.
+// finish signs (in signed zones) and encodes the changed buckets, and
+// returns the new snapshot. The builder is spent afterwards. Signing runs on
+// all CPUs, a bucket at a time, each bucket's decoded entries released as
+// soon as it is encoded, so a full load of a signed zone never holds its
+// signatures twice.
 func (b *builder) finish() *snapshot {
-	b.signAll()
-	for bi, w := range b.fresh {
-		b.s.pages[bi>>pageBits][bi&(pageSize-1)] = encode(w)
+	var jobs []uint64
+	if b.fresh != nil {
+		jobs = make([]uint64, len(b.fresh))
+		for bi := range jobs {
+			jobs[bi] = uint64(bi) //nolint:gosec // an index
+		}
 	}
-	for bi, w := range b.work {
-		pi := bi >> pageBits
-		if !b.ownedPages[pi] {
+	for bi := range b.work {
+		if pi := bi >> pageBits; !b.ownedPages[pi] {
 			p := *b.s.pages[pi]
 			b.s.pages[pi] = &p
 			b.ownedPages[pi] = true
 		}
-		b.s.pages[pi][bi&(pageSize-1)] = encode(*w)
+		jobs = append(jobs, bi)
 	}
+	one := func(bi uint64) {
+		var es []entry
+		if b.fresh != nil {
+			es, b.fresh[bi] = b.fresh[bi], nil
+		} else {
+			es = *b.work[bi]
+		}
+		if b.sign != nil {
+			for i := range es {
+				if es[i].sigs == "" {
+					b.sign(&es[i])
+				}
+			}
+		}
+		b.s.pages[bi>>pageBits][bi&(pageSize-1)] = encode(es)
+	}
+	workers := 1
+	if b.sign != nil {
+		workers = min(runtime.GOMAXPROCS(0), 1+len(jobs)/64)
+	}
+	var wg sync.WaitGroup
+	for k := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := k; i < len(jobs); i += workers {
+				one(jobs[i])
+			}
+		}()
+	}
+	wg.Wait()
 	b.work, b.fresh = nil, nil
 	return b.s
 }
@@ -143,41 +179,6 @@ func (b *builder) resign(name string) {
 	if bi, i := b.locate(name); i >= 0 {
 		(*b.slot(bi))[i].sigs = ""
 	}
-}
-
-// signAll signs every entry of the changed buckets that has no signatures,
-// on all CPUs: a full load of a signed zone signs every name.
-func (b *builder) signAll() {
-	if b.sign == nil {
-		return
-	}
-	var todo []*entry
-	for _, w := range b.fresh {
-		for i := range w {
-			if w[i].sigs == "" {
-				todo = append(todo, &w[i])
-			}
-		}
-	}
-	for _, w := range b.work {
-		for i := range *w {
-			if (*w)[i].sigs == "" {
-				todo = append(todo, &(*w)[i])
-			}
-		}
-	}
-	workers := min(runtime.GOMAXPROCS(0), 1+len(todo)/64)
-	var wg sync.WaitGroup
-	for k := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := k; i < len(todo); i += workers {
-				b.sign(todo[i])
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 // entries returns bucket bi as this batch sees it.

@@ -126,6 +126,7 @@ func (s *signer) sign(rrset []dns.RR, zone string, keys []*dnsKey, incep, expir 
 			log.Errorf("Signing %s/%s: %v", rrset[0].Header().Name, dns.TypeToString[rrset[0].Header().Rrtype], err)
 			continue
 		}
+		sig.Hdr.Ttl = rrset[0].Header().Ttl // an RRSIG lives as long as what it covers
 		out = append(out, sig)
 	}
 	return out
@@ -290,7 +291,7 @@ func (d *DBRecords) signReply(m *dns.Msg, snap *snapshot, zi int, z version, own
 	case qname == z.name:
 		switch {
 		case qtype == dns.TypeDNSKEY:
-			m.Answer = copies(a.dnskey)
+			m.Answer, m.Ns = copies(a.dnskey), nil
 		case qtype == dns.TypeSOA:
 			m.Answer = append(m.Answer, copies(a.soa)...)
 		case qtype == dns.TypeNS:
@@ -309,10 +310,12 @@ func (d *DBRecords) signReply(m *dns.Msg, snap *snapshot, zi int, z version, own
 	case len(m.Answer) > 0: // synthesized from a wildcard: signed as its own name
 		m.Answer = append(m.Answer, s.signNow(m.Answer, z.name)...)
 	case found && e.name() == qname: // NODATA
-		nsec := nsecOf(owner, s.negTTL, s.bitmap(&e)...)
+		// In lower case: an NSEC's next name is signed as written
+		// (RFC 6840 section 5.1), and it was signed in lower case.
+		nsec := nsecOf(qname, s.negTTL, s.bitmap(&e)...)
 		m.Ns = append(m.Ns, d.soaNeg(a)...)
 		m.Ns = append(m.Ns, nsec)
-		m.Ns = append(m.Ns, s.entrySigs(&e, dns.TypeNSEC, owner, z.name, s.negTTL)...)
+		m.Ns = append(m.Ns, s.entrySigs(&e, dns.TypeNSEC, qname, z.name, s.negTTL)...)
 	default: // NODATA at a wildcard's name, or a name that does not exist (black lies)
 		types := []uint16{dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNXNAME}
 		if found {
@@ -418,9 +421,13 @@ func (s *signer) signOne(rr dns.RR, zone string) []dns.RR {
 	h := rr.Header()
 	out := make([]dns.RR, 0, len(s.zsk))
 	for _, k := range s.zsk {
+		labels := uint8(dns.CountLabel(h.Name)) //nolint:gosec // at most 127
+		if strings.HasPrefix(h.Name, "*.") {
+			labels-- // RFC 4034 section 3.1.3, as dns.RRSIG.Sign counts
+		}
 		sig := &dns.RRSIG{
 			Hdr:         dns.RR_Header{Name: h.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: h.Ttl},
-			TypeCovered: h.Rrtype, Algorithm: k.rr.Algorithm, Labels: uint8(dns.CountLabel(h.Name)), //nolint:gosec // at most 127
+			TypeCovered: h.Rrtype, Algorithm: k.rr.Algorithm, Labels: labels,
 			OrigTtl: h.Ttl, Expiration: expir, Inception: incep, KeyTag: k.tag, SignerName: zone,
 		}
 		raw, err := k.signSet([]dns.RR{rr}, sig)

@@ -85,6 +85,9 @@ func verifySection(t *testing.T, what string, rrs []dns.RR, keys []*dns.DNSKEY) 
 					ok = true
 				}
 			}
+			if s.Hdr.Ttl != set[0].Header().Ttl {
+				t.Errorf("%s: expected the RRSIG over %s to have the RRset's TTL %d, got %d", what, k, set[0].Header().Ttl, s.Hdr.Ttl)
+			}
 		}
 		if !ok {
 			t.Errorf("%s: expected a valid signature over %s, got none among %v", what, k, sigs)
@@ -128,6 +131,9 @@ func TestSignedAnswers(t *testing.T) {
 				{"example.org.", dns.TypeNS, 0, "answer"},
 				{"example.org.", dns.TypeDNSKEY, 0, "answer"},
 				{"v4only.example.org.", dns.TypeAAAA, 0, "A RRSIG NSEC"},
+				{"V4only.Example.ORG.", dns.TypeAAAA, 0, "A RRSIG NSEC"},
+				{"NOPE.example.ORG.", dns.TypeA, 0, "RRSIG NSEC NXNAME"},
+				{"*.nope.example.org.", dns.TypeA, 0, "RRSIG NSEC NXNAME"},
 				{"ent.example.org.", dns.TypeA, 0, "RRSIG NSEC"},
 				{"anything.wild.example.org.", dns.TypeAAAA, 0, "A RRSIG NSEC"},
 				{"nope.example.org.", dns.TypeA, 0, "RRSIG NSEC NXNAME"},
@@ -144,6 +150,9 @@ func TestSignedAnswers(t *testing.T) {
 						continue
 					}
 					verifySection(t, what, r.Answer, keys)
+					if len(r.Ns) != 0 {
+						t.Errorf("%s: expected nothing in the authority section of an answer, got %v", what, r.Ns)
+					}
 					continue
 				}
 				types := verifySection(t, what, r.Ns, keys)
@@ -218,4 +227,30 @@ func TestSignaturesFollowChanges(t *testing.T) {
 	if after.sigs == before.sigs || s.needsRenewal(&after) {
 		t.Error("Expected the entry re-signed with a later expiration")
 	}
+}
+
+// TestRereadKeepsSignatures: a full re-read re-signs nothing unchanged, and
+// signs what changed.
+func TestRereadKeepsSignatures(t *testing.T) {
+	d, keys := signedPlugin(t, dns.ED25519, 257)
+	src := newFakeSource()
+	src.commitOne("a.example.org", "192.0.2.1")
+	src.commitOne("b.example.org", "192.0.2.2")
+	tl := newTestLoader(src)
+	tl.zones, tl.signers = d.zones, d.signers
+	tl.load(t)
+	a0, _ := tl.cur.get("a.example.org.")
+	src.commitOne("b.example.org", "192.0.2.3")
+	tl.reread(t, reasonReconcile)
+	a1, _ := tl.cur.get("a.example.org.")
+	b1, _ := tl.cur.get("b.example.org.")
+	if a1.sigs != a0.sigs {
+		t.Error("Expected an unchanged name to keep its signatures over a re-read")
+	}
+	d.serve(tl.cur)
+	r := askDO(t, d, "b.example.org.", dns.TypeA)
+	if len(r.Answer) != 2 || b1.sigs == "" {
+		t.Fatalf("Expected the changed name signed, got %v", r.Answer)
+	}
+	verifySection(t, "re-read", r.Answer, keys)
 }

@@ -298,14 +298,28 @@ func (l *loader) signerFor(name string) *signer {
 	return nil
 }
 
-// signing makes b sign what changes in signed zones, and returns it.
+// signing makes b sign what changes in signed zones, and returns it. An
+// entry that a full re-read finds as the served snapshot has it keeps its
+// signatures (unless they are due for renewal): a reconcile signs nothing
+// that did not change.
 func (l *loader) signing(b *builder) *builder {
-	if l.signers != nil {
-		b.sign = func(e *entry) {
-			if zi := l.zones.match(e.name()); zi >= 0 && l.signers[zi] != nil {
-				l.signers[zi].signEntry(e, l.zones.list[zi].name)
+	if l.signers == nil {
+		return b
+	}
+	cur := l.cur
+	b.sign = func(e *entry) {
+		zi := l.zones.match(e.name())
+		if zi < 0 || l.signers[zi] == nil {
+			return
+		}
+		s := l.signers[zi]
+		if cur != nil {
+			if old, ok := cur.get(e.name()); ok && old.data == e.data && old.sigs != "" && !s.needsRenewal(&old) {
+				e.sigs = old.sigs // copied into the new bucket by encode
+				return
 			}
 		}
+		s.signEntry(e, l.zones.list[zi].name)
 	}
 	return b
 }
