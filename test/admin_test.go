@@ -189,6 +189,24 @@ func TestAdminImportExport(t *testing.T) {
 			t.Errorf("Expected the export to hold %q (a NULL ttl without one), got:\n%s", want, out)
 		}
 	}
+	// CSV export keeps NULL ttls, IPv4-mapped AAAA survive a zone file, and
+	// an import replaces rows stored with a trailing dot too.
+	db, _ := sql.Open("mysql", dsn)
+	defer db.Close()
+	exec1(t, db, "INSERT INTO dns_records (name, type, content) VALUES ('dot.example.org.', 'A', '192.0.2.41')")
+	zoneIn := "dot.example.org. 300 IN A 192.0.2.42\nmapped.example.org. 300 IN AAAA ::ffff:192.0.2.43\n"
+	if _, errOut, code := runAdmin(t, dsn, []byte(zoneIn), "import", "-"); code != 0 {
+		t.Fatalf("Expected the zone to import, got %d: %s", code, errOut)
+	}
+	csvOut, _, _ := runAdmin(t, dsn, nil, "export", "--format", "csv")
+	for _, want := range []string{"c1.example.org.,A,192.0.2.31,\n", "dot.example.org.,A,192.0.2.42,300\n", "mapped.example.org.,AAAA,::ffff:192.0.2.43,300\n"} {
+		if !strings.Contains(csvOut, want) {
+			t.Errorf("Expected the CSV export to hold %q, got:\n%s", want, csvOut)
+		}
+	}
+	if strings.Contains(csvOut, "192.0.2.41") {
+		t.Errorf("Expected the import to replace the row stored with a trailing dot, got:\n%s", csvOut)
+	}
 	if _, errOut, code := runAdmin(t, dsn, []byte("name,type,content\nx.example.org,A,2001:db8::1\n"), "import", "--format", "csv", "-"); code != 2 || !strings.Contains(errOut, "is not an A address") {
 		t.Errorf("Expected a bad CSV row refused with its line, got %d: %s", code, errOut)
 	}
@@ -221,8 +239,11 @@ func TestAdminCheck(t *testing.T) {
 		}
 	}
 	out, _, code = runAdmin(t, dsn, nil, "check", "--zone", "example.org", "--zone", "example.net", s.dns)
-	if code != 1 || !strings.Contains(out, "www.example.org. A: table has 192.0.2.9 (ttl from the Corefile), replica serves 192.0.2.1 (ttl 60)") {
+	if code != 1 || !strings.Contains(out, "www.example.org. A: table has 192.0.2.9 (ttl 60), replica serves 192.0.2.1 (ttl 60)") {
 		t.Errorf("Expected check to report www.example.org's A, got %d:\n%s", code, out)
+	}
+	if _, errOut, code := runAdmin(t, dsn, nil, "check", "--zone", "example.org", s.dns, "--sample", "2"); code != 2 || !strings.Contains(errOut, "flags go before the arguments") {
+		t.Errorf("Expected a flag after the replicas refused as usage, got %d: %s", code, errOut)
 	}
 	if out, _, code := runAdmin(t, dsn, nil, "check", "--zone", "example.org", "--zone", "example.net", "--sample", "2", s.dns); code > 1 || !strings.Contains(out, "Checked 2 names") {
 		t.Errorf("Expected a sample of 2 names checked, got %d:\n%s", code, out)

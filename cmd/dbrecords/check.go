@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dbrecords/dbrecords/plugin/dbrecords"
+
 	"github.com/miekg/dns"
 )
 
@@ -43,18 +45,15 @@ func replicaAddrs(ctx context.Context, given []string, service string, port int)
 	return out, nil
 }
 
-// rrset is what a name should have, or has, of one type.
+// rrset is what a name has of one type.
 type rrset struct {
-	addrs []string // sorted
-	ttl   uint32   // the lowest of the rows (one TTL per RRset)
+	addrs []string // sorted, as netip.Addr writes them
+	ttl   uint32
 }
 
 func (r rrset) String() string {
-	switch {
-	case len(r.addrs) == 0:
+	if len(r.addrs) == 0 {
 		return "nothing"
-	case r.ttl == nullTTL:
-		return strings.Join(r.addrs, " ") + " (ttl from the Corefile)"
 	}
 	return fmt.Sprintf("%s (ttl %d)", strings.Join(r.addrs, " "), r.ttl)
 }
@@ -68,16 +67,16 @@ type expected struct {
 // check asks every replica for each zone's SOA serial and for the A and
 // AAAA records of every name of the table in zones (or of sample random
 // ones), compares the answers with the table as the plugin reads it, and
-// prints every difference. Rows with a NULL ttl are compared by address
-// only (their TTL is the replica's ttl property).
-func check(ctx context.Context, db *sql.DB, table string, zones []string, sample int, replicas []string, w io.Writer) error {
+// prints every difference. Rows are judged by the plugin's own rules
+// (dbrecords.Rules), with ttl as the replicas' ttl property.
+func check(ctx context.Context, db *sql.DB, table string, zones []string, ttl uint32, sample int, replicas []string, w io.Writer) error {
 	if !tableName.MatchString(table) {
 		return fmt.Errorf("--table: invalid table name %q", table)
 	}
 	for i, z := range zones {
 		zones[i] = dns.Fqdn(strings.ToLower(z))
 	}
-	names, err := loadExpected(ctx, db, table, zones, sample)
+	names, err := loadExpected(ctx, db, table, dbrecords.NewRules(zones, ttl), sample)
 	if err != nil {
 		return err
 	}
@@ -120,7 +119,7 @@ func check(ctx context.Context, db *sql.DB, table string, zones []string, sample
 						switch {
 						case err != nil:
 							report("%s %s %s: no answer (%v)", r, e.name, dns.TypeToString[t], err)
-						case !slices.Equal(got.addrs, want.addrs) || (want.ttl != nullTTL && got.ttl != want.ttl && len(want.addrs) > 0):
+						case !slices.Equal(got.addrs, want.addrs) || got.ttl != want.ttl:
 							report("%s %s %s: table has %s, replica serves %s", r, e.name, dns.TypeToString[t], want, got)
 						}
 						mu.Unlock()
@@ -147,13 +146,9 @@ func check(ctx context.Context, db *sql.DB, table string, zones []string, sample
 	return nil
 }
 
-// nullTTL marks an RRset whose rows all have a NULL ttl.
-const nullTTL = ^uint32(0)
-
-// loadExpected reads the table's rows for names in zones (all, or sample
-// random names) and returns what the plugin serves for each name. Rows the
-// plugin skips (bad names, types or addresses) are left out.
-func loadExpected(ctx context.Context, db *sql.DB, table string, zones []string, sample int) ([]expected, error) {
+// loadExpected reads the table's rows (all, or those of sample random
+// names) and returns what the plugin serves for each name, by its rules.
+func loadExpected(ctx context.Context, db *sql.DB, table string, rules dbrecords.Rules, sample int) ([]expected, error) {
 	q := "SELECT name, type, content, ttl FROM " + table
 	var args []any
 	if sample > 0 {
@@ -165,46 +160,29 @@ func loadExpected(ctx context.Context, db *sql.DB, table string, zones []string,
 		return nil, err
 	}
 	defer rows.Close()
-	byName := map[string]*expected{}
-	var order []string
+	served := map[string]*dbrecords.Served{}
 	for rows.Next() {
 		var name, typ, content string
 		var ttl sql.NullInt64
 		if err := rows.Scan(&name, &typ, &content, &ttl); err != nil {
 			return nil, err
 		}
-		fqdn := dns.Fqdn(strings.ToLower(strings.TrimSuffix(name, ".")))
-		t := dns.StringToType[strings.ToUpper(typ)]
-		addr, err := netip.ParseAddr(content)
-		if !inAny(fqdn, zones) || (t != dns.TypeA && t != dns.TypeAAAA) || err != nil || addr.Is4() != (t == dns.TypeA) {
-			continue
-		}
-		e := byName[fqdn]
-		if e == nil {
-			e = &expected{name: fqdn, sets: map[uint16]rrset{}}
-			byName[fqdn] = e
-			order = append(order, fqdn)
-		}
-		set, seen := e.sets[t]
-		if !seen {
-			set.ttl = nullTTL
-		}
-		if ttl.Valid && (set.ttl == nullTTL || uint32(ttl.Int64) < set.ttl) { //nolint:gosec // a TTL
-			set.ttl = uint32(ttl.Int64) //nolint:gosec // a TTL
-		}
-		if s := addr.String(); !slices.Contains(set.addrs, s) {
-			set.addrs = append(set.addrs, s)
-			sort.Strings(set.addrs)
-		}
-		e.sets[t] = set
+		rules.Add(served, name, typ, content, ttl.Int64, !ttl.Valid)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	out := make([]expected, 0, len(order))
-	for _, n := range order {
-		out = append(out, *byName[n])
+	out := make([]expected, 0, len(served))
+	for name, s := range served {
+		e := expected{name: name, sets: map[uint16]rrset{}}
+		for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+			if addrs := s.Addrs(t); len(addrs) > 0 {
+				e.sets[t] = rrset{addrs: addrs, ttl: s.TTL(t)}
+			}
+		}
+		out = append(out, e)
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out, nil
 }
 
@@ -214,14 +192,25 @@ func served(r, name string, t uint16) (rrset, error) {
 	if err != nil {
 		return rrset{}, err
 	}
+	if resp.Rcode != dns.RcodeSuccess && resp.Rcode != dns.RcodeNameError {
+		return rrset{}, fmt.Errorf("rcode %s", dns.RcodeToString[resp.Rcode])
+	}
 	var set rrset
 	for _, rr := range resp.Answer {
+		var ip net.IP
 		switch v := rr.(type) {
 		case *dns.A:
-			set.addrs, set.ttl = append(set.addrs, v.A.String()), v.Hdr.Ttl
+			ip = v.A
 		case *dns.AAAA:
-			set.addrs, set.ttl = append(set.addrs, v.AAAA.String()), v.Hdr.Ttl
+			ip = v.AAAA
+		default:
+			continue
 		}
+		addr, _ := netip.AddrFromSlice(ip) // an AAAA keeps its IPv6 form, IPv4-mapped included
+		if t == dns.TypeA {
+			addr = addr.Unmap()
+		}
+		set.addrs, set.ttl = append(set.addrs, addr.String()), rr.Header().Ttl
 	}
 	sort.Strings(set.addrs)
 	return set, nil

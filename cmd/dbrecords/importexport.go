@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dbrecords/dbrecords/plugin/dbrecords"
+
 	"github.com/miekg/dns"
 )
 
@@ -112,11 +114,12 @@ func replaceNames(ctx context.Context, db *sql.DB, table string, names []string,
 		return 0, err
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it does nothing
-	args := make([]any, len(names))
-	for i, n := range names {
-		args[i] = n
+	// The plugin reads "www.example.org" and "www.example.org." as one name.
+	args := make([]any, 0, 2*len(names))
+	for _, n := range names {
+		args = append(args, n, n+".")
 	}
-	if _, err := tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE name IN (?"+strings.Repeat(",?", len(names)-1)+")", args...); err != nil {
+	if _, err := tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE name IN (?"+strings.Repeat(",?", len(args)-1)+")", args...); err != nil {
 		return 0, err
 	}
 	var vals []string
@@ -150,7 +153,8 @@ func readZone(r io.Reader, path, origin string, add func(row), skipped map[strin
 		case *dns.A:
 			add(row{name: name, typ: "A", content: v.A.String(), ttl: int64(h.Ttl)})
 		case *dns.AAAA:
-			add(row{name: name, typ: "AAAA", content: v.AAAA.String(), ttl: int64(h.Ttl)})
+			addr, _ := netip.AddrFromSlice(v.AAAA) // keeps an IPv4-mapped address in IPv6 form
+			add(row{name: name, typ: "AAAA", content: addr.String(), ttl: int64(h.Ttl)})
 		default:
 			skipped[dns.TypeToString[h.Rrtype]]++
 		}
@@ -200,49 +204,68 @@ func readCSV(r io.Reader, add func(row), skipped map[string]int) error {
 	}
 }
 
-// export writes table as a zone file: absolute names, rows without a TTL
-// under $TTL defTTL, A and AAAA as stored.
-func export(ctx context.Context, db *sql.DB, table string, zones []string, defTTL uint32, w io.Writer) error {
+// export writes table as a zone file (absolute names, rows without a TTL
+// under $TTL defTTL) or, with format csv, as the CSV import reads (an empty
+// ttl for NULL, so it round-trips exactly). Rows the plugin does not serve
+// are left out and counted on stderr.
+func export(ctx context.Context, db *sql.DB, table string, zones []string, defTTL uint32, format string, w, stderr io.Writer) error {
 	if !tableName.MatchString(table) {
 		return fmt.Errorf("--table: invalid table name %q", table)
 	}
+	if format != "zone" && format != "csv" {
+		return fmt.Errorf("--format: want zone or csv, got %q", format)
+	}
+	if len(zones) == 0 {
+		zones = []string{"."}
+	}
+	rules := dbrecords.NewRules(zones, defTTL)
 	rows, err := db.QueryContext(ctx, "SELECT name, type, content, ttl FROM "+table+" ORDER BY name, type, content")
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	bw := bufio.NewWriter(w)
-	fmt.Fprintf(bw, "; table %s, exported by dbrecords\n$TTL %d\n", table, defTTL)
+	cw := csv.NewWriter(bw)
+	if format == "zone" {
+		fmt.Fprintf(bw, "; table %s, exported by dbrecords\n$TTL %d\n", table, defTTL)
+	} else {
+		cw.Write([]string{"name", "type", "content", "ttl"}) //nolint:errcheck // checked at Flush
+	}
+	skipped := map[string]int{}
 	for rows.Next() {
 		var rw row
 		var ttl sql.NullInt64
 		if err := rows.Scan(&rw.name, &rw.typ, &rw.content, &ttl); err != nil {
 			return err
 		}
-		fqdn := dns.Fqdn(strings.ToLower(rw.name))
-		if len(zones) > 0 && !inAny(fqdn, zones) {
+		fqdn, why := rules.Valid(rw.name, rw.typ, rw.content, ttl.Int64, !ttl.Valid)
+		if why != "" {
+			skipped[why]++
 			continue
 		}
-		if ttl.Valid {
-			fmt.Fprintf(bw, "%s\t%d\tIN\t%s\t%s\n", fqdn, ttl.Int64, strings.ToUpper(rw.typ), rw.content)
-		} else {
-			fmt.Fprintf(bw, "%s\t\tIN\t%s\t%s\n", fqdn, strings.ToUpper(rw.typ), rw.content)
+		typ, content := strings.ToUpper(strings.TrimSpace(rw.typ)), strings.TrimSpace(rw.content)
+		switch {
+		case format == "csv" && ttl.Valid:
+			cw.Write([]string{fqdn, typ, content, strconv.FormatInt(ttl.Int64, 10)}) //nolint:errcheck // checked at Flush
+		case format == "csv":
+			cw.Write([]string{fqdn, typ, content, ""}) //nolint:errcheck // checked at Flush
+		case ttl.Valid:
+			fmt.Fprintf(bw, "%s\t%d\tIN\t%s\t%s\n", fqdn, ttl.Int64, typ, content)
+		default:
+			fmt.Fprintf(bw, "%s\t\tIN\t%s\t%s\n", fqdn, typ, content)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	return bw.Flush()
-}
-
-// inAny reports whether the FQDN name is one of zones or below one.
-func inAny(name string, zones []string) bool {
-	for _, z := range zones {
-		if dns.IsSubDomain(dns.Fqdn(strings.ToLower(z)), name) {
-			return true
-		}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return err
 	}
-	return false
+	for why, n := range skipped {
+		fmt.Fprintf(stderr, "Left out %d rows the plugin does not serve (%s).\n", n, why)
+	}
+	return bw.Flush()
 }
 
 // isTerminal reports whether w is a terminal, for progress lines.

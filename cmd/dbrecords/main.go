@@ -2,7 +2,7 @@
 //
 //	dbrecords schema apply [--table T] [--grant-to ACCOUNT]
 //	dbrecords import [--table T] [--origin ZONE] [--format zone|csv] FILE
-//	dbrecords export [--table T] [--zone ZONE]... [--default-ttl N]
+//	dbrecords export [--table T] [--zone ZONE]... [--default-ttl N] [--format zone|csv]
 //	dbrecords check  [--table T] --zone ZONE... [--sample N] [--service NAME] [HOST:PORT...]
 //
 // Every subcommand takes the DSN from --dsn-file FILE, or from the
@@ -38,7 +38,7 @@ func main() {
 const usage = `usage:
   dbrecords schema apply [--table T] [--grant-to ACCOUNT]   create or upgrade the tables, print the grants
   dbrecords import [--table T] [--origin ZONE] [--format zone|csv] FILE|-   load A/AAAA records
-  dbrecords export [--table T] [--zone ZONE]... [--default-ttl N]   write the table as a zone file
+  dbrecords export [--table T] [--zone ZONE]... [--default-ttl N] [--format zone|csv]   write the table out
   dbrecords check [--table T] --zone ZONE... [--sample N] [--service NAME] [HOST:PORT...]
                                                            compare replicas' answers with the table
 Every subcommand reads the DSN (USER:PASS@tcp(HOST:PORT)/DB) from --dsn-file or $DBRECORDS_DSN.`
@@ -90,17 +90,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		var zones listFlag
 		fs.Var(&zones, "zone", "export only names in this zone (repeatable)")
 		defTTL := fs.Uint("default-ttl", 60, "the $TTL for rows without a ttl (the plugin's ttl property)")
+		format := fs.String("format", "zone", "zone, or csv (keeps NULL ttls exactly)")
 		if err := parse(fs, rest, 0); err != nil {
 			return 2, err
 		}
 		err = withDB(ctx, *dsnFile, func(db *sql.DB, _ string) error {
-			return export(ctx, db, *table, zones, uint32(*defTTL), stdout) //nolint:gosec // a TTL
+			return export(ctx, db, *table, zones, uint32(*defTTL), *format, stdout, stderr) //nolint:gosec // a TTL
 		})
 	case "check":
 		var zones listFlag
 		fs.Var(&zones, "zone", "a zone the replicas serve (repeatable, at least one)")
 		sample := fs.Int("sample", 0, "check this many random names instead of all")
 		service := fs.String("service", "", "a DNS name whose addresses are the replicas (a headless Service)")
+		ttl := fs.Uint("ttl", 60, "the replicas' ttl property: the TTL of rows without one")
 		port := fs.Int("port", 53, "the replicas' DNS port, with --service")
 		if err := parse(fs, rest, -1); err != nil {
 			return 2, err
@@ -113,7 +115,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return 2, err
 		}
 		err = withDB(ctx, *dsnFile, func(db *sql.DB, _ string) error {
-			return check(ctx, db, *table, zones, *sample, replicas, stdout)
+			return check(ctx, db, *table, zones, uint32(*ttl), *sample, replicas, stdout) //nolint:gosec // a TTL
 		})
 		if errors.Is(err, errDiffer) {
 			return 1, err
@@ -134,6 +136,11 @@ func parse(fs *flag.FlagSet, args []string, n int) error {
 	}
 	if n >= 0 && fs.NArg() != n {
 		return fmt.Errorf("%s takes %d argument(s), got %d", fs.Name(), n, fs.NArg())
+	}
+	for _, a := range fs.Args() {
+		if strings.HasPrefix(a, "-") && a != "-" {
+			return fmt.Errorf("%s: flags go before the arguments, got %q after them", fs.Name(), a)
+		}
 	}
 	return nil
 }
@@ -178,7 +185,7 @@ func withDB(ctx context.Context, dsnFile string, fn func(*sql.DB, string) error)
 
 // scrub removes the password from err's text, should a driver ever say it.
 func scrub(err error, passwd string) error {
-	if err == nil || passwd == "" || !strings.Contains(err.Error(), passwd) {
+	if err == nil || passwd == "" || errors.Is(err, errDiffer) || !strings.Contains(err.Error(), passwd) {
 		return err
 	}
 	return errors.New(strings.ReplaceAll(err.Error(), passwd, "xxxxx"))

@@ -11,7 +11,7 @@ import (
 )
 
 // tableName is the plugin's rule for table names (property 'table').
-var tableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,55}$`)
+var tableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,44}$`)
 
 // schemaApply creates the records table, its change log, triggers, prune
 // floor and prune procedure, or upgrades an older schema of ours in place
@@ -19,7 +19,7 @@ var tableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,55}$`)
 // replicas need.
 func schemaApply(ctx context.Context, db *sql.DB, dbName, table, grantTo string, stdout, stderr io.Writer) error {
 	if !tableName.MatchString(table) {
-		return fmt.Errorf("--table: invalid table name %q (letters, digits and '_', at most 56)", table)
+		return fmt.Errorf("--table: invalid table name %q (letters, digits and '_', at most 45)", table)
 	}
 	conn, err := db.Conn(ctx) // one session: DELIMITER-free statements in order
 	if err != nil {

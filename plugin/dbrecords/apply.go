@@ -231,7 +231,7 @@ func (l *loader) apply(ctx context.Context, fresh []change, w0, w1 uint64) error
 		}
 		if zi := l.zoneOf(k); zi >= 0 {
 			if was, changed := b.set(k+".", l.zones.list[zi].name, recs[k]); changed {
-				was.data = strings.Clone(was.data) // not the old bucket's memory
+				was.data, was.sigs = strings.Clone(was.data), "" // not the old bucket's memory
 				olds[zi] = append(olds[zi], was)
 			}
 		}

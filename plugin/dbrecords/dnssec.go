@@ -305,6 +305,19 @@ func (d *DBRecords) signReply(m *dns.Msg, snap *snapshot, zi int, z version, own
 			m.Ns = append(m.Ns, d.soaNeg(a)...)
 			m.Ns = append(m.Ns, copies(a.nsec)...)
 		}
+	case found && e.name() == qname && qtype == dns.TypeNSEC:
+		// The NSEC itself is the answer (a denial listing NSEC would contradict itself).
+		m.Answer, m.Ns = append([]dns.RR{nsecOf(qname, s.negTTL, s.bitmap(&e)...)}, s.entrySigs(&e, dns.TypeNSEC, qname, z.name, s.negTTL)...), nil
+	case found && e.name() == qname && qtype == dns.TypeRRSIG:
+		// The name's signatures are the answer.
+		m.Ns = nil
+		for _, t := range entryTypes(&e) {
+			ttl := s.negTTL
+			if t != dns.TypeNSEC {
+				ttl = e.rrs(owner, t)[0].Header().Ttl
+			}
+			m.Answer = append(m.Answer, s.entrySigs(&e, t, owner, z.name, ttl)...)
+		}
 	case len(m.Answer) > 0 && e.name() == qname:
 		m.Answer = append(m.Answer, s.entrySigs(&e, qtype, owner, z.name, m.Answer[0].Header().Ttl)...)
 	case len(m.Answer) > 0: // synthesized from a wildcard: signed as its own name

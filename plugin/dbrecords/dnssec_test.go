@@ -171,6 +171,15 @@ func TestSignedAnswers(t *testing.T) {
 					}
 				}
 			}
+			// NSEC and RRSIG queries at a name get them as the answer.
+			if r := askDO(t, d, "v4only.example.org.", dns.TypeNSEC); len(r.Answer) != 2 || r.Answer[0].Header().Rrtype != dns.TypeNSEC || len(r.Ns) != 0 {
+				t.Errorf("Expected the NSEC and its signature as the answer to an NSEC query, got %v", r)
+			} else {
+				verifySection(t, "NSEC query", r.Answer, keys)
+			}
+			if r := askDO(t, d, "www.example.org.", dns.TypeRRSIG); len(r.Answer) < 3 || len(r.Ns) != 0 {
+				t.Errorf("Expected the name's RRSIGs as the answer to an RRSIG query, got %v", r)
+			}
 			if r := askDO(t, d, "example.org.", dns.TypeNS); len(r.Extra) == 0 {
 				t.Error("Expected glue with the NS answer")
 			} else {

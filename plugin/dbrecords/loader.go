@@ -101,6 +101,8 @@ func (l *loader) run(ctx context.Context) {
 			polled = true
 		}
 		syncDuration.WithLabelValues(l.label, kind).Observe(time.Since(start).Seconds())
+		// Renewal needs no database: signatures stay valid through an outage.
+		l.renew()
 		var wait time.Duration
 		failures, wait = l.after(err, failures, more || full)
 		l.logSkipped()
@@ -252,7 +254,6 @@ func (l *loader) poll(ctx context.Context) (more bool, err error) {
 	}
 	l.track = t
 	l.reportGaps(settled, now)
-	l.renew()
 	return more, nil
 }
 

@@ -3,7 +3,10 @@ package dbrecords
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
+
+	"github.com/miekg/dns"
 )
 
 // maxTTL is the largest TTL RFC 2181 section 8 allows.
@@ -80,4 +83,73 @@ func parseRow(r rawRow, zones zoneSet, defaultTTL uint32) (servedRow, invalidRea
 		ttl = uint32(r.ttl)
 	}
 	return servedRow{fqdn: fqdn, zone: zi, rec: record{addr: addr, ttl: ttl}}, rowValid
+}
+
+// Rules are the plugin's rules for table rows, for tools that must judge
+// rows exactly as the plugin does (the admin command's check and export).
+type Rules struct {
+	zones zoneSet
+	ttl   uint32
+}
+
+// NewRules returns the rules of a dbrecords block serving zones (FQDNs) with
+// the ttl property ttl.
+func NewRules(zones []string, ttl uint32) Rules {
+	lower := make([]string, len(zones))
+	for i, z := range zones {
+		lower[i] = strings.ToLower(dns.Fqdn(z))
+	}
+	return Rules{zones: newZoneSet(lower, nil), ttl: ttl}
+}
+
+// Served is what the plugin serves for one name.
+type Served struct{ recs []record }
+
+// Valid reports whether the plugin serves the row, and why not.
+func (r Rules) Valid(name, typ, content string, ttl int64, ttlNull bool) (fqdn string, why string) {
+	sr, reason := parseRow(rawRow{name: name, typ: typ, content: content, ttl: ttl, ttlNull: ttlNull}, r.zones, r.ttl)
+	if reason != rowValid {
+		return "", reason.String()
+	}
+	return sr.fqdn, ""
+}
+
+// Add adds a row to served (by lower-case FQDN) as the plugin would, and
+// reports whether the plugin serves it.
+func (r Rules) Add(served map[string]*Served, name, typ, content string, ttl int64, ttlNull bool) bool {
+	sr, reason := parseRow(rawRow{name: name, typ: typ, content: content, ttl: ttl, ttlNull: ttlNull}, r.zones, r.ttl)
+	if reason != rowValid {
+		return false
+	}
+	s := served[sr.fqdn]
+	if s == nil {
+		s = &Served{}
+		served[sr.fqdn] = s
+	}
+	var ok bool
+	s.recs, ok = addRecord(s.recs, sr.rec)
+	return ok
+}
+
+// Addrs returns the sorted addresses served for type t (A or AAAA), as
+// netip.Addr writes them.
+func (s *Served) Addrs(t uint16) []string {
+	var out []string
+	for _, r := range s.recs {
+		if r.addr.Is4() == (t == dns.TypeA) {
+			out = append(out, r.addr.String())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TTL returns the TTL of the RRset of type t (0 when there is none).
+func (s *Served) TTL(t uint16) uint32 {
+	for _, r := range s.recs {
+		if r.addr.Is4() == (t == dns.TypeA) {
+			return r.ttl
+		}
+	}
+	return 0
 }

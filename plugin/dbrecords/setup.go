@@ -33,9 +33,10 @@ const (
 	minJournal         = 64 << 10
 )
 
-// tableName allows names that fit both the table and its "_changes" log in
-// MySQL's 64-character identifier limit, and that need no quoting.
-var tableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,55}$`)
+// tableName allows names whose every object (the longest is the index
+// TABLE_changes_changed_at) fits MySQL's 64-character identifier limit, and
+// that need no quoting (reserved words such as "order" still do not work).
+var tableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,44}$`)
 
 func init() { plugin.Register(pluginName, setup) }
 
@@ -148,7 +149,7 @@ func parse(c *caddy.Controller) (*config, error) {
 			case "table":
 				cfg.table, err = oneArg(c)
 				if err == nil && !tableName.MatchString(cfg.table) {
-					err = c.Errf("property 'table': invalid table name %q (letters, digits and '_', at most 56)", cfg.table)
+					err = c.Errf("property 'table': invalid table name %q (letters, digits and '_', at most 45)", cfg.table)
 				}
 			case "refresh":
 				cfg.refresh, err = durationArg(c, minRefresh, false)
