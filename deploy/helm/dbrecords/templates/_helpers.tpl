@@ -53,9 +53,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 
-{{/* The memory limit in MiB, from expectedNames (see values.yaml). */}}
+{{/* The memory limit in MiB, from expectedNames (see values.yaml); signed
+zones hold their signatures too. */}}
 {{- define "dbrecords.memoryLimitMiB" -}}
-{{- add 128 (div (mul (int64 .Values.expectedNames) 350) 1000000) -}}
+{{- $perMillion := 350 -}}
+{{- if .Values.dnssec.keys }}{{ $perMillion = add $perMillion .Values.dnssec.perMillionMiB }}{{ end -}}
+{{- add 128 (div (mul (int64 .Values.expectedNames) $perMillion) 1000000) -}}
 {{- end -}}
 
 {{/* The Corefile, built from values. */}}
