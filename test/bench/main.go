@@ -5,7 +5,8 @@
 //
 // Environment: QUICK=1 (10,000 names, short runs), BENCH_NAMES (comma-separated
 // sizes, default 10000,1000000), BENCH_ROUNDS (default 3), BENCH_SECONDS (per
-// run, default 5), COREDNS_BINARY (default ./coredns), MYSQL_DSN.
+// run, default 5), BENCH_ONLY=dnssec (only the signed-versus-unsigned
+// section), COREDNS_BINARY (default ./coredns), MYSQL_DSN.
 package main
 
 import (

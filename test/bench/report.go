@@ -26,6 +26,10 @@ func benchSize(opt options, n int) (string, error) {
 		return "", err
 	}
 	defer d.close()
+	if os.Getenv("BENCH_ONLY") == "dnssec" {
+		sec, err := dnssecBench(ctx, opt, d)
+		return fmt.Sprintf("## %d names\n\n%s", n, sec), err
+	}
 	sys := systems(d)
 	m := map[string]*measurements{}
 	for _, s := range sys {
