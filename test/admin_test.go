@@ -224,6 +224,8 @@ func TestAdminCheck(t *testing.T) {
 		{"a.example.net", "A", "198.51.100.1", 120},
 	})
 	s := start(t, dsn)
+	xs := startCorefile(t, strings.Replace(transferBlock(dsn, nil), "to 192.0.2.53", "to *", 1)) // another replica, that allows transfers
+	xs.waitReady(t)
 	out, errOut, code := runAdmin(t, dsn, nil, "check", "--zone", "example.org", "--zone", "example.net", s.dns)
 	if code != 0 || !strings.Contains(out, "Checked 3 names and 2 zones on 1 replicas: 0 differences.") {
 		t.Fatalf("Expected no differences, got %d:\n%s%s", code, out, errOut)
@@ -241,6 +243,22 @@ func TestAdminCheck(t *testing.T) {
 	out, _, code = runAdmin(t, dsn, nil, "check", "--zone", "example.org", "--zone", "example.net", s.dns)
 	if code != 1 || !strings.Contains(out, "www.example.org. A: table has 192.0.2.9 (ttl 60), replica serves 192.0.2.1 (ttl 60)") {
 		t.Errorf("Expected check to report www.example.org's A, got %d:\n%s", code, out)
+	}
+	// A row deleted behind the triggers' back: only the replica's zone
+	// (AXFR) shows the name it still serves.
+	exec1(t, db, "DROP TRIGGER dns_records_after_delete")
+	exec1(t, db, "DELETE FROM dns_records WHERE name = 'a.example.net'")
+	for _, stmt := range schema.For("dns_records") {
+		if strings.HasPrefix(stmt, "CREATE TRIGGER dns_records_after_delete") {
+			exec1(t, db, stmt)
+		}
+	}
+	if out, _, code := runAdmin(t, dsn, nil, "check", "--zone", "example.net", s.dns); code != 0 {
+		t.Errorf("Expected check without --axfr to see nothing of a deleted name, got %d:\n%s", code, out)
+	}
+	out, _, code = runAdmin(t, dsn, nil, "check", "--axfr", "--zone", "example.org", "--zone", "example.net", xs.dns)
+	if code != 1 || !strings.Contains(out, "a.example.net.: served, but the table has no row for it") {
+		t.Errorf("Expected check --axfr to report the deleted name, got %d:\n%s", code, out)
 	}
 	if _, errOut, code := runAdmin(t, dsn, nil, "check", "--zone", "example.org", s.dns, "--sample", "2"); code != 2 || !strings.Contains(errOut, "flags go before the arguments") {
 		t.Errorf("Expected a flag after the replicas refused as usage, got %d: %s", code, errOut)

@@ -69,7 +69,7 @@ type expected struct {
 // ones), compares the answers with the table as the plugin reads it, and
 // prints every difference. Rows are judged by the plugin's own rules
 // (dbrecords.Rules), with ttl as the replicas' ttl property.
-func check(ctx context.Context, db *sql.DB, table string, zones []string, ttl uint32, sample int, replicas []string, w io.Writer) error {
+func check(ctx context.Context, db *sql.DB, table string, zones []string, ttl uint32, sample int, axfr bool, replicas []string, w io.Writer) error {
 	if !tableName.MatchString(table) {
 		return fmt.Errorf("--table: invalid table name %q", table)
 	}
@@ -100,6 +100,28 @@ func check(ctx context.Context, db *sql.DB, table string, zones []string, ttl ui
 		}
 		if len(serials) > 1 {
 			report("%s SOA serials differ between replicas: %v (a change in flight also does this; run check again)", z, serials)
+		}
+	}
+	// With axfr, every name a replica serves must be in the table: a row
+	// deleted behind the triggers' back is found this way.
+	if axfr && sample == 0 {
+		inTable := make(map[string]bool, len(names))
+		for _, e := range names {
+			inTable[e.name] = true
+		}
+		for _, r := range replicas {
+			for _, z := range zones {
+				extra, err := servedNames(r, z)
+				if err != nil {
+					report("%s %s AXFR: %v (allow this address in the transfer plugin's to list)", r, z, err)
+					continue
+				}
+				for _, n := range extra {
+					if !inTable[n] {
+						report("%s %s: served, but the table has no row for it", r, n)
+					}
+				}
+			}
 		}
 	}
 	// Names, 32 at a time per replica.
@@ -183,6 +205,35 @@ func loadExpected(ctx context.Context, db *sql.DB, table string, rules dbrecords
 		out = append(out, e)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out, nil
+}
+
+// servedNames returns the owner names of the A and AAAA records in an
+// AXFR of zone from replica r, in lower case.
+func servedNames(r, zone string) ([]string, error) {
+	m := new(dns.Msg)
+	m.SetAxfr(zone)
+	tr := &dns.Transfer{DialTimeout: 5 * time.Second, ReadTimeout: time.Minute}
+	env, err := tr.In(m, r)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []string
+	for e := range env {
+		if e.Error != nil {
+			return nil, e.Error
+		}
+		for _, rr := range e.RR {
+			if t := rr.Header().Rrtype; t != dns.TypeA && t != dns.TypeAAAA {
+				continue
+			}
+			if n := strings.ToLower(rr.Header().Name); !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+	}
 	return out, nil
 }
 

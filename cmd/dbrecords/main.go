@@ -3,7 +3,7 @@
 //	dbrecords schema apply [--table T] [--grant-to ACCOUNT]
 //	dbrecords import [--table T] [--origin ZONE] [--format zone|csv] FILE
 //	dbrecords export [--table T] [--zone ZONE]... [--default-ttl N] [--format zone|csv]
-//	dbrecords check  [--table T] --zone ZONE... [--sample N] [--service NAME] [HOST:PORT...]
+//	dbrecords check  [--table T] --zone ZONE... [--ttl N] [--sample N] [--axfr] [--service NAME] [HOST:PORT...]
 //
 // Every subcommand takes the DSN from --dsn-file FILE, or from the
 // DBRECORDS_DSN environment variable (never from the command line, where
@@ -39,7 +39,7 @@ const usage = `usage:
   dbrecords schema apply [--table T] [--grant-to ACCOUNT]   create or upgrade the tables, print the grants
   dbrecords import [--table T] [--origin ZONE] [--format zone|csv] FILE|-   load A/AAAA records
   dbrecords export [--table T] [--zone ZONE]... [--default-ttl N] [--format zone|csv]   write the table out
-  dbrecords check [--table T] --zone ZONE... [--sample N] [--service NAME] [HOST:PORT...]
+  dbrecords check [--table T] --zone ZONE... [--ttl N] [--sample N] [--axfr] [--service NAME] [HOST:PORT...]
                                                            compare replicas' answers with the table
 Every subcommand reads the DSN (USER:PASS@tcp(HOST:PORT)/DB) from --dsn-file or $DBRECORDS_DSN.`
 
@@ -103,6 +103,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		sample := fs.Int("sample", 0, "check this many random names instead of all")
 		service := fs.String("service", "", "a DNS name whose addresses are the replicas (a headless Service)")
 		ttl := fs.Uint("ttl", 60, "the replicas' ttl property: the TTL of rows without one")
+		axfr := fs.Bool("axfr", false, "also transfer each zone from each replica and report names the table does not have (needs transfer allowed)")
 		port := fs.Int("port", 53, "the replicas' DNS port, with --service")
 		if err := parse(fs, rest, -1); err != nil {
 			return 2, err
@@ -115,7 +116,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return 2, err
 		}
 		err = withDB(ctx, *dsnFile, func(db *sql.DB, _ string) error {
-			return check(ctx, db, *table, zones, uint32(*ttl), *sample, replicas, stdout) //nolint:gosec // a TTL
+			return check(ctx, db, *table, zones, uint32(*ttl), *sample, *axfr, replicas, stdout) //nolint:gosec // a TTL
 		})
 		if errors.Is(err, errDiffer) {
 			return 1, err
