@@ -117,19 +117,40 @@ func newSigner(keys []*dnsKey, negTTL uint32) *signer {
 	return s
 }
 
-// sign returns the RRSIGs of rrset by keys, valid from now for validity.
+// sign returns the RRSIGs of rrset (one owner, one type) by keys.
 func (s *signer) sign(rrset []dns.RR, zone string, keys []*dnsKey, incep, expir uint32) []dns.RR {
 	out := make([]dns.RR, 0, len(keys))
 	for _, k := range keys {
-		sig := &dns.RRSIG{Algorithm: k.rr.Algorithm, KeyTag: k.tag, SignerName: zone, Inception: incep, Expiration: expir}
-		if err := sig.Sign(k.signer, rrset); err != nil {
-			log.Errorf("Signing %s/%s: %v", rrset[0].Header().Name, dns.TypeToString[rrset[0].Header().Rrtype], err)
+		sig := k.newRRSIG(rrset[0].Header(), zone, incep, expir)
+		raw, err := k.rawSig(rrset, sig)
+		if err != nil {
+			log.Errorf("Signing %s/%s: %v", sig.Hdr.Name, dns.TypeToString[sig.TypeCovered], err)
 			continue
 		}
-		sig.Hdr.Ttl = rrset[0].Header().Ttl // an RRSIG lives as long as what it covers
+		sig.Signature = base64.StdEncoding.EncodeToString(raw)
 		out = append(out, sig)
 	}
 	return out
+}
+
+// newRRSIG returns k's RRSIG for the RRset whose first header is h, without
+// its signature: it lives as long as the RRset (OrigTtl and TTL are h's).
+func (k *dnsKey) newRRSIG(h *dns.RR_Header, zone string, incep, expir uint32) *dns.RRSIG {
+	return &dns.RRSIG{
+		Hdr:         dns.RR_Header{Name: h.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: h.Ttl},
+		TypeCovered: h.Rrtype, Algorithm: k.rr.Algorithm, Labels: sigLabels(h.Name), OrigTtl: h.Ttl,
+		Expiration: expir, Inception: incep, KeyTag: k.tag, SignerName: zone,
+	}
+}
+
+// sigLabels is an RRSIG's Labels field for owner: its labels, a leading
+// wildcard not counted (RFC 4034 section 3.1.3).
+func sigLabels(owner string) uint8 {
+	n := uint8(dns.CountLabel(owner)) //nolint:gosec // at most 127
+	if strings.HasPrefix(owner, "*.") {
+		n--
+	}
+	return n
 }
 
 // window returns an inception and an expiration for signatures made now,
@@ -182,18 +203,7 @@ func (s *signer) signEntry(e *entry, zone string) {
 			rrset = e.rrs(name, t)
 		}
 		for _, k := range s.zsk {
-			labels := uint8(dns.CountLabel(name)) //nolint:gosec // at most 127
-			if strings.HasPrefix(name, "*.") {
-				labels--
-			}
-			sig := &dns.RRSIG{TypeCovered: t, Algorithm: k.rr.Algorithm, Labels: labels, OrigTtl: rrset[0].Header().Ttl,
-				Expiration: expir, Inception: incep, KeyTag: k.tag, SignerName: zone}
-			raw, err := k.signSet(rrset, sig)
-			if errors.Is(err, errSlowPath) {
-				if sigs := s.sign(rrset, zone, []*dnsKey{k}, incep, expir); len(sigs) == 1 {
-					raw, err = base64.StdEncoding.DecodeString(sigs[0].(*dns.RRSIG).Signature)
-				}
-			}
+			raw, err := k.rawSig(rrset, k.newRRSIG(rrset[0].Header(), zone, incep, expir))
 			if err != nil || len(raw) != k.sigLen {
 				log.Errorf("Signing %s/%s: %v", name, dns.TypeToString[t], err)
 				e.sigs = "" // answered unsigned rather than with some signatures missing
@@ -234,10 +244,7 @@ func (s *signer) entrySigs(e *entry, t uint16, owner string, zone string, ttl ui
 	}
 	incep := binary.BigEndian.Uint32([]byte(e.sigs[0:4]))
 	expir := binary.BigEndian.Uint32([]byte(e.sigs[4:8]))
-	labels := uint8(dns.CountLabel(e.name())) //nolint:gosec // at most 127
-	if strings.HasPrefix(e.name(), "*.") {
-		labels--
-	}
+	labels := sigLabels(e.name())
 	out := make([]dns.RR, 0, len(s.zsk))
 	for _, k := range s.zsk {
 		origTTL := ttl
@@ -284,11 +291,13 @@ type apexCache struct{ p atomic.Pointer[apexSigs] }
 
 // signReply adds DNSSEC records to m, the answer for qname (owner as asked)
 // of type qtype in zone zi of snap; e is the entry that answered, if found.
+// A positive answer below the apex costs only its entry's signatures; the
+// apex's are looked up for the apex and for negative answers.
 func (d *DBRecords) signReply(m *dns.Msg, snap *snapshot, zi int, z version, owner, qname string, qtype uint16, e entry, found bool) {
 	s := d.signers[zi]
-	a := d.apexSigned(snap, zi, z)
 	switch {
 	case qname == z.name:
+		a := d.apexSigned(snap, zi, z)
 		switch {
 		case qtype == dns.TypeDNSKEY:
 			m.Answer, m.Ns = copies(a.dnskey), nil
@@ -326,7 +335,7 @@ func (d *DBRecords) signReply(m *dns.Msg, snap *snapshot, zi int, z version, own
 		// In lower case: an NSEC's next name is signed as written
 		// (RFC 6840 section 5.1), and it was signed in lower case.
 		nsec := nsecOf(qname, s.negTTL, s.bitmap(&e)...)
-		m.Ns = append(m.Ns, d.soaNeg(a)...)
+		m.Ns = append(m.Ns, d.soaNeg(d.apexSigned(snap, zi, z))...)
 		m.Ns = append(m.Ns, nsec)
 		m.Ns = append(m.Ns, s.entrySigs(&e, dns.TypeNSEC, qname, z.name, s.negTTL)...)
 	default: // NODATA at a wildcard's name, or a name that does not exist (black lies)
@@ -334,11 +343,11 @@ func (d *DBRecords) signReply(m *dns.Msg, snap *snapshot, zi int, z version, own
 		if found {
 			types = s.bitmap(&e)
 		}
-		nsec := nsecOf(qname, s.negTTL, types...) // lower case, as signOne wants
+		nsec := nsecOf(qname, s.negTTL, types...)
 		m.Rcode = dns.RcodeSuccess
-		m.Ns = append(m.Ns, d.soaNeg(a)...)
+		m.Ns = append(m.Ns, d.soaNeg(d.apexSigned(snap, zi, z))...)
 		m.Ns = append(m.Ns, nsec)
-		m.Ns = append(m.Ns, s.signOne(nsec, z.name)...)
+		m.Ns = append(m.Ns, s.signNow([]dns.RR{nsec}, z.name)...)
 	}
 }
 
@@ -426,37 +435,29 @@ func copies(rrs []dns.RR) []dns.RR {
 	return out
 }
 
-// signOne signs a one-RR RRset whose owner is lower case, the NSEC of a
-// name that does not exist, without the copies and the 4 KB buffer of
-// dns.RRSIG.Sign: that signature is made for every such answer.
-func (s *signer) signOne(rr dns.RR, zone string) []dns.RR {
-	incep, expir := s.window0()
-	h := rr.Header()
-	out := make([]dns.RR, 0, len(s.zsk))
-	for _, k := range s.zsk {
-		labels := uint8(dns.CountLabel(h.Name)) //nolint:gosec // at most 127
-		if strings.HasPrefix(h.Name, "*.") {
-			labels-- // RFC 4034 section 3.1.3, as dns.RRSIG.Sign counts
+// rawSig returns k's signature of rrset (one owner, one type) under the
+// RRSIG fields of sig. A, AAAA and NSEC RRsets, made for every answer and
+// every name, are signed here without the copies and the 4 KB buffer of
+// dns.RRSIG.Sign: the RFC 4034 section 3.1.8.1 data is the RRSIG RDATA
+// without the signature, then the RRs in canonical form (owner in lower
+// case, TTL sig.OrigTtl) and order. Other types, and keys signRaw does not
+// handle (RSA), go through dns.RRSIG.Sign.
+func (k *dnsKey) rawSig(rrset []dns.RR, sig *dns.RRSIG) ([]byte, error) {
+	switch sig.TypeCovered {
+	case dns.TypeA, dns.TypeAAAA, dns.TypeNSEC: // no names to lower in their RDATA (RFC 6840 section 5.1)
+		raw, err := k.signSet(rrset, sig)
+		if !errors.Is(err, errSlowPath) {
+			return raw, err
 		}
-		sig := &dns.RRSIG{
-			Hdr:         dns.RR_Header{Name: h.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: h.Ttl},
-			TypeCovered: h.Rrtype, Algorithm: k.rr.Algorithm, Labels: labels,
-			OrigTtl: h.Ttl, Expiration: expir, Inception: incep, KeyTag: k.tag, SignerName: zone,
-		}
-		raw, err := k.signSet([]dns.RR{rr}, sig)
-		if err != nil {
-			return s.signNow([]dns.RR{rr}, zone)
-		}
-		sig.Signature = base64.StdEncoding.EncodeToString(raw)
-		out = append(out, sig)
 	}
-	return out
+	slow := *sig
+	if err := slow.Sign(k.signer, rrset); err != nil {
+		return nil, err
+	}
+	return base64.StdEncoding.DecodeString(slow.Signature)
 }
 
-// signSet returns k's signature of rrset (one owner in lower case, one type,
-// TTL sig.OrigTtl) under the RRSIG fields of sig (RFC 4034 section 3.1.8.1:
-// the RRSIG RDATA without the signature, then the RRs in canonical form and
-// order). It fails with errSlowPath for algorithms it does not sign itself.
+// signSet is rawSig's own path.
 func (k *dnsKey) signSet(rrset []dns.RR, sig *dns.RRSIG) ([]byte, error) {
 	buf := make([]byte, 0, 512)
 	buf = binary.BigEndian.AppendUint16(buf, sig.TypeCovered)
@@ -471,15 +472,15 @@ func (k *dnsKey) signSet(rrset []dns.RR, sig *dns.RRSIG) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Each RR packed alone; equal owners, types and TTLs make their wire
-	// order their RDATA order.
+	// Each RR packed alone, as a copy with the canonical owner and TTL
+	// (the answer's RRs are not touched); equal owners, types and TTLs
+	// make their wire order their RDATA order.
 	wires := make([][]byte, 0, len(rrset))
 	for _, rr := range rrset {
-		w := make([]byte, dns.Len(rr)+16)
-		ttl := rr.Header().Ttl
-		rr.Header().Ttl = sig.OrigTtl
-		m, err := dns.PackRR(rr, w, 0, nil, false)
-		rr.Header().Ttl = ttl
+		c := dns.Copy(rr)
+		c.Header().Name, c.Header().Ttl = dns.CanonicalName(c.Header().Name), sig.OrigTtl
+		w := make([]byte, dns.Len(c)+16)
+		m, err := dns.PackRR(c, w, 0, nil, false)
 		if err != nil {
 			return nil, err
 		}
