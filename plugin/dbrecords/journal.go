@@ -73,24 +73,25 @@ func (h history) record(st *step, budget int) history {
 // version it holds has that serial, or more than one (they differ in
 // content, and the client may have any of them).
 func (h history) since(serial uint32) int {
+	if len(h.steps) == 0 {
+		return -1
+	}
+	// Version i is the zone after i steps: version 0 has steps[0].from.
 	found := -1
-	for i := 0; i <= len(h.steps); i++ {
-		var v uint32
-		if i == 0 {
-			if len(h.steps) == 0 {
-				return -1
-			}
-			v = h.steps[0].from
-		} else {
-			v = h.steps[i-1].to
+	if h.steps[0].from == serial {
+		if h.dirtyBase {
+			return -1 // other contents had this serial before
 		}
-		if v != serial {
+		found = 0
+	}
+	for i, st := range h.steps {
+		if st.to != serial {
 			continue
 		}
-		if found >= 0 || (i == 0 && h.dirtyBase) {
-			return -1
+		if found >= 0 {
+			return -1 // two contents had this serial
 		}
-		found = i
+		found = i + 1
 	}
 	return found
 }

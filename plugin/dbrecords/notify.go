@@ -2,14 +2,11 @@ package dbrecords
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
 	"github.com/coredns/coredns/plugin/transfer"
 )
-
-var errNotLoaded = errors.New("the table is not loaded yet")
 
 // notifyDelay gathers a burst of syncs into one NOTIFY.
 const notifyDelay = 100 * time.Millisecond

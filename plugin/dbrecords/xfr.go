@@ -1,10 +1,14 @@
 package dbrecords
 
 import (
+	"errors"
+
 	"github.com/coredns/coredns/plugin/transfer"
 
 	"github.com/miekg/dns"
 )
+
+var errNotLoaded = errors.New("the table is not loaded yet")
 
 // xfrBatch is how many RRs a transfer hands to the transfer plugin at a time;
 // the transfer plugin packs them into messages of up to 64 KB.
