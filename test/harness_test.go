@@ -38,39 +38,39 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "No MySQL server answers at MYSQL_DSN (%v); run `make mysql` or `make test`.\n", err)
 		return 1
 	}
-	admin = os.Getenv("ADMIN_BINARY")
-	if admin == "" {
-		dir, err := os.MkdirTemp("", "dbrecords-admin")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		admin = filepath.Join(dir, "dbrecords")
-		build := exec.Command("go", "build", "-o", admin, "../cmd/dbrecords")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "Building the admin command: %v\n", err)
-			return 1
-		}
+	var cleanup func()
+	var err error
+	if admin, cleanup, err = buildUnlessGiven("ADMIN_BINARY", "dbrecords", "../cmd/dbrecords"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
-	binary = os.Getenv("COREDNS_BINARY")
-	if binary == "" {
-		dir, err := os.MkdirTemp("", "dbrecords-bin")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		binary = filepath.Join(dir, "coredns")
-		build := exec.Command("go", "build", "-o", binary, "../build/coredns")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "Building coredns: %v\n", err)
-			return 1
-		}
+	defer cleanup()
+	if binary, cleanup, err = buildUnlessGiven("COREDNS_BINARY", "coredns", "../build/coredns"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
+	defer cleanup()
 	return m.Run()
+}
+
+// buildUnlessGiven returns the binary named by the environment variable env,
+// or builds pkg as name into a temporary directory that cleanup removes.
+func buildUnlessGiven(env, name, pkg string) (path string, cleanup func(), err error) {
+	if path = os.Getenv(env); path != "" {
+		return path, func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "dbrecords-"+name)
+	if err != nil {
+		return "", nil, err
+	}
+	path = filepath.Join(dir, name)
+	build := exec.Command("go", "build", "-o", path, pkg)
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("building %s: %w", pkg, err)
+	}
+	return path, func() { os.RemoveAll(dir) }, nil
 }
 
 // newDB creates a fresh database with schema.sql for t and drops it afterwards.

@@ -25,23 +25,13 @@ func transferBlock(dsn string, notify []string, extra ...string) string {
 	if len(notify) > 0 {
 		to = "* " + strings.Join(notify, " ")
 	}
-	return `example.org:{DNS} example.net:{DNS} {
-	transfer example.org {
-		to ` + to + `
+	return strings.Replace(serverBlock(dsn, extra...), "\tdbrecords {", `	transfer example.org {
+		to `+to+`
 	}
 	transfer example.net {
 		to 192.0.2.53
 	}
-	dbrecords {
-		dsn ` + dsn + `
-		refresh 1s
-		ns ns1.example.org ns2.example.org
-		` + strings.Join(extra, "\n\t\t") + `
-	}
-	prometheus {METRICS}
-	ready {READY}
-}
-`
+	dbrecords {`, 1)
 }
 
 // xfr transfers zone from addr over TCP: AXFR when serial is 0, else IXFR

@@ -52,30 +52,9 @@ func dnssecBench(ctx context.Context, opt options, d *dataset) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	m := map[string]*measurements{}
-	for _, s := range sys {
-		m[s.name] = &measurements{runs: map[string][]result{}}
-	}
-	for round := range opt.rounds {
-		for _, s := range sys {
-			r, err := start(opt, d, s)
-			if err != nil {
-				return "", err
-			}
-			ms := m[s.name]
-			ms.readyIn = append(ms.readyIn, r.readyIn)
-			ms.rssReady = append(ms.rssReady, r.rss())
-			for _, mix := range mixes {
-				res, err := load(ctx, opt, d.db, r, d.queries[mix], "-D")
-				if err != nil {
-					r.stop()
-					return "", fmt.Errorf("%s %s: %w", s.name, mix, err)
-				}
-				ms.runs[mix] = append(ms.runs[mix], res)
-				fmt.Fprintf(os.Stderr, "bench: n=%d round %d %-20s %-6s %8.0f qps (DO), RSS %.0f MiB\n", d.n, round+1, s.name, mix, res.qps, res.rss)
-			}
-			r.stop()
-		}
+	m, err := rounds(ctx, opt, d, sys, "-D")
+	if err != nil {
+		return "", err
 	}
 	qps := func(name, mix string) float64 {
 		return median(field(m[name].runs[mix], func(r result) float64 { return r.qps }))

@@ -31,31 +31,9 @@ func benchSize(opt options, n int) (string, error) {
 		return fmt.Sprintf("## %d names\n\n%s", n, sec), err
 	}
 	sys := systems(d)
-	m := map[string]*measurements{}
-	for _, s := range sys {
-		m[s.name] = &measurements{runs: map[string][]result{}}
-	}
-	for round := range opt.rounds {
-		for _, s := range sys {
-			r, err := start(opt, d, s)
-			if err != nil {
-				return "", err
-			}
-			ms := m[s.name]
-			ms.readyIn = append(ms.readyIn, r.readyIn)
-			ms.rssReady = append(ms.rssReady, r.rss())
-			for _, mix := range mixes {
-				res, err := load(ctx, opt, d.db, r, d.queries[mix])
-				if err != nil {
-					r.stop()
-					return "", fmt.Errorf("%s %s: %w", s.name, mix, err)
-				}
-				ms.runs[mix] = append(ms.runs[mix], res)
-				fmt.Fprintf(os.Stderr, "bench: n=%d round %d %-16s %-6s %8.0f qps, %5.0f lost, %6.2f ms, %6.1f MySQL q/s, RSS %.0f MiB\n",
-					n, round+1, s.name, mix, res.qps, res.lost, res.latency, res.questions, res.rss)
-			}
-			r.stop()
-		}
+	m, err := rounds(ctx, opt, d, sys)
+	if err != nil {
+		return "", err
 	}
 	prop, err := propagation(ctx, opt, d)
 	if err != nil {
@@ -70,6 +48,38 @@ func benchSize(opt options, n int) (string, error) {
 		return "", err
 	}
 	return render(n, sys, m, prop+"\n"+xfr+"\n"+sec), nil
+}
+
+// rounds runs every system of sys on d in alternating rounds, each mix
+// with dnsperf (and dnsperf's extra arguments), and returns what it measured.
+func rounds(ctx context.Context, opt options, d *dataset, sys []system, extra ...string) (map[string]*measurements, error) {
+	m := map[string]*measurements{}
+	for _, s := range sys {
+		m[s.name] = &measurements{runs: map[string][]result{}}
+	}
+	for round := range opt.rounds {
+		for _, s := range sys {
+			r, err := start(opt, d, s)
+			if err != nil {
+				return nil, err
+			}
+			ms := m[s.name]
+			ms.readyIn = append(ms.readyIn, r.readyIn)
+			ms.rssReady = append(ms.rssReady, r.rss())
+			for _, mix := range mixes {
+				res, err := load(ctx, opt, d.db, r, d.queries[mix], extra...)
+				if err != nil {
+					r.stop()
+					return nil, fmt.Errorf("%s %s: %w", s.name, mix, err)
+				}
+				ms.runs[mix] = append(ms.runs[mix], res)
+				fmt.Fprintf(os.Stderr, "bench: n=%d round %d %-20s %-6s %8.0f qps, %5.0f lost, %6.2f ms, %6.1f MySQL q/s, RSS %.0f MiB %s\n",
+					d.n, round+1, s.name, mix, res.qps, res.lost, res.latency, res.questions, res.rss, strings.Join(extra, " "))
+			}
+			r.stop()
+		}
+	}
+	return m, nil
 }
 
 func median(v []float64) float64 {
