@@ -3,7 +3,6 @@ package dbrecords
 import (
 	"context"
 	"slices"
-	"strings"
 )
 
 // full reads the whole table into a new snapshot. The first time, it
@@ -16,20 +15,20 @@ func (l *loader) full(ctx context.Context) error {
 			return err
 		}
 	}
-	st, err := l.src.logState(ctx)
+	st, err := l.src.LogState(ctx)
 	if err != nil {
 		return err
 	}
-	b := l.signing(newFullBuilder(l.sizeHint(ctx), l.versions()))
+	b := l.signing(NewFullBuilder(l.sizeHint(ctx), l.versions()))
 	invalid := map[string]int{}
 	invalidN := 0
-	err = l.src.rows(ctx, nil, func(r rawRow) {
-		sr, reason := parseRow(r, l.zones, l.ttl)
-		if reason == rowValid && !b.add(sr.fqdn, l.zones.list[sr.zone].name, sr.rec) {
-			reason = tooMany
+	err = l.src.Rows(ctx, nil, func(r Row) {
+		sr, reason := Parse(r, l.zones, l.ttl)
+		if reason == Valid && !b.Add(sr.FQDN, l.zones.List[sr.Zone].Name, sr.Rec) {
+			reason = TooMany
 		}
-		if reason != rowValid {
-			invalid[nameKey(r.name)]++
+		if reason != Valid {
+			invalid[NameKey(r.Name)]++
 			invalidN++
 			l.skipped[reason]++
 		}
@@ -40,18 +39,18 @@ func (l *loader) full(ctx context.Context) error {
 	l.invalid, l.invalidN = invalid, invalidN
 	// The log below the prune floor is gone, and this read covered what was
 	// committed there.
-	l.track.forget(st.prunedBelow)
+	l.track.Forget(st.PrunedBelow)
 	l.pendingFull = ""
-	l.commit(b.finish())
-	log.Infof("Loaded %d records for %d names from table %q", l.cur.records, l.cur.names, l.table)
+	l.commit(b.Finish())
+	log.Infof("Loaded %d records for %d names from table %q", l.cur.Records, l.cur.Names, l.table)
 	return nil
 }
 
 // versions returns the zones with their current serials.
-func (l *loader) versions() []version {
-	vs := make([]version, len(l.zones.list))
-	for i, z := range l.zones.list {
-		vs[i] = version{zone: z, serial: l.serial.serial(i)}
+func (l *loader) versions() []Version {
+	vs := make([]Version, len(l.zones.List))
+	for i, z := range l.zones.List {
+		vs[i] = Version{Zone: z, Serial: l.serial.serial(i)}
 	}
 	return vs
 }
@@ -65,46 +64,46 @@ const startWindow = 100000
 // below it were committed long ago, and the numbers missing among its entries
 // are gaps. It also finds every zone's serial.
 func (l *loader) position(ctx context.Context) error {
-	inc, err := l.src.increment(ctx)
+	inc, err := l.src.Increment(ctx)
 	if err != nil {
 		return err
 	}
-	st, err := l.src.logState(ctx)
+	st, err := l.src.LogState(ctx)
 	if err != nil {
 		return err
 	}
-	top, err := l.src.top(ctx)
+	top, err := l.src.Top(ctx)
 	if err != nil {
 		return err
 	}
-	_, proof := l.src.openWriters(ctx)
-	if proof != nil && !isNoProof(proof) {
+	_, proof := l.src.OpenWriters(ctx)
+	if proof != nil && !IsNoProof(proof) {
 		return proof
 	}
 	// Numbers below the prune floor were committed and pruned long ago.
-	floor := max(st.prunedBelow, 1) - 1
+	floor := max(st.PrunedBelow, 1) - 1
 	from := max(floor, top-min(top, startWindow))
-	for from > floor && l.src.olderWriter(ctx, from) {
+	for from > floor && l.src.OlderWriter(ctx, from) {
 		from = max(floor, from-min(from, startWindow))
 		log.Infof("A write transaction older than change %d of table %q is open; looking for gaps from there", from, l.table)
 	}
-	t, now := newTracker(inc, from, proof == nil), l.clock()
-	var entries []change
+	t, now := NewTracker(inc, from, proof == nil), l.clock()
+	var entries []Change
 	for cursor := from; ; {
-		cs, err := l.src.changesAfter(ctx, cursor, changeBatch)
+		cs, err := l.src.ChangesAfter(ctx, cursor, ChangeBatch)
 		if err != nil {
 			return err
 		}
 		for _, c := range cs {
-			t.see(c.seq, now)
+			t.See(c.Seq, now)
 		}
 		entries = append(entries, cs...)
-		if len(cs) < changeBatch {
+		if len(cs) < ChangeBatch {
 			break
 		}
-		cursor = cs[len(cs)-1].seq
+		cursor = cs[len(cs)-1].Seq
 	}
-	rule, err := l.startSerials(ctx, entries, from+1, t.watermark(), st.prunedBelow)
+	rule, err := l.startSerials(ctx, entries, from+1, t.Watermark(), st.PrunedBelow)
 	if err != nil {
 		return err
 	}
@@ -116,23 +115,23 @@ func (l *loader) position(ctx context.Context) error {
 // time: a zone's serial is its last change at or below the watermark, looked
 // for in the window, then backwards from below (at most maxSerialScan
 // entries), else the prune floor. Changes above the watermark wait.
-func (l *loader) startSerials(ctx context.Context, entries []change, below, watermark, floor uint64) (serialRule, error) {
-	rule := serialRule{last: make([]uint64, len(l.zones.list))}
+func (l *loader) startSerials(ctx context.Context, entries []Change, below, watermark, floor uint64) (serialRule, error) {
+	rule := serialRule{last: make([]uint64, len(l.zones.List))}
 	found := make([]bool, len(rule.last))
 	left := len(found)
-	note := func(c change) {
-		if zi := l.zoneOf(c.name); zi >= 0 && !found[zi] {
-			rule.last[zi], found[zi] = c.seq, true
+	note := func(c Change) {
+		if zi := l.zoneOf(c.Name); zi >= 0 && !found[zi] {
+			rule.last[zi], found[zi] = c.Seq, true
 			left--
 		}
 	}
 	for i := len(entries) - 1; i >= 0 && left > 0; i-- {
-		if entries[i].seq <= watermark {
+		if entries[i].Seq <= watermark {
 			note(entries[i])
 		}
 	}
 	for scanned := 0; left > 0 && scanned < maxSerialScan && below > 0; {
-		cs, err := l.src.changesBefore(ctx, below, changeBatch)
+		cs, err := l.src.ChangesBefore(ctx, below, ChangeBatch)
 		if err != nil {
 			return rule, err
 		}
@@ -143,7 +142,7 @@ func (l *loader) startSerials(ctx context.Context, entries []change, below, wate
 			note(c)
 		}
 		scanned += len(cs)
-		below = cs[len(cs)-1].seq
+		below = cs[len(cs)-1].Seq
 	}
 	for zi := range found {
 		if !found[zi] && floor > 0 {
@@ -151,8 +150,8 @@ func (l *loader) startSerials(ctx context.Context, entries []change, below, wate
 		}
 	}
 	for _, c := range entries {
-		if zi := l.zoneOf(c.name); zi >= 0 && c.seq > watermark {
-			rule.add(c.seq, zi, watermark)
+		if zi := l.zoneOf(c.Name); zi >= 0 && c.Seq > watermark {
+			rule.add(c.Seq, zi, watermark)
 		}
 	}
 	return rule, nil
@@ -160,46 +159,46 @@ func (l *loader) startSerials(ctx context.Context, entries []change, below, wate
 
 // zoneOf returns the index of the zone a change-log name belongs to, or -1.
 func (l *loader) zoneOf(name string) int {
-	key := nameKey(name)
-	if !validName(key) {
+	key := NameKey(name)
+	if !ValidName(key) {
 		return -1
 	}
-	return l.zones.match(key + ".")
+	return l.zones.Match(key + ".")
 }
 
 // sizeHint estimates the names a full load will find, so the index is sized
 // once instead of doubling through the load.
 func (l *loader) sizeHint(ctx context.Context) int {
 	if l.cur != nil {
-		return l.cur.names
+		return l.cur.Names
 	}
-	return l.src.size(ctx)
+	return l.src.Size(ctx)
 }
 
 // apply re-reads the rows of the names in fresh, moves the serials on to
 // watermark w1 (it was w0 before the poll), and publishes a snapshot in which
 // exactly those names and serials changed. Nothing changes when it fails.
-func (l *loader) apply(ctx context.Context, fresh []change, w0, w1 uint64) error {
+func (l *loader) apply(ctx context.Context, fresh []Change, w0, w1 uint64) error {
 	var keys []string
 	for _, c := range fresh {
-		keys = append(keys, nameKey(c.name))
+		keys = append(keys, NameKey(c.Name))
 	}
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
 
-	recs := make(map[string][]record, len(keys))
+	recs := make(map[string][]Record, len(keys))
 	invalid := make(map[string]int)
 	if len(keys) > 0 {
-		err := l.src.rows(ctx, keys, func(r rawRow) {
-			key := nameKey(r.name)
-			sr, reason := parseRow(r, l.zones, l.ttl)
-			if reason == rowValid {
+		err := l.src.Rows(ctx, keys, func(r Row) {
+			key := NameKey(r.Name)
+			sr, reason := Parse(r, l.zones, l.ttl)
+			if reason == Valid {
 				var ok bool
-				if recs[key], ok = addRecord(recs[key], sr.rec); !ok {
-					reason = tooMany
+				if recs[key], ok = AddRecord(recs[key], sr.Rec); !ok {
+					reason = TooMany
 				}
 			}
-			if reason != rowValid {
+			if reason != Valid {
 				invalid[key]++
 				l.skipped[reason]++
 			}
@@ -211,8 +210,8 @@ func (l *loader) apply(ctx context.Context, fresh []change, w0, w1 uint64) error
 
 	old := slices.Clone(l.serial.last)
 	for _, c := range fresh {
-		if zi := l.zoneOf(c.name); zi >= 0 {
-			l.serial.add(c.seq, zi, w0)
+		if zi := l.zoneOf(c.Name); zi >= 0 {
+			l.serial.add(c.Seq, zi, w0)
 		}
 	}
 	l.serial.advance(w1)
@@ -220,8 +219,8 @@ func (l *loader) apply(ctx context.Context, fresh []change, w0, w1 uint64) error
 		return nil
 	}
 
-	b := l.signing(newBuilder(l.cur))
-	olds := make([][]entry, len(l.zones.list))
+	b := l.signing(NewBuilder(l.cur))
+	olds := make([][]Entry, len(l.zones.List))
 	for _, k := range keys {
 		l.invalidN += invalid[k] - l.invalid[k]
 		if invalid[k] > 0 {
@@ -230,28 +229,28 @@ func (l *loader) apply(ctx context.Context, fresh []change, w0, w1 uint64) error
 			delete(l.invalid, k)
 		}
 		if zi := l.zoneOf(k); zi >= 0 {
-			if was, changed := b.set(k+".", l.zones.list[zi].name, recs[k]); changed {
-				was.data, was.sigs = strings.Clone(was.data), "" // not the old bucket's memory
+			if was, changed := b.Set(k+".", l.zones.List[zi].Name, recs[k]); changed {
+				was = was.Detached() // not the old bucket's memory
 				olds[zi] = append(olds[zi], was)
 			}
 		}
 	}
 	for zi := range l.serial.last {
-		from, to := l.cur.zones[zi].serial, l.serial.serial(zi)
-		b.setSerial(zi, to)
+		from, to := l.cur.Zones[zi].Serial, l.serial.serial(zi)
+		b.SetSerial(zi, to)
 		if from != to || len(olds[zi]) > 0 {
-			b.record(zi, &step{from: from, to: to, old: olds[zi]}, l.journal)
+			b.Record(zi, &Step{From: from, To: to, Old: olds[zi]}, l.journal)
 		}
 	}
 	changesApplied.WithLabelValues(l.label).Add(float64(len(keys)))
-	l.commit(b.finish())
+	l.commit(b.Finish())
 	return nil
 }
 
 // commit publishes snap and updates the gauges.
-func (l *loader) commit(snap *snapshot) {
+func (l *loader) commit(snap *Snapshot) {
 	l.cur = snap
 	l.publish(snap)
-	recordsGauge.WithLabelValues(l.label).Set(float64(snap.records))
+	recordsGauge.WithLabelValues(l.label).Set(float64(snap.Records))
 	invalidRowsGauge.WithLabelValues(l.label).Set(float64(l.invalidN))
 }

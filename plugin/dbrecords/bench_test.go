@@ -17,25 +17,25 @@ const benchNames = 1000000
 
 var (
 	benchOnce sync.Once
-	benchSnap *snapshot
+	benchSnap *Snapshot
 )
 
 // benchSnapshot holds app-<i>.example.org for i < benchNames (A, and AAAA for
 // every 4th), a wildcard and an empty non-terminal, like `make bench`'s data.
-func benchSnapshot() *snapshot {
+func benchSnapshot() *Snapshot {
 	benchOnce.Do(func() {
-		zones := newZoneSet([]string{"example.org."}, nil)
-		b := newFullBuilder(benchNames, []version{{zone: zones.list[0], serial: 1}})
+		zones := NewZoneSet([]string{"example.org."}, nil)
+		b := NewFullBuilder(benchNames, []Version{{Zone: zones.List[0], Serial: 1}})
 		for i := range benchNames {
 			name := fmt.Sprintf("app-%d.example.org.", i)
-			b.add(name, "example.org.", record{addr: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), ttl: 60})
+			b.Add(name, "example.org.", Record{Addr: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), TTL: 60})
 			if i%4 == 0 {
-				b.add(name, "example.org.", record{addr: netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 12: byte(i >> 24), 13: byte(i >> 16), 14: byte(i >> 8), 15: byte(i)}), ttl: 60})
+				b.Add(name, "example.org.", Record{Addr: netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 12: byte(i >> 24), 13: byte(i >> 16), 14: byte(i >> 8), 15: byte(i)}), TTL: 60})
 			}
 		}
-		b.add("*.wild.example.org.", "example.org.", record{addr: netip.MustParseAddr("192.0.2.5"), ttl: 60})
-		b.add("host.ent.example.org.", "example.org.", record{addr: netip.MustParseAddr("192.0.2.6"), ttl: 60})
-		benchSnap = b.finish()
+		b.Add("*.wild.example.org.", "example.org.", Record{Addr: netip.MustParseAddr("192.0.2.5"), TTL: 60})
+		b.Add("host.ent.example.org.", "example.org.", Record{Addr: netip.MustParseAddr("192.0.2.6"), TTL: 60})
+		benchSnap = b.Finish()
 	})
 	return benchSnap
 }
@@ -75,12 +75,12 @@ func BenchmarkApplyBatch(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		nb := newBuilder(snap)
+		nb := NewBuilder(snap)
 		for range 1000 {
 			i = (i + 7919) % benchNames
-			nb.set(fmt.Sprintf("app-%d.example.org.", i), "example.org.", []record{{addr: netip.AddrFrom4([4]byte{10, 1, 2, byte(i)}), ttl: 60}})
+			nb.Set(fmt.Sprintf("app-%d.example.org.", i), "example.org.", []Record{{Addr: netip.AddrFrom4([4]byte{10, 1, 2, byte(i)}), TTL: 60}})
 		}
-		nb.finish()
+		nb.Finish()
 	}
 }
 
@@ -102,17 +102,17 @@ func BenchmarkServeDNSSigned(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		k, err := readKey(base)
+		k, err := ReadKey(base)
 		if err != nil {
 			b.Fatal(err)
 		}
-		d := New(&config{zones: []string{"example.org."}, ttl: 60, negativeTTL: 30, keys: []*dnsKey{k}})
+		d := New(&config{zones: []string{"example.org."}, ttl: 60, negativeTTL: 30, keys: []*Key{k}})
 		l := &loader{zones: d.zones, signers: d.signers}
-		nb := l.signing(newFullBuilder(10000, []version{{zone: d.zones.list[0], serial: 1}}))
+		nb := l.signing(NewFullBuilder(10000, []Version{{Zone: d.zones.List[0], Serial: 1}}))
 		for i := range 10000 {
-			nb.add(fmt.Sprintf("app-%d.example.org.", i), "example.org.", record{addr: netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), ttl: 60})
+			nb.Add(fmt.Sprintf("app-%d.example.org.", i), "example.org.", Record{Addr: netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), TTL: 60})
 		}
-		d.serve(nb.finish())
+		d.serve(nb.Finish())
 		for _, bc := range []struct {
 			name, qname string
 			qtype       uint16

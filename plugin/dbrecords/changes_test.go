@@ -9,10 +9,10 @@ import (
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
 // seeAll feeds seqs to tr at now and returns those that were news.
-func seeAll(tr *tracker, now time.Time, seqs ...uint64) []uint64 {
+func seeAll(tr *Tracker, now time.Time, seqs ...uint64) []uint64 {
 	var news []uint64
 	for _, s := range seqs {
-		if tr.see(s, now) {
+		if tr.See(s, now) {
 			news = append(news, s)
 		}
 	}
@@ -20,41 +20,41 @@ func seeAll(tr *tracker, now time.Time, seqs ...uint64) []uint64 {
 }
 
 func TestTrackerBigTransactionIsOneGap(t *testing.T) {
-	tr := newTracker(1, 5, true)
+	tr := NewTracker(1, 5, true)
 	seeAll(tr, t0, 12006) // a concurrent writer commits after a transaction took 6..12005
-	if n, _ := tr.waiting(); n != 12000 {
+	if n, _ := tr.Waiting(); n != 12000 {
 		t.Fatalf("Expected 12000 numbers waiting, got %d", n)
 	}
-	if rs := tr.ranges(); len(rs) != 1 || rs[0].seqRange != (seqRange{6, 12005}) {
+	if rs := tr.Ranges(); len(rs) != 1 || rs[0].seqRange != (seqRange{6, 12005}) {
 		t.Fatalf("Expected one range 6-12005, got %v", rs)
 	}
-	if w := tr.watermark(); w != 5 {
+	if w := tr.Watermark(); w != 5 {
 		t.Errorf("Expected the watermark to wait at 5, got %d", w)
 	}
 	for s := uint64(6); s <= 12005; s++ {
-		if !tr.see(s, t0) {
+		if !tr.See(s, t0) {
 			t.Fatalf("Expected %d to be news, got a duplicate", s)
 		}
 	}
-	if n, _ := tr.waiting(); n != 0 || tr.watermark() != 12006 {
-		t.Errorf("Expected no gap and watermark 12006, got %d waiting and %d", n, tr.watermark())
+	if n, _ := tr.Waiting(); n != 0 || tr.Watermark() != 12006 {
+		t.Errorf("Expected no gap and watermark 12006, got %d waiting and %d", n, tr.Watermark())
 	}
-	if tr.see(100, t0) {
+	if tr.See(100, t0) {
 		t.Errorf("Expected a number seen twice not to be news")
 	}
 }
 
 func TestTrackerSplitsGaps(t *testing.T) {
-	tr := newTracker(1, 0, true)
+	tr := NewTracker(1, 0, true)
 	seeAll(tr, t0, 10)
 	seeAll(tr, t0, 5, 1, 9)
 	want := []seqRange{{2, 4}, {6, 8}}
-	got := tr.ranges()
+	got := tr.Ranges()
 	if len(got) != len(want) || got[0].seqRange != want[0] || got[1].seqRange != want[1] {
 		t.Fatalf("Expected gaps %v, got %v", want, got)
 	}
-	if tr.watermark() != 1 || tr.lowest() != 2 {
-		t.Errorf("Expected watermark 1 and lowest 2, got %d and %d", tr.watermark(), tr.lowest())
+	if tr.Watermark() != 1 || tr.Lowest() != 2 {
+		t.Errorf("Expected watermark 1 and lowest 2, got %d and %d", tr.Watermark(), tr.Lowest())
 	}
 }
 
@@ -62,28 +62,28 @@ func TestTrackerSplitsGaps(t *testing.T) {
 // leaves no gaps; a second series starting later has its unseen numbers
 // since the watermark looked for.
 func TestTrackerResidueClasses(t *testing.T) {
-	tr := newTracker(3, 0, false)
+	tr := NewTracker(3, 0, false)
 	seeAll(tr, t0, 1, 4, 7, 10, 13)
-	if n, _ := tr.waiting(); n != 0 || tr.watermark() != 13 {
-		t.Fatalf("Expected one series to leave no gaps, got %d waiting and watermark %d", n, tr.watermark())
+	if n, _ := tr.Waiting(); n != 0 || tr.Watermark() != 13 {
+		t.Fatalf("Expected one series to leave no gaps, got %d waiting and watermark %d", n, tr.Watermark())
 	}
 	seeAll(tr, t0, 8) // series 2 shows up below the cursor: 2 and 5 and 11 may still come
-	if got := tr.ranges(); len(got) != 2 || got[0].seqRange != (seqRange{2, 5}) || got[1].seqRange != (seqRange{11, 11}) {
+	if got := tr.Ranges(); len(got) != 2 || got[0].seqRange != (seqRange{2, 5}) || got[1].seqRange != (seqRange{11, 11}) {
 		t.Fatalf("Expected series-2 gaps 2-5 and 11, got %v", got)
 	}
-	if n, _ := tr.waiting(); n != 3 {
+	if n, _ := tr.Waiting(); n != 3 {
 		t.Errorf("Expected 3 numbers waiting (2, 5, 11), got %d", n)
 	}
 	seeAll(tr, t0, 16) // the cursor moves: series 2's 14 is a gap, series 1 has none
-	if n, _ := tr.waiting(); n != 4 {
+	if n, _ := tr.Waiting(); n != 4 {
 		t.Errorf("Expected 4 numbers waiting, got %d", n)
 	}
 }
 
-func writersOf(ids ...string) *writers {
-	w := &writers{ids: map[string]struct{}{}, frontier: math.MaxUint64}
+func writersOf(ids ...string) *Writers {
+	w := &Writers{IDs: map[string]struct{}{}, Frontier: math.MaxUint64}
 	for _, id := range ids {
-		w.ids[id] = struct{}{}
+		w.IDs[id] = struct{}{}
 	}
 	return w
 }
@@ -92,56 +92,56 @@ func writersOf(ids ...string) *writers {
 // check has ended, and not before; a gap seen in this poll is not judged by
 // this poll's set.
 func TestTrackerProof(t *testing.T) {
-	tr := newTracker(1, 0, true)
+	tr := NewTracker(1, 0, true)
 	seeAll(tr, t0, 3) // 1 and 2 missing
-	if s := tr.settle(writersOf(), t0, t0); s.dead != 0 {
+	if s := tr.Settle(writersOf(), t0, t0); s.dead != 0 {
 		t.Fatalf("Expected a gap seen during the poll to survive it, got %d dead", s.dead)
 	}
 	t1 := t0.Add(time.Second)
-	if s := tr.settle(writersOf("a", "b"), t1, t1); s.dead != 0 {
+	if s := tr.Settle(writersOf("a", "b"), t1, t1); s.dead != 0 {
 		t.Fatalf("Expected the gap to wait for a and b, got %d dead", s.dead)
 	}
 	t2 := t1.Add(time.Second)
-	if s := tr.settle(writersOf("b", "c"), t2, t2); s.dead != 0 {
+	if s := tr.Settle(writersOf("b", "c"), t2, t2); s.dead != 0 {
 		t.Fatalf("Expected the gap to wait for b, got %d dead", s.dead)
 	}
 	t3 := t2.Add(time.Second)
-	if s := tr.settle(writersOf("c"), t3, t3); s.dead != 1 {
+	if s := tr.Settle(writersOf("c"), t3, t3); s.dead != 1 {
 		t.Fatalf("Expected the gap dead once a and b ended, got %d dead", s.dead)
 	}
-	if tr.watermark() != 3 {
-		t.Errorf("Expected watermark 3, got %d", tr.watermark())
+	if tr.Watermark() != 3 {
+		t.Errorf("Expected watermark 3, got %d", tr.Watermark())
 	}
 }
 
 // TestTrackerTimeout: past gapTimeout a gap stops holding the watermark but
 // is still watched; without proof it is given up after gapGiveUp.
 func TestTrackerTimeout(t *testing.T) {
-	later := t0.Add(gapTimeout + time.Second)
+	later := t0.Add(GapTimeout + time.Second)
 	for _, proof := range []bool{true, false} {
-		tr := newTracker(1, 0, proof)
+		tr := NewTracker(1, 0, proof)
 		seeAll(tr, t0, 3)
 		open := writersOf("long")
 		if !proof {
 			open = nil
 		}
-		tr.settle(open, t0.Add(time.Second), t0.Add(time.Second))
-		if s := tr.settle(open, later, later); s.expired != 1 || s.dead != 0 || s.given != 0 {
+		tr.Settle(open, t0.Add(time.Second), t0.Add(time.Second))
+		if s := tr.Settle(open, later, later); s.Expired != 1 || s.dead != 0 || s.Given != 0 {
 			t.Fatalf("Expected the gap to expire and stay (proof %v), got %+v", proof, s)
 		}
-		if tr.watermark() != 3 || len(tr.ranges()) != 1 {
-			t.Fatalf("Expected watermark 3 with the gap still watched, got %d and %v", tr.watermark(), tr.ranges())
+		if tr.Watermark() != 3 || len(tr.Ranges()) != 1 {
+			t.Fatalf("Expected watermark 3 with the gap still watched, got %d and %v", tr.Watermark(), tr.Ranges())
 		}
-		end := t0.Add(gapGiveUp + time.Second)
-		s := tr.settle(open, end, end)
-		if given := s.given == 1; given == proof {
+		end := t0.Add(GapGiveUp + time.Second)
+		s := tr.Settle(open, end, end)
+		if given := s.Given == 1; given == proof {
 			t.Fatalf("Expected the gap given up only without proof (proof %v), got %+v", proof, s)
 		}
 	}
-	tr := newTracker(1, 0, true)
+	tr := NewTracker(1, 0, true)
 	seeAll(tr, t0, 3)
-	tr.settle(writersOf("long"), later, later)
-	if !tr.see(1, later) {
+	tr.Settle(writersOf("long"), later, later)
+	if !tr.See(1, later) {
 		t.Errorf("Expected a late commit in an expired gap to be news")
 	}
 }
@@ -151,65 +151,32 @@ func TestTrackerTimeout(t *testing.T) {
 // applied the newer rows yet), so they get no blockers until the frontier
 // passes them.
 func TestTrackerFrontier(t *testing.T) {
-	tr := newTracker(1, 0, true)
+	tr := NewTracker(1, 0, true)
 	seeAll(tr, t0, 5) // 1-4 missing
 	t1 := t0.Add(time.Second)
 	open := writersOf()
-	open.frontier = 3
-	if s := tr.settle(open, t1, t1); s.dead != 1 {
+	open.Frontier = 3
+	if s := tr.Settle(open, t1, t1); s.dead != 1 {
 		t.Fatalf("Expected the part below the frontier (1-2) dead, got %+v", s)
 	}
-	if rs := tr.ranges(); len(rs) != 1 || rs[0].seqRange != (seqRange{3, 4}) {
+	if rs := tr.Ranges(); len(rs) != 1 || rs[0].seqRange != (seqRange{3, 4}) {
 		t.Fatalf("Expected 3-4 still waiting, got %v", rs)
 	}
 	t2 := t1.Add(time.Second)
-	if s := tr.settle(writersOf(), t2, t2); s.dead != 1 || tr.watermark() != 5 {
-		t.Errorf("Expected 3-4 dead once the frontier passed them, got %+v and watermark %d", s, tr.watermark())
+	if s := tr.Settle(writersOf(), t2, t2); s.dead != 1 || tr.Watermark() != 5 {
+		t.Errorf("Expected 3-4 dead once the frontier passed them, got %+v and watermark %d", s, tr.Watermark())
 	}
 }
 
 func TestTrackerForget(t *testing.T) {
-	tr := newTracker(1, 0, true)
+	tr := NewTracker(1, 0, true)
 	seeAll(tr, t0, 10)
-	tr.forget(5)
-	if rs := tr.ranges(); len(rs) != 1 || rs[0].seqRange != (seqRange{5, 9}) {
+	tr.Forget(5)
+	if rs := tr.Ranges(); len(rs) != 1 || rs[0].seqRange != (seqRange{5, 9}) {
 		t.Errorf("Expected only 5-9 left, got %v", rs)
 	}
-	tr.forget(20)
-	if len(tr.ranges()) != 0 || tr.cursor != 19 {
-		t.Errorf("Expected no gap and the cursor at 19, got %v and %d", tr.ranges(), tr.cursor)
-	}
-}
-
-func TestSerialRule(t *testing.T) {
-	r := serialRule{last: make([]uint64, 2)}
-	r.add(7, 0, 5)
-	r.add(6, 1, 5)
-	r.advance(6)
-	if r.serial(0) != 0 || r.serial(1) != 6 {
-		t.Fatalf("Expected serials 0 and 6 at watermark 6, got %d and %d", r.serial(0), r.serial(1))
-	}
-	r.advance(9)
-	if r.serial(0) != 7 {
-		t.Fatalf("Expected zone 0 at 7, got %d", r.serial(0))
-	}
-	r.add(3, 0, 9) // a late commit below the watermark
-	if r.serial(0) != 9 {
-		t.Errorf("Expected a late change to raise the serial to the watermark, got %d", r.serial(0))
-	}
-	r.add(2, 0, 9)
-	if r.serial(0) != 10 {
-		t.Errorf("Expected a second late change to raise the serial by one, got %d", r.serial(0))
-	}
-	// A zone quiet for 2^31 changes still moves on its next one.
-	far := uint64(1)<<31 + 20
-	r.add(far, 1, far)
-	r.add(far+1, 1, far)
-	r.advance(far + 1)
-	if r.serial(1) != uint32(far+1) {
-		t.Errorf("Expected serial %d after 2^31 quiet numbers, got %d", uint32(far+1), r.serial(1))
-	}
-	if !serialLess(0xfffffff0, 5) || serialLess(5, 0xfffffff0) {
-		t.Errorf("Expected RFC 1982 order across the wrap")
+	tr.Forget(20)
+	if len(tr.Ranges()) != 0 || tr.Cursor != 19 {
+		t.Errorf("Expected no gap and the cursor at 19, got %v and %d", tr.Ranges(), tr.Cursor)
 	}
 }

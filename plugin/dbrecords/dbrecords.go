@@ -27,16 +27,16 @@ type DBRecords struct {
 	Fall fall.F
 
 	cfg   *config
-	zones zoneSet
+	zones ZoneSet
 
 	// data is where the snapshot that queries are answered from is
 	// published: the loader's, set by OnStartup (a reload hands it over).
 	// Nil before; the ready plugin may ask meanwhile, so it is atomic too.
-	data atomic.Pointer[atomic.Pointer[snapshot]]
+	data atomic.Pointer[atomic.Pointer[Snapshot]]
 
 	xfer *transfer.Transfer // the transfer plugin of this server block, for NOTIFY; nil without one
 
-	signers []*signer   // by zone index; nil when no zone is signed (dnssec.go)
+	signers []*Signer   // by zone index; nil when no zone is signed (dnssec.go)
 	apexc   []apexCache // by zone index: the signed apex RRsets
 
 	mu         sync.Mutex     // guards sh, stopNotify and down
@@ -56,14 +56,14 @@ var (
 
 // New returns a DBRecords for cfg. Nothing is started until OnStartup.
 func New(cfg *config) *DBRecords {
-	d := &DBRecords{Fall: cfg.fall, cfg: cfg, zones: newZoneSet(cfg.zones, cfg.ns)}
+	d := &DBRecords{Fall: cfg.fall, cfg: cfg, zones: NewZoneSet(cfg.zones, cfg.ns)}
 	if len(cfg.keys) > 0 {
-		d.signers = make([]*signer, len(d.zones.list))
-		d.apexc = make([]apexCache, len(d.zones.list))
-		for zi, z := range d.zones.list {
-			var keys []*dnsKey
+		d.signers = make([]*Signer, len(d.zones.List))
+		d.apexc = make([]apexCache, len(d.zones.List))
+		for zi, z := range d.zones.List {
+			var keys []*Key
 			for _, k := range cfg.keys {
-				if strings.EqualFold(k.rr.Hdr.Name, z.name) {
+				if strings.EqualFold(k.RR.Hdr.Name, z.Name) {
 					keys = append(keys, k)
 				}
 			}
@@ -76,7 +76,7 @@ func New(cfg *config) *DBRecords {
 }
 
 // snapshot returns what queries are answered from, nil until the first load.
-func (d *DBRecords) snapshot() *snapshot {
+func (d *DBRecords) snapshot() *Snapshot {
 	if p := d.data.Load(); p != nil {
 		return p.Load()
 	}
@@ -89,7 +89,7 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	owner := state.QName()          // answers keep the query's case
 	qname := strings.ToLower(owner) // what state.Name() computes, without converting the name again
 
-	zi := d.zones.match(qname)
+	zi := d.zones.Match(qname)
 	if zi < 0 || state.QClass() != dns.ClassINET { // other classes are for plugins such as chaos
 		return plugin.NextOrFailure(d.Name(), d.Next, ctx, w, r)
 	}
@@ -100,19 +100,19 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	}
 	// The zone's fixed SOA fields are this configuration's (a reload may
 	// change ns while it takes the loader over); the serial is the data's.
-	z := version{zone: d.zones.list[zi], serial: snap.zones[zi].serial}
+	z := Version{Zone: d.zones.List[zi], Serial: snap.Zones[zi].Serial}
 	qtype := state.QType()
 
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
 
-	var e entry
+	var e Entry
 	found := true
-	if qname == z.name {
+	if qname == z.Name {
 		m.Answer, m.Extra = d.apex(snap, z, owner, qtype)
 	} else {
-		e, found = snap.find(qname, z.name)
+		e, found = snap.Find(qname, z.Name)
 		ok := found
 		switch {
 		case !ok && d.Fall.Through(qname):
@@ -120,11 +120,11 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		case !ok:
 			m.Rcode = dns.RcodeNameError
 		case qtype == dns.TypeA || qtype == dns.TypeAAAA:
-			m.Answer = e.rrs(owner, qtype)
+			m.Answer = e.RRs(owner, qtype)
 		}
 	}
 	if len(m.Answer) == 0 {
-		m.Ns = []dns.RR{z.soa(d.cfg.negativeTTL, d.cfg.negativeTTL)}
+		m.Ns = []dns.RR{z.SOA(d.cfg.negativeTTL, d.cfg.negativeTTL)}
 	}
 	if d.signers != nil && d.signers[zi] != nil && state.Do() {
 		d.signReply(m, snap, zi, z, owner, qname, qtype, e, found)
@@ -135,26 +135,26 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 
 // apex answers a query for the zone's own name: SOA, NS (with in-zone glue) and
 // any A/AAAA rows at the apex.
-func (d *DBRecords) apex(snap *snapshot, z version, owner string, qtype uint16) (answer, extra []dns.RR) {
+func (d *DBRecords) apex(snap *Snapshot, z Version, owner string, qtype uint16) (answer, extra []dns.RR) {
 	switch qtype {
 	case dns.TypeSOA:
-		soa := z.soa(d.cfg.ttl, d.cfg.negativeTTL)
+		soa := z.SOA(d.cfg.ttl, d.cfg.negativeTTL)
 		soa.Hdr.Name = owner
 		return []dns.RR{soa}, nil
 	case dns.TypeNS:
 		return d.nsRRs(z, owner), d.glue(snap)
 	case dns.TypeA, dns.TypeAAAA:
-		if e, ok := snap.get(z.name); ok {
-			return e.rrs(owner, qtype), nil
+		if e, ok := snap.Get(z.Name); ok {
+			return e.RRs(owner, qtype), nil
 		}
 	}
 	return nil, nil
 }
 
-func (d *DBRecords) nsRRs(z version, owner string) []dns.RR {
+func (d *DBRecords) nsRRs(z Version, owner string) []dns.RR {
 	names := d.cfg.ns
 	if len(names) == 0 {
-		names = []string{z.mname}
+		names = []string{z.MName}
 	}
 	rrs := make([]dns.RR, len(names))
 	for i, n := range names {
@@ -164,15 +164,15 @@ func (d *DBRecords) nsRRs(z version, owner string) []dns.RR {
 }
 
 // glue returns the addresses this plugin serves for its own name servers.
-func (d *DBRecords) glue(snap *snapshot) []dns.RR {
+func (d *DBRecords) glue(snap *Snapshot) []dns.RR {
 	var extra []dns.RR
 	for _, n := range d.cfg.ns {
-		e, ok := snap.get(n)
+		e, ok := snap.Get(n)
 		if !ok {
 			continue
 		}
-		extra = append(extra, e.rrs(n, dns.TypeA)...)
-		extra = append(extra, e.rrs(n, dns.TypeAAAA)...)
+		extra = append(extra, e.RRs(n, dns.TypeA)...)
+		extra = append(extra, e.RRs(n, dns.TypeAAAA)...)
 	}
 	return extra
 }

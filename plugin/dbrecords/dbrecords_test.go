@@ -14,18 +14,18 @@ import (
 )
 
 // fixtureRows is the shared fixture's table.
-func fixtureRows() []rawRow {
-	rows := make([]rawRow, len(fixture.Rows))
+func fixtureRows() []Row {
+	rows := make([]Row, len(fixture.Rows))
 	for i, r := range fixture.Rows {
-		rows[i] = rawRow{name: r.Name, typ: r.Type, content: r.Content, ttlNull: r.TTL == nil}
+		rows[i] = Row{Name: r.Name, Type: r.Type, Content: r.Content, TTLNull: r.TTL == nil}
 		if ttl, ok := r.TTL.(int); ok {
-			rows[i].ttl = int64(ttl)
+			rows[i].TTL = int64(ttl)
 		}
 	}
 	return rows
 }
 
-func newTestPlugin(rows []rawRow) *DBRecords {
+func newTestPlugin(rows []Row) *DBRecords {
 	cfg := &config{zones: fixture.Zones, ttl: 60, negativeTTL: 30, ns: fixture.NS}
 	d := New(cfg)
 	d.serve(buildSnapshot(d.zones, rows, 7))
@@ -34,25 +34,25 @@ func newTestPlugin(rows []rawRow) *DBRecords {
 }
 
 // serve makes d answer from s, as a loader would.
-func (d *DBRecords) serve(s *snapshot) {
-	p := new(atomic.Pointer[snapshot])
+func (d *DBRecords) serve(s *Snapshot) {
+	p := new(atomic.Pointer[Snapshot])
 	p.Store(s)
 	d.data.Store(p)
 }
 
 // buildSnapshot loads rows into a snapshot of zones whose serials are serial.
-func buildSnapshot(zones zoneSet, rows []rawRow, serial uint32) *snapshot {
-	vs := make([]version, len(zones.list))
-	for i, z := range zones.list {
-		vs[i] = version{zone: z, serial: serial}
+func buildSnapshot(zones ZoneSet, rows []Row, serial uint32) *Snapshot {
+	vs := make([]Version, len(zones.List))
+	for i, z := range zones.List {
+		vs[i] = Version{Zone: z, Serial: serial}
 	}
-	b := newFullBuilder(0, vs)
+	b := NewFullBuilder(0, vs)
 	for _, r := range rows {
-		if sr, reason := parseRow(r, zones, 60); reason == rowValid {
-			b.add(sr.fqdn, zones.list[sr.zone].name, sr.rec)
+		if sr, reason := Parse(r, zones, 60); reason == Valid {
+			b.Add(sr.FQDN, zones.List[sr.Zone].Name, sr.Rec)
 		}
 	}
-	return b.finish()
+	return b.Finish()
 }
 
 func TestLookup(t *testing.T) {
@@ -146,7 +146,7 @@ func TestNotLoadedIsServfail(t *testing.T) {
 // SOA that packs (MNAME ns.dns., RNAME hostmaster.).
 func TestRootZone(t *testing.T) {
 	d := New(&config{zones: []string{"."}, ttl: 60, negativeTTL: 30})
-	d.serve(buildSnapshot(d.zones, []rawRow{{name: "www.example", typ: "A", content: "192.0.2.1", ttlNull: true}}, 1))
+	d.serve(buildSnapshot(d.zones, []Row{{Name: "www.example", Type: "A", Content: "192.0.2.1", TTLNull: true}}, 1))
 	d.Next = test.ErrorHandler()
 	tc := test.Case{Qname: "nope.example.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError,
 		Ns: []dns.RR{test.SOA(". 30 IN SOA ns.dns. hostmaster. 1 7200 1800 1209600 30")}}

@@ -26,22 +26,22 @@ func signedPlugin(t *testing.T, alg uint8, flags ...uint16) (*DBRecords, []*dns.
 		if err != nil {
 			t.Fatal(err)
 		}
-		k, err := readKey(base)
+		k, err := ReadKey(base)
 		if err != nil {
 			t.Fatal(err)
 		}
 		cfg.keys = append(cfg.keys, k)
-		pub = append(pub, k.rr)
+		pub = append(pub, k.RR)
 	}
 	d := New(cfg)
 	l := &loader{zones: d.zones, signers: d.signers}
-	b := l.signing(newFullBuilder(0, []version{{zone: d.zones.list[0], serial: 7}, {zone: d.zones.list[1], serial: 7}}))
+	b := l.signing(NewFullBuilder(0, []Version{{Zone: d.zones.List[0], Serial: 7}, {Zone: d.zones.List[1], Serial: 7}}))
 	for _, r := range fixtureRows() {
-		if sr, reason := parseRow(r, d.zones, 60); reason == rowValid {
-			b.add(sr.fqdn, d.zones.list[sr.zone].name, sr.rec)
+		if sr, reason := Parse(r, d.zones, 60); reason == Valid {
+			b.Add(sr.FQDN, d.zones.List[sr.Zone].Name, sr.Rec)
 		}
 	}
-	d.serve(b.finish())
+	d.serve(b.Finish())
 	d.Next = test.ErrorHandler()
 	return d, pub
 }
@@ -208,10 +208,10 @@ func TestSignedAnswers(t *testing.T) {
 func TestSignaturesFollowChanges(t *testing.T) {
 	d, keys := signedPlugin(t, dns.ECDSAP256SHA256, 257)
 	l := &loader{zones: d.zones, signers: d.signers, cur: d.snapshot(), publish: d.serve}
-	b := l.signing(newBuilder(l.cur))
-	b.set("www.example.org.", "example.org.", []record{{addr: netip.MustParseAddr("192.0.2.77"), ttl: 60}})
-	b.set("v4only.example.org.", "example.org.", nil)
-	d.serve(b.finish())
+	b := l.signing(NewBuilder(l.cur))
+	b.Set("www.example.org.", "example.org.", []Record{{Addr: netip.MustParseAddr("192.0.2.77"), TTL: 60}})
+	b.Set("v4only.example.org.", "example.org.", nil)
+	d.serve(b.Finish())
 	r := askDO(t, d, "www.example.org.", dns.TypeA)
 	if len(r.Answer) != 2 || !strings.Contains(r.Answer[0].String(), "192.0.2.77") {
 		t.Fatalf("Expected the new address and its signature, got %v", r.Answer)
@@ -225,15 +225,15 @@ func TestSignaturesFollowChanges(t *testing.T) {
 
 	// Renewal: with the clock three weeks on, every entry is renewed.
 	s := d.signers[0]
-	before, _ := d.snapshot().get("www.example.org.")
-	s.now = func() time.Time { return time.Now().Add(21 * 24 * time.Hour) }
-	defer func() { s.now = time.Now }()
+	before, _ := d.snapshot().Get("www.example.org.")
+	s.Now = func() time.Time { return time.Now().Add(21 * 24 * time.Hour) }
+	defer func() { s.Now = time.Now }()
 	l.cur = d.snapshot()
-	for range 1 + l.cur.buckets()/renewBuckets {
+	for range 1 + l.cur.Buckets()/renewBuckets {
 		l.renew()
 	}
-	after, _ := d.snapshot().get("www.example.org.")
-	if after.sigs == before.sigs || s.needsRenewal(&after) {
+	after, _ := d.snapshot().Get("www.example.org.")
+	if after.Sigs == before.Sigs || s.NeedsRenewal(&after) {
 		t.Error("Expected the entry re-signed with a later expiration")
 	}
 }
@@ -248,17 +248,17 @@ func TestRereadKeepsSignatures(t *testing.T) {
 	tl := newTestLoader(src)
 	tl.zones, tl.signers = d.zones, d.signers
 	tl.load(t)
-	a0, _ := tl.cur.get("a.example.org.")
+	a0, _ := tl.cur.Get("a.example.org.")
 	src.commitOne("b.example.org", "192.0.2.3")
 	tl.reread(t, reasonReconcile)
-	a1, _ := tl.cur.get("a.example.org.")
-	b1, _ := tl.cur.get("b.example.org.")
-	if a1.sigs != a0.sigs {
+	a1, _ := tl.cur.Get("a.example.org.")
+	b1, _ := tl.cur.Get("b.example.org.")
+	if a1.Sigs != a0.Sigs {
 		t.Error("Expected an unchanged name to keep its signatures over a re-read")
 	}
 	d.serve(tl.cur)
 	r := askDO(t, d, "b.example.org.", dns.TypeA)
-	if len(r.Answer) != 2 || b1.sigs == "" {
+	if len(r.Answer) != 2 || b1.Sigs == "" {
 		t.Fatalf("Expected the changed name signed, got %v", r.Answer)
 	}
 	verifySection(t, "re-read", r.Answer, keys)

@@ -17,9 +17,6 @@ import (
 const (
 	dialTimeout = 3 * time.Second
 	ioTimeout   = 30 * time.Second
-	// connMaxLifetime recycles connections, so that a rotated dsn_file is in
-	// use everywhere within minutes even if no connection fails.
-	connMaxLifetime = 5 * time.Minute
 )
 
 // parseDSN parses a go-sql-driver/mysql DSN and checks what we need of it.

@@ -55,20 +55,20 @@ func FuzzParseRow(f *testing.F) {
 	f.Add("*.Example.ORG.", "aaaa", "2001:db8::1", int64(0), true)
 	f.Add("a..example.org", "A", "::ffff:192.0.2.1", int64(-1), false)
 	f.Add("x.example.net", "MX", "fe80::1%eth0", int64(1<<40), false)
-	zones := newZoneSet([]string{"example.org.", "example.net."}, nil)
+	zones := NewZoneSet([]string{"example.org.", "example.net."}, nil)
 	f.Fuzz(func(t *testing.T, name, typ, content string, ttl int64, null bool) {
-		sr, reason := parseRow(rawRow{name: name, typ: typ, content: content, ttl: ttl, ttlNull: null}, zones, 60)
-		if reason != rowValid {
+		sr, reason := Parse(Row{Name: name, Type: typ, Content: content, TTL: ttl, TTLNull: null}, zones, 60)
+		if reason != Valid {
 			return
 		}
-		if !validName(nameKey(sr.fqdn)) || zones.match(sr.fqdn) != sr.zone {
-			t.Fatalf("Expected a valid name in zone %d, got %q in zone %d", zones.match(sr.fqdn), sr.fqdn, sr.zone)
+		if !ValidName(NameKey(sr.FQDN)) || zones.Match(sr.FQDN) != sr.Zone {
+			t.Fatalf("Expected a valid name in zone %d, got %q in zone %d", zones.Match(sr.FQDN), sr.FQDN, sr.Zone)
 		}
-		b := newFullBuilder(0, nil)
-		b.add(sr.fqdn, zones.list[sr.zone].name, sr.rec)
-		s := b.finish()
-		if e, ok := s.get(sr.fqdn); !ok || e.count() != 1 {
-			t.Fatalf("Expected %q to be served, got %v", sr.fqdn, e)
+		b := NewFullBuilder(0, nil)
+		b.Add(sr.FQDN, zones.List[sr.Zone].Name, sr.Rec)
+		s := b.Finish()
+		if e, ok := s.Get(sr.FQDN); !ok || e.Count() != 1 {
+			t.Fatalf("Expected %q to be served, got %v", sr.FQDN, e)
 		}
 	})
 }

@@ -43,7 +43,7 @@ type settings struct {
 
 // shared is a running loader and the plugin instances that use it.
 type shared struct {
-	snap   atomic.Pointer[snapshot] // what the instances answer from; nil until the first load
+	snap   atomic.Pointer[Snapshot] // what the instances answer from; nil until the first load
 	loaded chan struct{}            // closed at the first load
 	change signal                   // broadcast at every new snapshot
 	label  string                   // the metrics label
@@ -228,7 +228,7 @@ func (d *DBRecords) loaderKey() string {
 	key := src + "\x00" + strings.Join(d.cfg.tlsArgs, " ") + "\x00" + d.cfg.table + "\x00" + strings.Join(d.cfg.zones, " ")
 	// Signed entries depend on the keys and the NSEC TTL.
 	for _, k := range d.cfg.keys {
-		key += "\x00" + k.rr.String()
+		key += "\x00" + k.RR.String()
 	}
 	if len(d.cfg.keys) > 0 {
 		key += "\x00" + strconv.FormatUint(uint64(d.cfg.negativeTTL), 10)

@@ -9,17 +9,17 @@ import "slices"
 // snapshots; each new snapshot appends to its zone's list, which readers of
 // older snapshots never look past.
 
-// defaultJournal is the byte budget of one zone's journal: at least 10,000
+// DefaultJournal is the byte budget of one zone's journal: at least 10,000
 // changed names with up to 40 addresses each.
-const defaultJournal = 8 << 20
+const DefaultJournal = 8 << 20
 
-// step is one sync's change to a zone: its serial went from from to to
+// Step is one sync's change to a zone: its serial went from from to to
 // (equal when a change waits for the serial rule), and the names in old
 // changed; old holds their entries as they were before (no records when the
 // name was absent).
-type step struct {
-	from, to uint32
-	old      []entry
+type Step struct {
+	From, To uint32
+	Old      []Entry
 	size     int // bytes accounted to the journal
 }
 
@@ -36,7 +36,7 @@ const (
 // a full read, or when the step evicted last kept the serial), so a client at
 // that serial gets the whole zone.
 type history struct {
-	steps     []*step
+	steps     []*Step
 	bytes     int
 	dirtyBase bool
 	dead      int // evicted steps still held by the array steps shares
@@ -44,8 +44,8 @@ type history struct {
 
 // record returns h with a step appended and the oldest steps evicted until
 // it fits budget.
-func (h history) record(st *step, budget int) history {
-	for _, e := range st.old {
+func (h history) record(st *Step, budget int) history {
+	for _, e := range st.Old {
 		st.size += len(e.data) + entryOverhead
 	}
 	st.size += stepOverhead
@@ -54,7 +54,7 @@ func (h history) record(st *step, budget int) history {
 	n := 0
 	for n < len(h.steps) && h.bytes > budget {
 		h.bytes -= h.steps[n].size
-		h.dirtyBase = h.steps[n].from == h.steps[n].to
+		h.dirtyBase = h.steps[n].From == h.steps[n].To
 		n++
 	}
 	if n > 0 {
@@ -68,24 +68,24 @@ func (h history) record(st *step, budget int) history {
 	return h
 }
 
-// since returns the index of the step after which the zone was at serial,
+// Since returns the index of the step after which the zone was at serial,
 // or -1 when the journal cannot bring a client at serial up to date: no
 // version it holds has that serial, or more than one (they differ in
 // content, and the client may have any of them).
-func (h history) since(serial uint32) int {
+func (h history) Since(serial uint32) int {
 	if len(h.steps) == 0 {
 		return -1
 	}
 	// Version i is the zone after i steps: version 0 has steps[0].from.
 	found := -1
-	if h.steps[0].from == serial {
+	if h.steps[0].From == serial {
 		if h.dirtyBase {
 			return -1 // other contents had this serial before
 		}
 		found = 0
 	}
 	for i, st := range h.steps {
-		if st.to != serial {
+		if st.To != serial {
 			continue
 		}
 		if found >= 0 {
@@ -96,14 +96,14 @@ func (h history) since(serial uint32) int {
 	return found
 }
 
-// changedSince returns every name changed by the steps from index i on, each
+// ChangedSince returns every name changed by the steps from index i on, each
 // once, with its entry as it was at the version before step i.
-func (h history) changedSince(i int) []entry {
+func (h history) ChangedSince(i int) []Entry {
 	seen := map[string]bool{}
-	var out []entry
+	var out []Entry
 	for _, st := range h.steps[i:] {
-		for _, e := range st.old {
-			if n := e.name(); !seen[n] {
+		for _, e := range st.Old {
+			if n := e.Name(); !seen[n] {
 				seen[n] = true
 				out = append(out, e)
 			}

@@ -10,27 +10,27 @@ import (
 // names of a zone, each with 40 addresses, one change per step; one more
 // step's worth of names beyond the budget evicts the oldest.
 func TestJournalDefaultBudget(t *testing.T) {
-	recs := make([]record, 40)
+	recs := make([]Record, 40)
 	for i := range recs {
-		recs[i] = record{addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), ttl: 60}
+		recs[i] = Record{Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), TTL: 60}
 	}
 	var h history
 	for i := range 10000 {
 		name := fmt.Sprintf("app-%d.example.org.", i)
-		e := entry{data: pack(name, recs), nlen: uint16(len(name))}
-		h = h.record(&step{from: uint32(i), to: uint32(i + 1), old: []entry{e}}, defaultJournal)
+		e := Entry{data: pack(name, recs), nlen: uint16(len(name))}
+		h = h.record(&Step{From: uint32(i), To: uint32(i + 1), Old: []Entry{e}}, DefaultJournal)
 	}
-	if got := h.since(0); got != 0 {
+	if got := h.Since(0); got != 0 {
 		t.Fatalf("Expected the default journal to hold 10,000 names of 40 addresses (from serial 0), got step %d, %d bytes", got, h.bytes)
 	}
-	if got := len(h.changedSince(0)); got != 10000 {
+	if got := len(h.ChangedSince(0)); got != 10000 {
 		t.Errorf("Expected 10,000 changed names, got %d", got)
 	}
-	for h.since(0) == 0 {
+	for h.Since(0) == 0 {
 		n := len(h.steps)
-		h = h.record(&step{from: uint32(n), to: uint32(n + 1), old: make([]entry, 100)}, defaultJournal)
+		h = h.record(&Step{From: uint32(n), To: uint32(n + 1), Old: make([]Entry, 100)}, DefaultJournal)
 	}
-	if h.bytes > defaultJournal {
+	if h.bytes > DefaultJournal {
 		t.Errorf("Expected the journal within its budget, got %d bytes", h.bytes)
 	}
 }
@@ -39,16 +39,16 @@ func TestJournalDefaultBudget(t *testing.T) {
 // waited for the serial rule) is never answered incrementally.
 func TestJournalDirtyVersions(t *testing.T) {
 	var h history
-	h = h.record(&step{from: 1, to: 1, old: []entry{{data: "a.", nlen: 2}}}, defaultJournal)
-	h = h.record(&step{from: 1, to: 5}, defaultJournal)
-	if got := h.since(1); got != -1 {
+	h = h.record(&Step{From: 1, To: 1, Old: []Entry{{data: "a.", nlen: 2}}}, DefaultJournal)
+	h = h.record(&Step{From: 1, To: 5}, DefaultJournal)
+	if got := h.Since(1); got != -1 {
 		t.Errorf("Expected serial 1 (two contents) to need the whole zone, got step %d", got)
 	}
-	if got := h.since(5); got != 2 {
+	if got := h.Since(5); got != 2 {
 		t.Errorf("Expected serial 5 to be answered from step 2, got %d", got)
 	}
-	h = h.record(&step{from: 5, to: 9}, 2*stepOverhead+entryOverhead+2) // evicts the first step
-	if got := h.since(1); got != -1 || !h.dirtyBase {
+	h = h.record(&Step{From: 5, To: 9}, 2*stepOverhead+entryOverhead+2) // evicts the first step
+	if got := h.Since(1); got != -1 || !h.dirtyBase {
 		t.Errorf("Expected the evicted serial to stay dirty, got step %d, dirty %v", got, h.dirtyBase)
 	}
 }

@@ -9,8 +9,7 @@ import (
 )
 
 const (
-	startupWait    = 5 * time.Second // how long OnStartup waits for the first load
-	maxConnections = 2
+	startupWait = 5 * time.Second // how long OnStartup waits for the first load
 )
 
 // OnStartup attaches to the loader that reads this table for these zones,
@@ -65,17 +64,17 @@ func (d *DBRecords) startNotifier(sh *shared) {
 // startLoader starts a loader for sh that connects with the DSNs of dsns.
 func (d *DBRecords) startLoader(sh *shared, dsns *dsnSource, s settings) {
 	db := sql.OpenDB(dsns.connector(""))
-	db.SetMaxOpenConns(maxConnections)
-	db.SetMaxIdleConns(maxConnections)
+	db.SetMaxOpenConns(MaxConnections)
+	db.SetMaxIdleConns(MaxConnections)
 	db.SetConnMaxIdleTime(time.Minute)
-	db.SetConnMaxLifetime(connMaxLifetime)
+	db.SetConnMaxLifetime(ConnMaxLifetime)
 	// Counters that alerts and dashboards take the rate of exist from the start.
 	syncErrors.WithLabelValues(sh.label).Add(0)
 	changesApplied.WithLabelValues(sh.label).Add(0)
 	gapsExpired.WithLabelValues(sh.label).Add(0)
 	var once sync.Once
 	l := &loader{
-		src:        newMySQLSource(db, dsns.connector, d.cfg.table),
+		src:        NewMySQL(db, dsns.connector, d.cfg.table),
 		zones:      d.zones,
 		ttl:        s.ttl,
 		refresh:    s.refresh,
@@ -88,7 +87,7 @@ func (d *DBRecords) startLoader(sh *shared, dsns *dsnSource, s settings) {
 		label:      sh.label,
 		errLog:     limiter{interval: errorLogInterval},
 		invalidLog: limiter{interval: invalidLogInterval},
-		publish: func(s *snapshot) {
+		publish: func(s *Snapshot) {
 			sh.snap.Store(s)
 			once.Do(func() { close(sh.loaded) })
 			sh.change.broadcast()
@@ -103,7 +102,7 @@ func (d *DBRecords) startLoader(sh *shared, dsns *dsnSource, s settings) {
 	sh.stop = func() {
 		cancel()
 		<-done
-		l.src.close()
+		l.src.Close()
 	}
 }
 

@@ -46,23 +46,23 @@ var errLogPruned = errors.New("change log was pruned past entries not yet read")
 // loader keeps one plugin instance's snapshot in step with the table. Only its
 // own goroutine (run) touches its fields.
 type loader struct {
-	src       source
-	zones     zoneSet
+	src       Source
+	zones     ZoneSet
 	ttl       uint32
 	refresh   time.Duration
 	reconcile time.Duration       // full re-read interval; 0 means never
 	journal   int                 // bytes of IXFR journal per zone
-	signers   []*signer           // by zone index, nil entries for unsigned zones; nil when none is signed
+	signers   []*Signer           // by zone index, nil entries for unsigned zones; nil when none is signed
 	renewAt   uint64              // the bucket renew looked at last
 	table     string              // for log lines
 	scrub     func(string) string // removes passwords from a log line
 	label     string              // metrics label
-	publish   func(*snapshot)
+	publish   func(*Snapshot)
 	set       <-chan settings  // new settings from a reload
 	now       func() time.Time // the clock gaps age by; time.Now when nil
 
-	cur         *snapshot
-	track       *tracker // nil until positioned on the change log
+	cur         *Snapshot
+	track       *Tracker // nil until positioned on the change log
 	serial      serialRule
 	pendingFull string // why the next sync reads the whole table; "" when it polls
 	proofWhy    string // why gaps cannot be proven dead, as last logged
@@ -71,7 +71,7 @@ type loader struct {
 
 	errLog     limiter
 	invalidLog limiter
-	skipped    [numReasons]int // invalid rows seen since the last log line
+	skipped    [NumReasons]int // invalid rows seen since the last log line
 }
 
 // run syncs until ctx is done: a full load first (retried with backoff), then
@@ -196,43 +196,43 @@ func (l *loader) sync(ctx context.Context, full bool) (more bool, err error) {
 // only when all of that succeeded, so a failed poll loses nothing.
 func (l *loader) poll(ctx context.Context) (more bool, err error) {
 	polled := l.clock()
-	var open *writers
-	if l.track.hasGaps() { // the proof costs four round trips; only gaps need it
+	var open *Writers
+	if l.track.HasGaps() { // the proof costs four round trips; only gaps need it
 		var err error
-		if open, err = l.src.openWriters(ctx); err != nil && !isNoProof(err) {
+		if open, err = l.src.OpenWriters(ctx); err != nil && !IsNoProof(err) {
 			return false, err
 		}
 		l.noteProof(err)
 	}
-	t := l.track.clone()
-	w0, now := t.watermark(), l.clock()
-	var fresh []change
-	see := func(cs []change) {
+	t := l.track.Clone()
+	w0, now := t.Watermark(), l.clock()
+	var fresh []Change
+	see := func(cs []Change) {
 		for _, c := range cs {
-			if t.see(c.seq, now) {
+			if t.See(c.Seq, now) {
 				fresh = append(fresh, c)
 			}
 		}
 	}
-	if rs := t.ranges(); len(rs) > 0 {
-		cs, err := l.src.changesIn(ctx, rs, maxChangesSync)
+	if rs := t.Ranges(); len(rs) > 0 {
+		cs, err := l.src.ChangesIn(ctx, rs, maxChangesSync)
 		if err != nil {
 			return false, err
 		}
 		see(cs)
 		more = len(cs) == maxChangesSync
 	}
-	cs, err := l.src.changesAfter(ctx, t.cursor, changeBatch)
+	cs, err := l.src.ChangesAfter(ctx, t.Cursor, ChangeBatch)
 	if err != nil {
 		return false, err
 	}
 	see(cs)
-	if len(cs) == changeBatch {
+	if len(cs) == ChangeBatch {
 		// A backlog (a large transaction, a replica catching up): its
 		// newest entries first, so that recent changes are not held up
 		// behind it; what lies between becomes a gap, read by the next
 		// polls a page at a time.
-		newest, err := l.src.changesBefore(ctx, math.MaxUint64, changeBatch)
+		newest, err := l.src.ChangesBefore(ctx, math.MaxUint64, ChangeBatch)
 		if err != nil {
 			return false, err
 		}
@@ -241,15 +241,15 @@ func (l *loader) poll(ctx context.Context) (more bool, err error) {
 	}
 	// Read after the log: had the prune deleted an entry before we read
 	// it, the floor says so now.
-	st, err := l.src.logState(ctx)
+	st, err := l.src.LogState(ctx)
 	if err != nil {
 		return false, err
 	}
-	if st.prunedBelow > t.lowest() {
+	if st.PrunedBelow > t.Lowest() {
 		return false, errLogPruned
 	}
-	settled := t.settle(open, polled, now)
-	if err := l.apply(ctx, fresh, w0, t.watermark()); err != nil {
+	settled := t.Settle(open, polled, now)
+	if err := l.apply(ctx, fresh, w0, t.Watermark()); err != nil {
 		return false, err
 	}
 	l.track = t
@@ -269,31 +269,31 @@ func (l *loader) renew() {
 		return
 	}
 	var names []string
-	n := uint64(l.cur.buckets()) //nolint:gosec // a positive count
+	n := uint64(l.cur.Buckets()) //nolint:gosec // a positive count
 	for range renewBuckets {
 		l.renewAt = (l.renewAt + 1) % n
-		b := l.cur.bucket(l.renewAt)
+		b := l.cur.Bucket(l.renewAt)
 		for i := 0; i < len(b); {
-			var e entry
-			e, i = at(b, i)
-			if s := l.signerFor(e.name()); s != nil && s.needsRenewal(&e) {
-				names = append(names, e.name())
+			var e Entry
+			e, i = At(b, i)
+			if s := l.signerFor(e.Name()); s != nil && s.NeedsRenewal(&e) {
+				names = append(names, e.Name())
 			}
 		}
 	}
 	if len(names) == 0 {
 		return
 	}
-	b := l.signing(newBuilder(l.cur))
+	b := l.signing(NewBuilder(l.cur))
 	for _, name := range names {
-		b.resign(name)
+		b.Resign(name)
 	}
-	l.commit(b.finish())
+	l.commit(b.Finish())
 }
 
 // signerFor returns the signer of the zone of name, nil when it is not signed.
-func (l *loader) signerFor(name string) *signer {
-	if zi := l.zones.match(name); zi >= 0 && l.signers != nil {
+func (l *loader) signerFor(name string) *Signer {
+	if zi := l.zones.Match(name); zi >= 0 && l.signers != nil {
 		return l.signers[zi]
 	}
 	return nil
@@ -303,24 +303,24 @@ func (l *loader) signerFor(name string) *signer {
 // entry that a full re-read finds as the served snapshot has it keeps its
 // signatures (unless they are due for renewal): a reconcile signs nothing
 // that did not change.
-func (l *loader) signing(b *builder) *builder {
+func (l *loader) signing(b *Builder) *Builder {
 	if l.signers == nil {
 		return b
 	}
 	cur := l.cur
-	b.sign = func(e *entry) {
-		zi := l.zones.match(e.name())
+	b.Sign = func(e *Entry) {
+		zi := l.zones.Match(e.Name())
 		if zi < 0 || l.signers[zi] == nil {
 			return
 		}
 		s := l.signers[zi]
 		if cur != nil {
-			if old, ok := cur.get(e.name()); ok && old.data == e.data && old.sigs != "" && !s.needsRenewal(&old) {
-				e.sigs = old.sigs // copied into the new bucket by encode
+			if old, ok := cur.Get(e.Name()); ok && old.Content() == e.Content() && old.Sigs != "" && !s.NeedsRenewal(&old) {
+				e.Sigs = old.Sigs // copied into the new bucket by encode
 				return
 			}
 		}
-		s.signEntry(e, l.zones.list[zi].name)
+		s.SignEntry(e, l.zones.List[zi].Name)
 	}
 	return b
 }
@@ -335,21 +335,21 @@ func (l *loader) clock() time.Time {
 // noteProof logs when gaps stop or start being provable.
 func (l *loader) noteProof(err error) {
 	why := ""
-	var np errNoProof
+	var np ErrNoProof
 	if errors.As(err, &np) {
-		why = np.why
+		why = np.Why
 	}
 	if why == l.proofWhy {
 		return
 	}
-	if why == staleTrx || why == "" && l.proofWhy == staleTrx {
+	if why == StaleTrx || why == "" && l.proofWhy == StaleTrx {
 		// Now and then, with many readers of INNODB_TRX: the gaps wait a poll.
 		log.Debugf("Gap proof for table %q: %q", l.table, why)
 		l.proofWhy = why
 		return
 	}
 	if why != "" {
-		log.Warningf("Gaps in the change log of table %q cannot be proven dead (%s); each is watched for up to %.0f minutes, then the table is read again", l.table, why, gapGiveUp.Minutes())
+		log.Warningf("Gaps in the change log of table %q cannot be proven dead (%s); each is watched for up to %.0f minutes, then the table is read again", l.table, why, GapGiveUp.Minutes())
 	} else {
 		log.Infof("Gaps in the change log of table %q are proven dead through information_schema.INNODB_TRX", l.table)
 	}
@@ -357,20 +357,20 @@ func (l *loader) noteProof(err error) {
 }
 
 // reportGaps updates the gap metrics and acts on what settle did.
-func (l *loader) reportGaps(s settled, now time.Time) {
-	n, oldest := l.track.waiting()
+func (l *loader) reportGaps(s Settled, now time.Time) {
+	n, oldest := l.track.Waiting()
 	gapNumbers.WithLabelValues(l.label).Set(float64(n))
 	age := 0.0
 	if !oldest.IsZero() {
 		age = now.Sub(oldest).Seconds()
 	}
 	oldestGapAge.WithLabelValues(l.label).Set(age)
-	if s.expired > 0 {
-		gapsExpired.WithLabelValues(l.label).Add(float64(s.expired))
-		log.Warningf("Serials of table %q no longer wait for %d gaps older than %.0f seconds; a transaction that is still open holds them", l.table, s.expired, gapTimeout.Seconds())
+	if s.Expired > 0 {
+		gapsExpired.WithLabelValues(l.label).Add(float64(s.Expired))
+		log.Warningf("Serials of table %q no longer wait for %d gaps older than %.0f seconds; a transaction that is still open holds them", l.table, s.Expired, GapTimeout.Seconds())
 	}
-	if s.given > 0 {
-		gapsExpired.WithLabelValues(l.label).Add(float64(s.given))
+	if s.Given > 0 {
+		gapsExpired.WithLabelValues(l.label).Add(float64(s.Given))
 		l.requestFull(reasonGap)
 	}
 }
@@ -386,11 +386,11 @@ func (l *loader) logSkipped() {
 	var msg strings.Builder
 	for reason, c := range l.skipped {
 		if c > 0 {
-			fmt.Fprintf(&msg, "; %d with %s", c, invalidReason(reason))
+			fmt.Fprintf(&msg, "; %d with %s", c, Reason(reason))
 		}
 	}
 	log.Warningf("Skipped %d rows of table %q that cannot be served%s", n, l.table, msg.String())
-	l.skipped = [numReasons]int{}
+	l.skipped = [NumReasons]int{}
 }
 
 // limiter allows one event per interval.

@@ -19,16 +19,16 @@ type testLoader struct {
 	clock time.Time
 }
 
-func newTestLoader(src source) *testLoader {
+func newTestLoader(src Source) *testLoader {
 	tl := &testLoader{clock: t0}
 	tl.loader = &loader{
 		src:     src,
-		zones:   newZoneSet([]string{"example.org.", "example.net."}, nil),
+		zones:   NewZoneSet([]string{"example.org.", "example.net."}, nil),
 		ttl:     60,
 		refresh: time.Second,
 		table:   "dns_records",
 		label:   "test",
-		publish: func(*snapshot) {},
+		publish: func(*Snapshot) {},
 		now:     func() time.Time { return tl.clock },
 	}
 	return tl
@@ -65,13 +65,13 @@ func (tl *testLoader) step(t *testing.T) {
 
 // answer returns the sorted addresses served for name, or "NXDOMAIN".
 func (tl *testLoader) answer(name string) string {
-	e, ok := tl.cur.get(name + ".")
+	e, ok := tl.cur.Get(name + ".")
 	if !ok {
 		return "NXDOMAIN"
 	}
 	var ips []string
 	for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
-		for _, rr := range e.rrs(name+".", qt) {
+		for _, rr := range e.RRs(name+".", qt) {
 			ips = append(ips, strings.Fields(rr.String())[4])
 		}
 	}
@@ -79,7 +79,7 @@ func (tl *testLoader) answer(name string) string {
 	return strings.Join(ips, ",")
 }
 
-func (tl *testLoader) serial(zi int) uint32 { return tl.cur.zones[zi].serial }
+func (tl *testLoader) serial(zi int) uint32 { return tl.cur.Zones[zi].Serial }
 
 // holdOpen writes name in a transaction left open, then commits later in a
 // transaction of its own: a gap below a committed number.
@@ -103,7 +103,7 @@ func TestBigTransactionCommittingLast(t *testing.T) {
 	if got := tl.answer("fast.example.org"); got != "192.0.2.2" {
 		t.Fatalf("Expected the later commit served, got %s", got)
 	}
-	if n, _ := tl.track.waiting(); n != 12000 {
+	if n, _ := tl.track.Waiting(); n != 12000 {
 		t.Fatalf("Expected 12000 numbers waiting for the big transaction, got %d", n)
 	}
 	if s := tl.serial(0); s != 0 {
@@ -152,7 +152,7 @@ func TestRolledBackGapDies(t *testing.T) {
 	holdOpen(src, "never.example.org", "after.example.org").rollback()
 	tl.step(t)
 	tl.step(t)
-	if n, _ := tl.track.waiting(); n != 0 {
+	if n, _ := tl.track.Waiting(); n != 0 {
 		t.Fatalf("Expected the rolled-back number proven dead, got %d waiting", n)
 	}
 	if s := tl.serial(0); s != 2 {
@@ -169,7 +169,7 @@ func TestLongTransactionWithProof(t *testing.T) {
 	src, tl := loaded(t)
 	long := holdOpen(src, "long.example.org", "quick.example.org")
 	tl.step(t)
-	tl.clock = tl.clock.Add(gapTimeout)
+	tl.clock = tl.clock.Add(GapTimeout)
 	tl.step(t)
 	if s := tl.serial(0); s != 2 {
 		t.Fatalf("Expected the serial to stop waiting after the gap timeout, got %d", s)
@@ -197,7 +197,7 @@ func TestUnprovableGap(t *testing.T) {
 	tl.load(t)
 	long := holdOpen(src, "long.example.org", "quick.example.org")
 	tl.step(t)
-	tl.clock = tl.clock.Add(gapTimeout)
+	tl.clock = tl.clock.Add(GapTimeout)
 	tl.step(t)
 	if tl.pendingFull != "" || tl.serial(0) != 2 {
 		t.Fatalf("Expected the gap watched without holding the serial, got full read %q and serial %d", tl.pendingFull, tl.serial(0))
@@ -209,10 +209,10 @@ func TestUnprovableGap(t *testing.T) {
 	}
 	holdOpen(src, "other.example.org", "quick2.example.org")
 	tl.step(t)
-	tl.clock = tl.clock.Add(gapGiveUp)
+	tl.clock = tl.clock.Add(GapGiveUp)
 	tl.step(t)
 	if tl.pendingFull != reasonGap {
-		t.Errorf("Expected a full read for reason %q after %s, got %q", reasonGap, gapGiveUp, tl.pendingFull)
+		t.Errorf("Expected a full read for reason %q after %s, got %q", reasonGap, GapGiveUp, tl.pendingFull)
 	}
 }
 
@@ -251,7 +251,7 @@ func TestSeriesOfGaleraNodes(t *testing.T) {
 			t.Fatalf("Expected both replicas to serve %s as 192.0.2.%d, got %s and %s", name, i, ga, gb)
 		}
 	}
-	if n, _ := a.track.waiting(); n != 0 {
+	if n, _ := a.track.Waiting(); n != 0 {
 		t.Errorf("Expected no gap left, got %d numbers", n)
 	}
 	if a.serial(0) != b.serial(0) || a.serial(0) == 0 {
@@ -283,7 +283,7 @@ func TestLaggingSeriesFrontier(t *testing.T) {
 		t.Fatalf("Expected the lagging node's change served, got %s", got)
 	}
 	tl.step(t)
-	if n, _ := tl.track.waiting(); n != 0 || tl.serial(0) != 5 {
+	if n, _ := tl.track.Waiting(); n != 0 || tl.serial(0) != 5 {
 		t.Errorf("Expected no gap and serial 5, got %d waiting and serial %d", n, tl.serial(0))
 	}
 }
@@ -349,8 +349,8 @@ func TestFailedPollLosesNothing(t *testing.T) {
 	if _, err := tl.poll(context.Background()); err == nil {
 		t.Fatal("Expected the poll to fail")
 	}
-	if tl.track.cursor != 0 || tl.answer("a.example.org") != "NXDOMAIN" {
-		t.Fatalf("Expected nothing to move, got cursor %d", tl.track.cursor)
+	if tl.track.Cursor != 0 || tl.answer("a.example.org") != "NXDOMAIN" {
+		t.Fatalf("Expected nothing to move, got cursor %d", tl.track.Cursor)
 	}
 	src.setFail(nil)
 	tl.step(t)
@@ -393,7 +393,7 @@ func TestBacklogNewestFirst(t *testing.T) {
 	if got := tl.answer("recent.example.org"); got != "192.0.2.2" {
 		t.Fatalf("Expected the newest change after one poll, got %s", got)
 	}
-	if n, _ := tl.track.waiting(); n == 0 {
+	if n, _ := tl.track.Waiting(); n == 0 {
 		t.Fatalf("Expected the middle of the backlog to wait as a gap, got none")
 	}
 	for range 3 {
@@ -404,7 +404,7 @@ func TestBacklogNewestFirst(t *testing.T) {
 			t.Errorf("Expected bulk-%d served, got %s", i, got)
 		}
 	}
-	if n, _ := tl.track.waiting(); n != 0 || tl.serial(0) != 25001 {
+	if n, _ := tl.track.Waiting(); n != 0 || tl.serial(0) != 25001 {
 		t.Errorf("Expected no gap and serial 25001, got %d waiting and serial %d", n, tl.serial(0))
 	}
 }

@@ -4,16 +4,16 @@ import "strings"
 
 const maxNameLen = 253 // presentation length without the trailing dot (RFC 1035 2.3.4)
 
-// nameKey returns the lower-case, dot-less form of a row's name that the store,
+// NameKey returns the lower-case, dot-less form of a row's name that the store,
 // the change log and the invalid-row bookkeeping all agree on.
-func nameKey(raw string) string {
+func NameKey(raw string) string {
 	return strings.ToLower(strings.TrimSuffix(raw, "."))
 }
 
-// validName reports whether key (see nameKey) is a host name we serve: labels of
+// ValidName reports whether key (see nameKey) is a host name we serve: labels of
 // letters, digits, '-' and '_' of 1 to 63 characters, and optionally a leading '*'
 // label for a wildcard (RFC 4592).
-func validName(key string) bool {
+func ValidName(key string) bool {
 	if key == "" || len(key) > maxNameLen {
 		return false
 	}

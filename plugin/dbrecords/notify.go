@@ -45,7 +45,7 @@ func (s *signal) broadcast() {
 type notifier struct {
 	xfer   *transfer.Transfer
 	zones  []string
-	snap   func() *snapshot
+	snap   func() *Snapshot
 	change *signal
 }
 
@@ -62,7 +62,7 @@ func (n *notifier) run(ctx context.Context) {
 		wake := n.change.wait()
 		if s := n.snap(); s != nil {
 			for zi := range n.zones {
-				if last == nil || s.zones[zi].serial != last[zi] {
+				if last == nil || s.Zones[zi].Serial != last[zi] {
 					select {
 					case kicks[zi] <- struct{}{}:
 					default: // one is waiting already
@@ -71,7 +71,7 @@ func (n *notifier) run(ctx context.Context) {
 			}
 			last = make([]uint32, len(n.zones))
 			for zi := range last {
-				last[zi] = s.zones[zi].serial
+				last[zi] = s.Zones[zi].Serial
 			}
 		}
 		select {

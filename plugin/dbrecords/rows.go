@@ -9,86 +9,86 @@ import (
 	"github.com/miekg/dns"
 )
 
-// maxTTL is the largest TTL RFC 2181 section 8 allows.
-const maxTTL = 1<<31 - 1
+// MaxTTL is the largest TTL RFC 2181 section 8 allows.
+const MaxTTL = 1<<31 - 1
 
-// invalidReason says why a row cannot be served. The zero value means valid.
-type invalidReason int
+// Reason says why a row cannot be served. The zero value means valid.
+type Reason int
 
 const (
-	rowValid invalidReason = iota
+	Valid Reason = iota
 	badName
 	outsideZones
 	badType
 	badAddress
 	badTTL
-	tooMany
-	numReasons
+	TooMany
+	NumReasons
 )
 
-var reasonText = [numReasons]string{
-	rowValid:     "valid",
+var reasonText = [NumReasons]string{
+	Valid:        "valid",
 	badName:      "a name that is not a valid host name",
 	outsideZones: "a name outside every served zone",
 	badType:      "a type other than A or AAAA",
 	badAddress:   "an address that does not parse or does not match its type",
 	badTTL:       "a TTL above 2147483647",
-	tooMany:      fmt.Sprintf("more than %d records for one name", maxRecords),
+	TooMany:      fmt.Sprintf("more than %d records for one name", maxRecords),
 }
 
-func (r invalidReason) String() string { return reasonText[r] }
+func (r Reason) String() string { return reasonText[r] }
 
-// rawRow is one dns_records row as read from the database.
-type rawRow struct {
-	name, typ, content string
-	ttl                int64
-	ttlNull            bool
+// Row is one dns_records row as read from the database.
+type Row struct {
+	Name, Type, Content string
+	TTL                 int64
+	TTLNull             bool
 }
 
 // servedRow is a valid row, ready for the store.
 type servedRow struct {
-	fqdn string
-	zone int
-	rec  record
+	FQDN string
+	Zone int
+	Rec  Record
 }
 
-// parseRow validates r against zones and fills in defaultTTL for a NULL ttl.
-func parseRow(r rawRow, zones zoneSet, defaultTTL uint32) (servedRow, invalidReason) {
-	key := nameKey(r.name)
-	if !validName(key) {
+// Parse validates r against zones and fills in defaultTTL for a NULL ttl.
+func Parse(r Row, zones ZoneSet, defaultTTL uint32) (servedRow, Reason) {
+	key := NameKey(r.Name)
+	if !ValidName(key) {
 		return servedRow{}, badName
 	}
 	fqdn := key + "."
-	zi := zones.match(fqdn)
+	zi := zones.Match(fqdn)
 	if zi < 0 {
 		return servedRow{}, outsideZones
 	}
 	var v6 bool
-	switch strings.ToUpper(strings.TrimSpace(r.typ)) {
+	switch strings.ToUpper(strings.TrimSpace(r.Type)) {
 	case "A":
 	case "AAAA":
 		v6 = true
 	default:
 		return servedRow{}, badType
 	}
-	addr, err := netip.ParseAddr(strings.TrimSpace(r.content))
+	addr, err := netip.ParseAddr(strings.TrimSpace(r.Content))
 	if err != nil || addr.Zone() != "" || addr.Is4() == v6 {
 		return servedRow{}, badAddress
 	}
 	ttl := defaultTTL
-	if !r.ttlNull {
-		if r.ttl < 0 || r.ttl > maxTTL {
+	if !r.TTLNull {
+		if r.TTL < 0 || r.TTL > MaxTTL {
 			return servedRow{}, badTTL
 		}
-		ttl = uint32(r.ttl)
+		ttl = uint32(r.TTL)
 	}
-	return servedRow{fqdn: fqdn, zone: zi, rec: record{addr: addr, ttl: ttl}}, rowValid
+	return servedRow{FQDN: fqdn, Zone: zi, Rec: Record{Addr: addr, TTL: ttl}}, Valid
 }
 
 // Rules are the plugin's rules for table rows, for tools that must judge
 // rows exactly as the plugin does (the admin command's check and export).
 type Rules struct {
-	zones zoneSet
+	zones ZoneSet
 	ttl   uint32
 }
 
@@ -99,35 +99,35 @@ func NewRules(zones []string, ttl uint32) Rules {
 	for i, z := range zones {
 		lower[i] = strings.ToLower(dns.Fqdn(z))
 	}
-	return Rules{zones: newZoneSet(lower, nil), ttl: ttl}
+	return Rules{zones: NewZoneSet(lower, nil), ttl: ttl}
 }
 
 // Served is what the plugin serves for one name.
-type Served struct{ recs []record }
+type Served struct{ recs []Record }
 
 // Valid reports whether the plugin serves the row, and why not.
 func (r Rules) Valid(name, typ, content string, ttl int64, ttlNull bool) (fqdn string, why string) {
-	sr, reason := parseRow(rawRow{name: name, typ: typ, content: content, ttl: ttl, ttlNull: ttlNull}, r.zones, r.ttl)
-	if reason != rowValid {
+	sr, reason := Parse(Row{Name: name, Type: typ, Content: content, TTL: ttl, TTLNull: ttlNull}, r.zones, r.ttl)
+	if reason != Valid {
 		return "", reason.String()
 	}
-	return sr.fqdn, ""
+	return sr.FQDN, ""
 }
 
 // Add adds a row to served (by lower-case FQDN) as the plugin would, and
 // reports whether the plugin serves it.
 func (r Rules) Add(served map[string]*Served, name, typ, content string, ttl int64, ttlNull bool) bool {
-	sr, reason := parseRow(rawRow{name: name, typ: typ, content: content, ttl: ttl, ttlNull: ttlNull}, r.zones, r.ttl)
-	if reason != rowValid {
+	sr, reason := Parse(Row{Name: name, Type: typ, Content: content, TTL: ttl, TTLNull: ttlNull}, r.zones, r.ttl)
+	if reason != Valid {
 		return false
 	}
-	s := served[sr.fqdn]
+	s := served[sr.FQDN]
 	if s == nil {
 		s = &Served{}
-		served[sr.fqdn] = s
+		served[sr.FQDN] = s
 	}
 	var ok bool
-	s.recs, ok = addRecord(s.recs, sr.rec)
+	s.recs, ok = AddRecord(s.recs, sr.Rec)
 	return ok
 }
 
@@ -136,8 +136,8 @@ func (r Rules) Add(served map[string]*Served, name, typ, content string, ttl int
 func (s *Served) Addrs(t uint16) []string {
 	var out []string
 	for _, r := range s.recs {
-		if r.addr.Is4() == (t == dns.TypeA) {
-			out = append(out, r.addr.String())
+		if r.Addr.Is4() == (t == dns.TypeA) {
+			out = append(out, r.Addr.String())
 		}
 	}
 	slices.Sort(out)
@@ -147,9 +147,45 @@ func (s *Served) Addrs(t uint16) []string {
 // TTL returns the TTL of the RRset of type t (0 when there is none).
 func (s *Served) TTL(t uint16) uint32 {
 	for _, r := range s.recs {
-		if r.addr.Is4() == (t == dns.TypeA) {
-			return r.ttl
+		if r.Addr.Is4() == (t == dns.TypeA) {
+			return r.TTL
 		}
 	}
 	return 0
+}
+
+// Record is one address served for a name.
+type Record struct {
+	Addr netip.Addr // IPv4 for A, IPv6 (IPv4-mapped included) for AAAA
+	TTL  uint32
+}
+
+// maxRecords caps the records of one name, so that an entry's records fit
+// its 2-byte length and an answer fits a TCP message.
+const maxRecords = 2000
+
+// AddRecord adds r to a name's records unless its address is already there.
+// Records of one type form an RRset with one TTL, the lowest of its rows
+// (RFC 2181 section 5.2), whatever order the rows arrive in. It reports
+// false, leaving recs as they are, when the name already has maxRecords.
+func AddRecord(recs []Record, r Record) ([]Record, bool) {
+	v4, ttl, dup := r.Addr.Is4(), r.TTL, false
+	for _, x := range recs {
+		if x.Addr.Is4() == v4 {
+			ttl = min(ttl, x.TTL)
+			dup = dup || x.Addr == r.Addr
+		}
+	}
+	if !dup && len(recs) >= maxRecords {
+		return recs, false
+	}
+	for i := range recs {
+		if recs[i].Addr.Is4() == v4 {
+			recs[i].TTL = ttl
+		}
+	}
+	if dup {
+		return recs, true
+	}
+	return append(recs, Record{Addr: r.Addr, TTL: ttl}), true
 }

@@ -85,7 +85,7 @@ type config struct {
 	tls         *tls.Config // nil: plain connections
 	tlsArgs     []string    // the files tls names
 	journal     int         // IXFR journal bytes per zone
-	keys        []*dnsKey   // DNSSEC keys; none: answers are not signed
+	keys        []*Key      // DNSSEC keys; none: answers are not signed
 }
 
 // addKeys parses "key file KEY...", as the dnssec plugin spells it.
@@ -95,13 +95,13 @@ func (cfg *config) addKeys(c *caddy.Controller) error {
 		return c.Err("property 'key' takes 'file' and at least one key file (as dnssec-keygen names them)")
 	}
 	for _, f := range args[1:] {
-		k, err := readKey(f)
+		k, err := ReadKey(f)
 		if err != nil {
 			return c.Errf("property 'key': %v", err)
 		}
 		cfg.keys = append(cfg.keys, k)
-		if ds := k.rr.ToDS(dns.SHA256); ds != nil {
-			log.Infof("Signing %s with key %d (%s); the DS for its parent: %s", k.rr.Hdr.Name, k.tag, dns.AlgorithmToString[k.rr.Algorithm],
+		if ds := k.RR.ToDS(dns.SHA256); ds != nil {
+			log.Infof("Signing %s with key %d (%s); the DS for its parent: %s", k.RR.Hdr.Name, k.Tag, dns.AlgorithmToString[k.RR.Algorithm],
 				strings.Join(strings.Fields(ds.String()), " "))
 		}
 	}
@@ -125,7 +125,7 @@ func (cfg *config) setTLS(c *caddy.Controller) error {
 func parse(c *caddy.Controller) (*config, error) {
 	cfg := &config{
 		table: defaultTable, refresh: defaultRefresh, reconcile: defaultReconcile,
-		ttl: defaultTTL, negativeTTL: defaultNegativeTTL, journal: defaultJournal,
+		ttl: defaultTTL, negativeTTL: defaultNegativeTTL, journal: DefaultJournal,
 	}
 	var dsn, dsnFile, fileDSN string
 	i := 0
@@ -181,8 +181,8 @@ func parse(c *caddy.Controller) (*config, error) {
 		cfg.zones[i] = strings.ToLower(cfg.zones[i])
 	}
 	for _, k := range cfg.keys {
-		if owner := strings.ToLower(k.rr.Hdr.Name); !slices.Contains(cfg.zones, owner) {
-			return nil, c.Errf("property 'key': key %d is for %s, which this block does not serve (%s)", k.tag, owner, strings.Join(cfg.zones, " "))
+		if owner := strings.ToLower(k.RR.Hdr.Name); !slices.Contains(cfg.zones, owner) {
+			return nil, c.Errf("property 'key': key %d is for %s, which this block does not serve (%s)", k.Tag, owner, strings.Join(cfg.zones, " "))
 		}
 	}
 	return cfg, cfg.setDSN(c, dsn, dsnFile, fileDSN)
@@ -268,8 +268,8 @@ func ttlArg(c *caddy.Controller) (uint32, error) {
 		return 0, err
 	}
 	n, err := strconv.ParseUint(s, 10, 32)
-	if err != nil || n > maxTTL {
-		return 0, c.Errf("property '%s': invalid TTL %q (want seconds from 0 to %d)", prop, s, maxTTL)
+	if err != nil || n > MaxTTL {
+		return 0, c.Errf("property '%s': invalid TTL %q (want seconds from 0 to %d)", prop, s, MaxTTL)
 	}
 	return uint32(n), nil
 }
@@ -281,8 +281,8 @@ func nsArgs(c *caddy.Controller) ([]string, error) {
 	}
 	ns := make([]string, len(args))
 	for i, a := range args {
-		key := nameKey(a)
-		if !validName(key) || strings.HasPrefix(key, "*") {
+		key := NameKey(a)
+		if !ValidName(key) || strings.HasPrefix(key, "*") {
 			return nil, c.Errf("property 'ns': invalid name server name %q", a)
 		}
 		ns[i] = dns.Fqdn(key)

@@ -18,7 +18,7 @@ type fakeSource struct {
 	next        map[uint64]uint64 // per series (auto_increment_offset): the next number it takes
 	taken       uint64            // the highest number taken
 	frontier    uint64            // when set, what openWriters reports (a node that lags behind)
-	table       map[string][]rawRow
+	table       map[string][]Row
 	entries     map[uint64]fakeEntry
 	prunedBelow uint64
 	noProof     bool
@@ -37,11 +37,11 @@ type fakeTx struct {
 	offset uint64
 	open   bool
 	seqs   []uint64
-	writes map[string][]rawRow
+	writes map[string][]Row
 }
 
 func newFakeSource() *fakeSource {
-	return &fakeSource{inc: 1, next: map[uint64]uint64{}, table: map[string][]rawRow{}, entries: map[uint64]fakeEntry{}}
+	return &fakeSource{inc: 1, next: map[uint64]uint64{}, table: map[string][]Row{}, entries: map[uint64]fakeEntry{}}
 }
 
 // begin starts a transaction of the series with this auto_increment_offset.
@@ -49,7 +49,7 @@ func (f *fakeSource) begin(offset uint64) *fakeTx {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.txs++
-	return &fakeTx{f: f, id: f.txs, offset: offset, open: true, writes: map[string][]rawRow{}}
+	return &fakeTx{f: f, id: f.txs, offset: offset, open: true, writes: map[string][]Row{}}
 }
 
 // write replaces the rows of name (none deletes it) and takes a number.
@@ -69,13 +69,13 @@ func (tx *fakeTx) write(name string, addrs ...string) uint64 {
 	f.taken = n
 	f.next[tx.offset] = n + f.inc
 	f.entries[n] = fakeEntry{name: name, tx: tx}
-	var rows []rawRow
+	var rows []Row
 	for _, a := range addrs {
 		typ := "A"
 		if len(a) > 15 || slices.Contains([]byte(a), ':') {
 			typ = "AAAA"
 		}
-		rows = append(rows, rawRow{name: name, typ: typ, content: a, ttlNull: true})
+		rows = append(rows, Row{Name: name, Type: typ, Content: a, TTLNull: true})
 	}
 	tx.writes[name] = rows
 	tx.seqs = append(tx.seqs, n)
@@ -89,7 +89,7 @@ func (tx *fakeTx) writeAt(seq uint64, name string, addr string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.entries[seq] = fakeEntry{name: name, tx: tx}
-	tx.writes[name] = []rawRow{{name: name, typ: "A", content: addr, ttlNull: true}}
+	tx.writes[name] = []Row{{Name: name, Type: "A", Content: addr, TTLNull: true}}
 	tx.seqs = append(tx.seqs, seq)
 }
 
@@ -98,7 +98,7 @@ func (tx *fakeTx) commit() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for name, rows := range tx.writes {
-		f.table[nameKey(name)] = rows
+		f.table[NameKey(name)] = rows
 	}
 	tx.open = false
 }
@@ -140,14 +140,14 @@ func (f *fakeSource) setFail(err error) {
 }
 
 // visible returns the committed entries that match keep, in order.
-func (f *fakeSource) visible(keep func(uint64) bool) []change {
-	var out []change
+func (f *fakeSource) visible(keep func(uint64) bool) []Change {
+	var out []Change
 	for s, e := range f.entries {
 		if !e.tx.open && keep(s) {
-			out = append(out, change{seq: s, name: e.name})
+			out = append(out, Change{Seq: s, Name: e.name})
 		}
 	}
-	slices.SortFunc(out, func(a, b change) int { return int(a.seq) - int(b.seq) }) //nolint:gosec // small test numbers
+	slices.SortFunc(out, func(a, b Change) int { return int(a.Seq) - int(b.Seq) }) //nolint:gosec // small test numbers
 	return out
 }
 
@@ -156,17 +156,17 @@ func (f *fakeSource) lock() error {
 	return f.fail
 }
 
-func (f *fakeSource) increment(context.Context) (uint64, error) {
+func (f *fakeSource) Increment(context.Context) (uint64, error) {
 	defer f.mu.Unlock()
 	return f.inc, f.lock()
 }
 
-func (f *fakeSource) logState(context.Context) (logState, error) {
+func (f *fakeSource) LogState(context.Context) (LogState, error) {
 	defer f.mu.Unlock()
-	return logState{prunedBelow: f.prunedBelow}, f.lock()
+	return LogState{PrunedBelow: f.prunedBelow}, f.lock()
 }
 
-func (f *fakeSource) top(context.Context) (uint64, error) {
+func (f *fakeSource) Top(context.Context) (uint64, error) {
 	defer f.mu.Unlock()
 	if err := f.lock(); err != nil {
 		return 0, err
@@ -175,12 +175,12 @@ func (f *fakeSource) top(context.Context) (uint64, error) {
 	if len(cs) == 0 {
 		return 0, nil
 	}
-	return cs[len(cs)-1].seq, nil
+	return cs[len(cs)-1].Seq, nil
 }
 
-// olderWriter: the fake has no clock; a writer still open that took a
+// OlderWriter: the fake has no clock; a writer still open that took a
 // number at or below seq counts as older.
-func (f *fakeSource) olderWriter(_ context.Context, seq uint64) bool {
+func (f *fakeSource) OlderWriter(_ context.Context, seq uint64) bool {
 	defer f.mu.Unlock()
 	f.lock()
 	for s, e := range f.entries {
@@ -191,7 +191,7 @@ func (f *fakeSource) olderWriter(_ context.Context, seq uint64) bool {
 	return false
 }
 
-func (f *fakeSource) changesAfter(_ context.Context, after uint64, limit int) ([]change, error) {
+func (f *fakeSource) ChangesAfter(_ context.Context, after uint64, limit int) ([]Change, error) {
 	defer f.mu.Unlock()
 	if err := f.lock(); err != nil {
 		return nil, err
@@ -200,18 +200,18 @@ func (f *fakeSource) changesAfter(_ context.Context, after uint64, limit int) ([
 	return cs[:min(len(cs), limit)], nil
 }
 
-func (f *fakeSource) changesIn(_ context.Context, ranges []classRange, limit int) ([]change, error) {
+func (f *fakeSource) ChangesIn(_ context.Context, ranges []ClassRange, limit int) ([]Change, error) {
 	defer f.mu.Unlock()
 	if err := f.lock(); err != nil {
 		return nil, err
 	}
 	cs := f.visible(func(s uint64) bool {
-		return slices.ContainsFunc(ranges, func(r classRange) bool { return r.lo <= s && s <= r.hi && s%r.inc == r.class })
+		return slices.ContainsFunc(ranges, func(r ClassRange) bool { return r.Lo <= s && s <= r.Hi && s%r.Inc == r.Class })
 	})
 	return cs[:min(len(cs), limit)], nil
 }
 
-func (f *fakeSource) changesBefore(_ context.Context, before uint64, limit int) ([]change, error) {
+func (f *fakeSource) ChangesBefore(_ context.Context, before uint64, limit int) ([]Change, error) {
 	defer f.mu.Unlock()
 	if err := f.lock(); err != nil {
 		return nil, err
@@ -221,27 +221,27 @@ func (f *fakeSource) changesBefore(_ context.Context, before uint64, limit int) 
 	return cs[:min(len(cs), limit)], nil
 }
 
-func (f *fakeSource) openWriters(context.Context) (*writers, error) {
+func (f *fakeSource) OpenWriters(context.Context) (*Writers, error) {
 	defer f.mu.Unlock()
 	if err := f.lock(); err != nil {
 		return nil, err
 	}
 	if f.noProof {
-		return nil, errNoProof{"the fake hides its transactions"}
+		return nil, ErrNoProof{"the fake hides its transactions"}
 	}
-	w := &writers{ids: map[string]struct{}{}, frontier: f.taken + 1}
+	w := &Writers{IDs: map[string]struct{}{}, Frontier: f.taken + 1}
 	if f.frontier > 0 {
-		w.frontier = f.frontier
+		w.Frontier = f.frontier
 	}
 	for _, e := range f.entries {
 		if e.tx.open {
-			w.ids[strconv.Itoa(e.tx.id)] = struct{}{}
+			w.IDs[strconv.Itoa(e.tx.id)] = struct{}{}
 		}
 	}
 	return w, nil
 }
 
-func (f *fakeSource) rows(_ context.Context, keys []string, fn func(rawRow)) error {
+func (f *fakeSource) Rows(_ context.Context, keys []string, fn func(Row)) error {
 	defer f.mu.Unlock()
 	if err := f.lock(); err != nil {
 		return err
@@ -256,8 +256,8 @@ func (f *fakeSource) rows(_ context.Context, keys []string, fn func(rawRow)) err
 	return nil
 }
 
-func (f *fakeSource) size(context.Context) int { return 0 }
+func (f *fakeSource) Size(context.Context) int { return 0 }
 
-func (f *fakeSource) close() {}
+func (f *fakeSource) Close() {}
 
 var errFake = errors.New("fake: connection refused")

@@ -18,7 +18,15 @@ import (
 )
 
 const (
-	changeBatch   = 10000 // change-log entries read per query
+	// MaxConnections is the size of each connection pool a source opens.
+	MaxConnections = 2
+	// ConnMaxLifetime recycles connections, so that a rotated dsn_file is in
+	// use everywhere within minutes even if no connection fails.
+	ConnMaxLifetime = 5 * time.Minute
+)
+
+const (
+	ChangeBatch   = 10000 // change-log entries read per query
 	namesPerQuery = 2000  // names per "WHERE name IN (...)" re-read
 	rangesPerRead = 500   // gap ranges per change-log query
 	// callTimeout bounds one round trip of a poll, so that a database that
@@ -44,7 +52,7 @@ type mysqlSource struct {
 	syncWait   string             // prefix that makes a read wait for the cluster's writes
 }
 
-func newMySQLSource(db *sql.DB, connect func(addr string) driver.Connector, table string) *mysqlSource {
+func NewMySQL(db *sql.DB, connect func(addr string) driver.Connector, table string) *mysqlSource {
 	return &mysqlSource{db: db, connect: connect, table: table, changes: table + "_changes", prune: table + "_prune"}
 }
 
@@ -53,7 +61,7 @@ func call(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, callTimeout)
 }
 
-func (s *mysqlSource) increment(ctx context.Context) (uint64, error) {
+func (s *mysqlSource) Increment(ctx context.Context) (uint64, error) {
 	ctx, cancel := call(ctx)
 	defer cancel()
 	var inc uint64
@@ -97,7 +105,7 @@ func (s *mysqlSource) setNodes(addrs []string) {
 		}
 		db := sql.OpenDB(s.connect(a))
 		db.SetMaxOpenConns(1)
-		db.SetConnMaxLifetime(connMaxLifetime)
+		db.SetConnMaxLifetime(ConnMaxLifetime)
 		keep[a] = db
 	}
 	for a, db := range s.nodes {
@@ -108,11 +116,11 @@ func (s *mysqlSource) setNodes(addrs []string) {
 	s.nodes = keep
 }
 
-func (s *mysqlSource) logState(ctx context.Context) (logState, error) {
+func (s *mysqlSource) LogState(ctx context.Context) (LogState, error) {
 	ctx, cancel := call(ctx)
 	defer cancel()
-	var st logState
-	err := s.db.QueryRowContext(ctx, "SELECT COALESCE(MAX(pruned_below), 0) FROM `"+s.prune+"`").Scan(&st.prunedBelow)
+	var st LogState
+	err := s.db.QueryRowContext(ctx, "SELECT COALESCE(MAX(pruned_below), 0) FROM `"+s.prune+"`").Scan(&st.PrunedBelow)
 	var me *mysql.MySQLError
 	if errors.As(err, &me) && me.Number == 1146 { // no such table
 		return st, fmt.Errorf("table %q is missing: run `dbrecords schema apply` (or apply schema/schema.sql) of this version", s.prune)
@@ -120,14 +128,14 @@ func (s *mysqlSource) logState(ctx context.Context) (logState, error) {
 	return st, err
 }
 
-func (s *mysqlSource) top(ctx context.Context) (uint64, error) {
+func (s *mysqlSource) Top(ctx context.Context) (uint64, error) {
 	ctx, cancel := call(ctx)
 	defer cancel()
 	var top uint64
 	return top, s.db.QueryRowContext(ctx, s.syncWait+"SELECT COALESCE(MAX(seq), 0) FROM `"+s.changes+"`").Scan(&top)
 }
 
-func (s *mysqlSource) olderWriter(ctx context.Context, seq uint64) bool {
+func (s *mysqlSource) OlderWriter(ctx context.Context, seq uint64) bool {
 	ctx, cancel := call(ctx)
 	defer cancel()
 	var n int
@@ -139,20 +147,20 @@ func (s *mysqlSource) olderWriter(ctx context.Context, seq uint64) bool {
 	return err == nil && n > 0
 }
 
-func (s *mysqlSource) changesAfter(ctx context.Context, after uint64, limit int) ([]change, error) {
+func (s *mysqlSource) ChangesAfter(ctx context.Context, after uint64, limit int) ([]Change, error) {
 	ctx, cancel := call(ctx)
 	defer cancel()
 	return s.changeQuery(ctx, s.syncWait+"SELECT seq, name FROM `"+s.changes+"` WHERE seq > ? ORDER BY seq LIMIT "+strconv.Itoa(limit), after)
 }
 
-func (s *mysqlSource) changesBefore(ctx context.Context, before uint64, limit int) ([]change, error) {
+func (s *mysqlSource) ChangesBefore(ctx context.Context, before uint64, limit int) ([]Change, error) {
 	ctx, cancel := call(ctx)
 	defer cancel()
 	return s.changeQuery(ctx, "SELECT seq, name FROM `"+s.changes+"` WHERE seq < ? ORDER BY seq DESC LIMIT "+strconv.Itoa(limit), before)
 }
 
-func (s *mysqlSource) changesIn(ctx context.Context, ranges []classRange, limit int) ([]change, error) {
-	var out []change
+func (s *mysqlSource) ChangesIn(ctx context.Context, ranges []ClassRange, limit int) ([]Change, error) {
+	var out []Change
 	for len(ranges) > 0 && len(out) < limit {
 		batch := ranges[:min(len(ranges), rangesPerRead)]
 		ranges = ranges[len(batch):]
@@ -163,10 +171,10 @@ func (s *mysqlSource) changesIn(ctx context.Context, ranges []classRange, limit 
 				cond.WriteString(" OR ")
 			}
 			cond.WriteString("seq BETWEEN ? AND ?")
-			args = append(args, r.lo, r.hi)
-			if r.inc > 1 { // only the numbers of the gap's series, not its neighbours'
+			args = append(args, r.Lo, r.Hi)
+			if r.Inc > 1 { // only the numbers of the gap's series, not its neighbours'
 				cond.WriteString(" AND seq % ? = ?")
-				args = append(args, r.inc, r.class)
+				args = append(args, r.Inc, r.Class)
 			}
 		}
 		ctx, cancel := call(ctx)
@@ -180,29 +188,29 @@ func (s *mysqlSource) changesIn(ctx context.Context, ranges []classRange, limit 
 	return out, nil
 }
 
-func (s *mysqlSource) changeQuery(ctx context.Context, query string, args ...any) ([]change, error) {
+func (s *mysqlSource) changeQuery(ctx context.Context, query string, args ...any) ([]Change, error) {
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []change
+	var out []Change
 	for rows.Next() {
 		var (
-			c    change
+			c    Change
 			name sql.NullString
 		)
-		if err := rows.Scan(&c.seq, &name); err != nil {
+		if err := rows.Scan(&c.Seq, &name); err != nil {
 			return nil, fmt.Errorf("reading table %q: %w", s.changes, err)
 		}
-		c.name = name.String
+		c.Name = name.String
 		out = append(out, c)
 	}
 	return out, rows.Err()
 }
 
-func (s *mysqlSource) openWriters(ctx context.Context) (*writers, error) {
-	w := &writers{ids: map[string]struct{}{}, frontier: math.MaxUint64}
+func (s *mysqlSource) OpenWriters(ctx context.Context) (*Writers, error) {
+	w := &Writers{IDs: map[string]struct{}{}, Frontier: math.MaxUint64}
 	nodes := map[string]*sql.DB{"": s.db}
 	if s.galera {
 		// Members come and go: a proof must ask every node of the moment.
@@ -213,20 +221,20 @@ func (s *mysqlSource) openWriters(ctx context.Context) (*writers, error) {
 			return nil, err
 		}
 		if len(s.nodes) == 0 {
-			return nil, errNoProof{"wsrep_incoming_addresses names no Galera node to ask"}
+			return nil, ErrNoProof{"wsrep_incoming_addresses names no Galera node to ask"}
 		}
 		for addr := range s.nodes {
 			if strings.EqualFold(addr, "AUTO") {
-				return nil, errNoProof{"a Galera node's address is AUTO in wsrep_incoming_addresses (set wsrep_node_incoming_address)"}
+				return nil, ErrNoProof{"a Galera node's address is AUTO in wsrep_incoming_addresses (set wsrep_node_incoming_address)"}
 			}
 		}
 		nodes = s.nodes
 	}
 	for addr, db := range nodes {
 		if err := s.openOn(ctx, db, addr, w); err != nil {
-			var np errNoProof
+			var np ErrNoProof
 			if addr != "" && !errors.As(err, &np) {
-				err = errNoProof{fmt.Sprintf("Galera node %s cannot be asked: %v", addr, err)}
+				err = ErrNoProof{fmt.Sprintf("Galera node %s cannot be asked: %v", addr, err)}
 			}
 			return nil, err
 		}
@@ -240,7 +248,7 @@ func (s *mysqlSource) openWriters(ctx context.Context) (*writers, error) {
 // show in them: INNODB_TRX is a cache that is not refreshed while it is
 // read more often than every 100 ms, and only a refresh after the frontier
 // was read makes the proof sound.
-func (s *mysqlSource) openOn(ctx context.Context, db *sql.DB, addr string, w *writers) error {
+func (s *mysqlSource) openOn(ctx context.Context, db *sql.DB, addr string, w *Writers) error {
 	var conn *sql.Conn
 	err := one(ctx, func(ctx context.Context) error {
 		var err error
@@ -269,10 +277,10 @@ func (s *mysqlSource) openOn(ctx context.Context, db *sql.DB, addr string, w *wr
 		return err
 	}
 	if !s.galera && (applied > 0 || readOnly || s.wasReplica) {
-		return errNoProof{"the server is (or was) an asynchronous replica (replication threads, read_only or gtid_slave_pos), which cannot show its primary's open transactions"}
+		return ErrNoProof{"the server is (or was) an asynchronous replica (replication threads, read_only or gtid_slave_pos), which cannot show its primary's open transactions"}
 	}
 	if !next.Valid {
-		return errNoProof{"the change log's AUTO_INCREMENT is not visible in information_schema.TABLES"}
+		return ErrNoProof{"the change log's AUTO_INCREMENT is not visible in information_schema.TABLES"}
 	}
 	// Another client's read of INNODB_TRX within the last 100 ms keeps the
 	// cache from refreshing; a little later it usually can.
@@ -280,7 +288,7 @@ func (s *mysqlSource) openOn(ctx context.Context, db *sql.DB, addr string, w *wr
 		err := s.snapshotWriters(ctx, conn, addr, w)
 		if !errors.Is(err, errStaleTrx) || attempt == 2 {
 			if err == nil {
-				w.frontier = min(w.frontier, uint64(max(next.Int64, 1))) //nolint:gosec // positive
+				w.Frontier = min(w.Frontier, uint64(max(next.Int64, 1))) //nolint:gosec // positive
 			}
 			return err
 		}
@@ -291,13 +299,13 @@ func (s *mysqlSource) openOn(ctx context.Context, db *sql.DB, addr string, w *wr
 }
 
 // errStaleTrx: INNODB_TRX came from a cache older than our own transaction.
-var errStaleTrx = errNoProof{staleTrx}
+var errStaleTrx = ErrNoProof{StaleTrx}
 
-const staleTrx = "information_schema.INNODB_TRX was not refreshed (other clients read it more often than every 100 ms)"
+const StaleTrx = "information_schema.INNODB_TRX was not refreshed (other clients read it more often than every 100 ms)"
 
 // snapshotWriters adds the write transactions in INNODB_TRX to w, read in a
 // transaction of its own that must appear there.
-func (s *mysqlSource) snapshotWriters(ctx context.Context, conn *sql.Conn, addr string, w *writers) error {
+func (s *mysqlSource) snapshotWriters(ctx context.Context, conn *sql.Conn, addr string, w *Writers) error {
 	if err := one(ctx, func(ctx context.Context) error {
 		_, err := conn.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT")
 		return err
@@ -332,14 +340,14 @@ func (s *mysqlSource) snapshotWriters(ctx context.Context, conn *sql.Conn, addr 
 			// A writer that took a number has modified the log or, for an
 			// UPDATE that changed nothing, at least holds row locks.
 			if writes && !self {
-				w.ids[addr+"/"+id+"@"+started] = struct{}{}
+				w.IDs[addr+"/"+id+"@"+started] = struct{}{}
 			}
 		}
 		return rows.Err()
 	})
 	var me *mysql.MySQLError
 	if errors.As(err, &me) && (me.Number == 1227 || me.Number == 1142) { // access denied
-		return errNoProof{"the PROCESS privilege is missing"}
+		return ErrNoProof{"the PROCESS privilege is missing"}
 	}
 	if err != nil {
 		return err
@@ -369,7 +377,7 @@ func one(ctx context.Context, rt func(context.Context) error) error {
 	return rt(ctx)
 }
 
-func (s *mysqlSource) rows(ctx context.Context, keys []string, fn func(rawRow)) error {
+func (s *mysqlSource) Rows(ctx context.Context, keys []string, fn func(Row)) error {
 	const cols = "SELECT name, type, content, ttl FROM `"
 	if keys == nil {
 		return s.scan(ctx, s.syncWait+cols+s.table+"`", nil, fn)
@@ -382,7 +390,7 @@ func (s *mysqlSource) rows(ctx context.Context, keys []string, fn func(rawRow)) 
 	// catch-up takes 0.9 s instead of 2.5 s locally); fn sees one row at a time.
 	var mu sync.Mutex
 	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(maxConnections)
+	g.SetLimit(MaxConnections)
 	for len(keys) > 0 {
 		batch := keys[:min(len(keys), namesPerQuery)]
 		keys = keys[len(batch):]
@@ -391,10 +399,10 @@ func (s *mysqlSource) rows(ctx context.Context, keys []string, fn func(rawRow)) 
 			for _, k := range batch {
 				args = append(args, k, k+".")
 			}
-			var got []rawRow
+			var got []Row
 			err := one(ctx, func(ctx context.Context) error {
-				return s.scan(ctx, s.syncWait+cols+s.table+"` WHERE name IN ("+placeholders(len(args))+")", args, func(r rawRow) {
-					if _, ok := want[nameKey(r.name)]; ok { // not a match through the collation's trailing-space rule
+				return s.scan(ctx, s.syncWait+cols+s.table+"` WHERE name IN ("+placeholders(len(args))+")", args, func(r Row) {
+					if _, ok := want[NameKey(r.Name)]; ok { // not a match through the collation's trailing-space rule
 						got = append(got, r)
 					}
 				})
@@ -411,7 +419,7 @@ func (s *mysqlSource) rows(ctx context.Context, keys []string, fn func(rawRow)) 
 }
 
 // scan runs query and hands every row to fn.
-func (s *mysqlSource) scan(ctx context.Context, query string, args []any, fn func(rawRow)) error {
+func (s *mysqlSource) scan(ctx context.Context, query string, args []any, fn func(Row)) error {
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
@@ -425,12 +433,12 @@ func (s *mysqlSource) scan(ctx context.Context, query string, args []any, fn fun
 		if err := rows.Scan(&name, &typ, &content, &ttl); err != nil {
 			return fmt.Errorf("reading table %q: %w", s.table, err)
 		}
-		fn(rawRow{name: string(name), typ: string(typ), content: string(content), ttl: ttl.Int64, ttlNull: !ttl.Valid})
+		fn(Row{Name: string(name), Type: string(typ), Content: string(content), TTL: ttl.Int64, TTLNull: !ttl.Valid})
 	}
 	return rows.Err()
 }
 
-func (s *mysqlSource) size(ctx context.Context) int {
+func (s *mysqlSource) Size(ctx context.Context) int {
 	ctx, cancel := call(ctx)
 	defer cancel()
 	var n sql.NullInt64
@@ -441,7 +449,7 @@ func (s *mysqlSource) size(ctx context.Context) int {
 	return int(n.Int64)
 }
 
-func (s *mysqlSource) close() {
+func (s *mysqlSource) Close() {
 	s.setNodes(nil)
 	s.db.Close()
 }

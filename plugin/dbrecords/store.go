@@ -10,61 +10,55 @@ import (
 	"github.com/miekg/dns"
 )
 
-// record is one address served for a name.
-type record struct {
-	addr netip.Addr // IPv4 for A, IPv6 (IPv4-mapped included) for AAAA
-	ttl  uint32
-}
-
-// entry is one name in a snapshot. Its name and its records share one string,
+// Entry is one name in a snapshot. Its name and its records share one string,
 // so a name costs one allocation: the name, then per record its address
-// length (4 or 16), the address and the TTL (4 bytes, big endian). An entry
+// length (4 or 16), the address and the TTL (4 bytes, big endian). An Entry
 // without records is an empty non-terminal: it exists because below > 0
 // names under it have records.
-type entry struct {
+type Entry struct {
 	data  string
 	nlen  uint16
 	below int32
-	sigs  string // DNSSEC signatures of its RRsets (dnssec.go); "" when unsigned
+	Sigs  string // DNSSEC signatures of its RRsets (dnssec.go); "" when unsigned
 }
 
-func (e *entry) name() string { return e.data[:e.nlen] }
+func (e *Entry) Name() string { return e.data[:e.nlen] }
 
 // pack encodes name and recs as an entry's data.
-func pack(name string, recs []record) string {
+func pack(name string, recs []Record) string {
 	b := make([]byte, 0, len(name)+21*len(recs))
 	b = append(b, name...)
 	for _, r := range recs {
-		ip := r.addr.AsSlice()
+		ip := r.Addr.AsSlice()
 		b = append(b, byte(len(ip)))
 		b = append(b, ip...)
-		b = binary.BigEndian.AppendUint32(b, r.ttl)
+		b = binary.BigEndian.AppendUint32(b, r.TTL)
 	}
 	return string(b)
 }
 
 // next decodes the record at offset i of e's data and returns the offset after it.
-func (e *entry) next(i int) (ip string, ttl uint32, j int) {
+func (e *Entry) next(i int) (ip string, ttl uint32, j int) {
 	n := int(e.data[i])
 	ip = e.data[i+1 : i+1+n]
 	return ip, binary.BigEndian.Uint32([]byte(e.data[i+1+n : i+5+n])), i + 5 + n
 }
 
 // records decodes e's records.
-func (e *entry) records() []record {
-	var recs []record
+func (e *Entry) records() []Record {
+	var recs []Record
 	for i := int(e.nlen); i < len(e.data); {
 		var ip string
-		var r record
-		ip, r.ttl, i = e.next(i)
-		r.addr, _ = netip.AddrFromSlice([]byte(ip))
+		var r Record
+		ip, r.TTL, i = e.next(i)
+		r.Addr, _ = netip.AddrFromSlice([]byte(ip))
 		recs = append(recs, r)
 	}
 	return recs
 }
 
-// count returns how many records e has.
-func (e *entry) count() int {
+// Count returns how many records e has.
+func (e *Entry) Count() int {
 	n := 0
 	for i := int(e.nlen); i < len(e.data); n++ {
 		_, _, i = e.next(i)
@@ -72,8 +66,8 @@ func (e *entry) count() int {
 	return n
 }
 
-// rrs returns new RRs of qtype for owner; nothing it returns is shared with the snapshot.
-func (e *entry) rrs(owner string, qtype uint16) []dns.RR {
+// RRs returns new RRs of qtype for owner; nothing it returns is shared with the snapshot.
+func (e *Entry) RRs(owner string, qtype uint16) []dns.RR {
 	want := net.IPv4len
 	if qtype == dns.TypeAAAA {
 		want = net.IPv6len
@@ -95,6 +89,37 @@ func (e *entry) rrs(owner string, qtype uint16) []dns.RR {
 	return out
 }
 
+// Types returns the RRset Types of e in signing order, NSEC last.
+func (e *Entry) Types() []uint16 {
+	var v4, v6 bool
+	for i := int(e.nlen); i < len(e.data); {
+		ip, _, j := e.next(i)
+		v4, v6, i = v4 || len(ip) == 4, v6 || len(ip) == 16, j
+	}
+	var ts []uint16
+	if v4 {
+		ts = append(ts, dns.TypeA)
+	}
+	if v6 {
+		ts = append(ts, dns.TypeAAAA)
+	}
+	return append(ts, dns.TypeNSEC)
+}
+
+// Content is e's name and packed records: equal for equal data.
+func (e *Entry) Content() string { return e.data }
+
+// Empty reports whether e has no records: an Empty non-terminal.
+func (e *Entry) Empty() bool { return len(e.data) == int(e.nlen) }
+
+// Detached returns a copy of e that shares no memory with its bucket and
+// has no signatures.
+func (e *Entry) Detached() Entry {
+	c := *e
+	c.data, c.Sigs = strings.Clone(e.data), ""
+	return c
+}
+
 // pageBits sets the buckets per page: a change copies its page's 64 bucket
 // headers and its bucket, never the whole index.
 const (
@@ -111,23 +136,23 @@ type page [pageSize]string
 
 const entryHeader = 9
 
-// snapshot is an immutable view of all names. Readers load it with one atomic
+// Snapshot is an immutable view of all names. Readers load it with one atomic
 // read and never see it change; the loader publishes a new one per sync and
 // shares every unchanged page and bucket with the previous one.
-type snapshot struct {
+type Snapshot struct {
 	pages     []*page
 	mask      uint64    // bucket index mask
-	names     int       // entries, empty non-terminals included
-	records   int       // records being served
+	Names     int       // entries, empty non-terminals included
+	Records   int       // records being served
 	wildcards int       // entries whose first label is '*'
-	zones     []version // by zone index
-	hist      []history // by zone index: the IXFR journal (journal.go)
+	Zones     []Version // by zone index
+	Hist      []history // by zone index: the IXFR journal (journal.go)
 }
 
 // loadFactor is the names per bucket at which the index doubles.
 const loadFactor = 4
 
-func newSnapshot(sizeHint int, zones []version) *snapshot {
+func newSnapshot(sizeHint int, zones []Version) *Snapshot {
 	n := bucketsFor(sizeHint)
 	pages := make([]*page, n/pageSize)
 	for i := range pages {
@@ -139,7 +164,7 @@ func newSnapshot(sizeHint int, zones []version) *snapshot {
 	for i := range hist {
 		hist[i].dirtyBase = true
 	}
-	return &snapshot{pages: pages, mask: uint64(n - 1), zones: slices.Clone(zones), hist: hist} //nolint:gosec // n >= 256
+	return &Snapshot{pages: pages, mask: uint64(n - 1), Zones: slices.Clone(zones), Hist: hist} //nolint:gosec // n >= 256
 }
 
 // bucketsFor returns the power of two of buckets for about names names; it
@@ -152,90 +177,90 @@ func bucketsFor(names int) int {
 	return n
 }
 
-func (s *snapshot) bucket(bi uint64) string { return s.pages[bi>>pageBits][bi&(pageSize-1)] }
+func (s *Snapshot) Bucket(bi uint64) string { return s.pages[bi>>pageBits][bi&(pageSize-1)] }
 
-func (s *snapshot) buckets() int { return len(s.pages) * pageSize }
+func (s *Snapshot) Buckets() int { return len(s.pages) * pageSize }
 
-// at decodes the entry at offset i of bucket b and returns the next offset.
-func at(b string, i int) (e entry, next int) {
+// At decodes the entry At offset i of bucket b and returns the next offset.
+func At(b string, i int) (e Entry, next int) {
 	l, r := int(b[i]), int(binary.BigEndian.Uint16([]byte(b[i+1:i+3])))
 	e.below = int32(binary.BigEndian.Uint32([]byte(b[i+3 : i+7]))) //nolint:gosec // the bits encode wrote
 	g := int(binary.BigEndian.Uint16([]byte(b[i+7 : i+9])))
 	e.data, e.nlen = b[i+entryHeader:i+entryHeader+l+r], uint16(l) //nolint:gosec // l is one byte
-	e.sigs = b[i+entryHeader+l+r : i+entryHeader+l+r+g]
+	e.Sigs = b[i+entryHeader+l+r : i+entryHeader+l+r+g]
 	return e, i + entryHeader + l + r + g
 }
 
-// decode returns the entries of bucket b; their data share b's memory.
-func decode(b string) []entry {
-	var out []entry
+// Decode returns the entries of bucket b; their data share b's memory.
+func Decode(b string) []Entry {
+	var out []Entry
 	for i := 0; i < len(b); {
-		var e entry
-		e, i = at(b, i)
+		var e Entry
+		e, i = At(b, i)
 		out = append(out, e)
 	}
 	return out
 }
 
 // encode is the inverse of decode.
-func encode(es []entry) string {
+func encode(es []Entry) string {
 	n := 0
 	for i := range es {
-		n += entryHeader + len(es[i].data) + len(es[i].sigs)
+		n += entryHeader + len(es[i].data) + len(es[i].Sigs)
 	}
 	b := make([]byte, 0, n)
 	for _, e := range es {
 		b = append(b, byte(e.nlen))
 		b = binary.BigEndian.AppendUint16(b, uint16(len(e.data)-int(e.nlen))) //nolint:gosec // at most maxRecords*21 bytes
 		b = binary.BigEndian.AppendUint32(b, uint32(e.below))                 //nolint:gosec // bits kept, decoded by at
-		b = binary.BigEndian.AppendUint16(b, uint16(len(e.sigs)))             //nolint:gosec // at most a few KB (dnssec.go)
+		b = binary.BigEndian.AppendUint16(b, uint16(len(e.Sigs)))             //nolint:gosec // at most a few KB (dnssec.go)
 		b = append(b, e.data...)
-		b = append(b, e.sigs...)
+		b = append(b, e.Sigs...)
 	}
 	return string(b)
 }
 
-// get returns the entry for the lower-case FQDN name.
-func (s *snapshot) get(name string) (entry, bool) {
-	b := s.bucket(mix(hashName(fnvOffset, name)) & s.mask)
+// Get returns the entry for the lower-case FQDN name.
+func (s *Snapshot) Get(name string) (Entry, bool) {
+	b := s.Bucket(mix(hashName(fnvOffset, name)) & s.mask)
 	for i := 0; i < len(b); {
 		if l := int(b[i]); l == len(name) && b[i+entryHeader:i+entryHeader+l] == name {
-			e, _ := at(b, i)
+			e, _ := At(b, i)
 			return e, true
 		}
-		_, i = at(b, i)
+		_, i = At(b, i)
 	}
-	return entry{}, false
+	return Entry{}, false
 }
 
 // getWildcard returns the entry for "*." + name without building that string.
-func (s *snapshot) getWildcard(name string) (entry, bool) {
-	b := s.bucket(mix(hashName(hashName(fnvOffset, "*."), name)) & s.mask)
+func (s *Snapshot) getWildcard(name string) (Entry, bool) {
+	b := s.Bucket(mix(hashName(hashName(fnvOffset, "*."), name)) & s.mask)
 	for i := 0; i < len(b); {
-		e, next := at(b, i)
+		e, next := At(b, i)
 		if int(e.nlen) == len(name)+2 && strings.HasPrefix(e.data, "*.") && e.data[2:e.nlen] == name {
 			return e, true
 		}
 		i = next
 	}
-	return entry{}, false
+	return Entry{}, false
 }
 
-// find returns the entry that answers qname, a lower-case FQDN strictly below
+// Find returns the entry that answers qname, a lower-case FQDN strictly below
 // zone: the name itself when it exists (empty non-terminals included), else
 // the wildcard at its closest encloser (RFC 4592 section 3.3.1). ok is false
 // when the name does not exist. Labels are split with dns.NextLabel, so an
 // escaped dot is part of a label.
-func (s *snapshot) find(qname, zone string) (e entry, ok bool) {
-	if e, ok := s.get(qname); ok {
+func (s *Snapshot) Find(qname, zone string) (e Entry, ok bool) {
+	if e, ok := s.Get(qname); ok {
 		return e, true
 	}
 	if s.wildcards == 0 {
-		return entry{}, false
+		return Entry{}, false
 	}
 	ce := parent(qname)
 	for len(ce) > len(zone) {
-		if _, ok := s.get(ce); ok {
+		if _, ok := s.Get(ce); ok {
 			break
 		}
 		ce = parent(ce)

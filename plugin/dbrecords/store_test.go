@@ -5,23 +5,20 @@ import (
 	"math/rand"
 	"net/netip"
 	"slices"
-	"sync"
 	"testing"
-
-	"github.com/miekg/dns"
 )
 
 // v4 is an A record for 192.0.2.last with TTL 60.
-func v4(last int) record {
-	return record{addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(last)}), ttl: 60} //nolint:gosec // wraps on purpose
+func v4(last int) Record {
+	return Record{Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(last)}), TTL: 60} //nolint:gosec // wraps on purpose
 }
 
 // model is what a snapshot must hold: records per name.
-type model map[string][]record
+type model map[string][]Record
 
 // check compares s with m: every name with records, every empty non-terminal
 // above them, and nothing else.
-func (m model) check(t *testing.T, s *snapshot) {
+func (m model) check(t *testing.T, s *Snapshot) {
 	t.Helper()
 	want := map[string]bool{} // name → has records
 	recs := 0
@@ -37,11 +34,11 @@ func (m model) check(t *testing.T, s *snapshot) {
 			}
 		}
 	}
-	if s.names != len(want) || s.records != recs {
-		t.Fatalf("Expected %d names and %d records, got %d and %d", len(want), recs, s.names, s.records)
+	if s.Names != len(want) || s.Records != recs {
+		t.Fatalf("Expected %d names and %d records, got %d and %d", len(want), recs, s.Names, s.Records)
 	}
 	for name, hasRecs := range want {
-		e, ok := s.get(name)
+		e, ok := s.Get(name)
 		if !ok {
 			t.Fatalf("Expected %q to exist, got nothing", name)
 		}
@@ -66,10 +63,10 @@ func randomName(r *rand.Rand) string {
 	return name
 }
 
-func randomRecords(r *rand.Rand) []record {
-	var recs []record
+func randomRecords(r *rand.Rand) []Record {
+	var recs []Record
 	for i := r.Intn(3); i > 0; i-- {
-		recs, _ = addRecord(recs, v4(r.Intn(4)))
+		recs, _ = AddRecord(recs, v4(r.Intn(4)))
 	}
 	return recs
 }
@@ -77,29 +74,29 @@ func randomRecords(r *rand.Rand) []record {
 func TestBuilderMatchesModel(t *testing.T) {
 	r := rand.New(rand.NewSource(1))
 	m := model{}
-	snap := newFullBuilder(0, nil).finish()
+	snap := NewFullBuilder(0, nil).Finish()
 	for range 200 {
 		old := snap
-		oldNames, oldRecords := old.names, old.records
-		b := newBuilder(snap)
+		oldNames, oldRecords := old.Names, old.Records
+		b := NewBuilder(snap)
 		for range r.Intn(20) {
 			name, recs := randomName(r), randomRecords(r)
 			m[name] = recs
-			b.set(name, "example.org.", recs)
+			b.Set(name, "example.org.", recs)
 		}
-		snap = b.finish()
+		snap = b.Finish()
 		m.check(t, snap)
-		if old.names != oldNames || old.records != oldRecords {
-			t.Fatalf("Expected the previous snapshot to stay unchanged, got %d names instead of %d", old.names, oldNames)
+		if old.Names != oldNames || old.Records != oldRecords {
+			t.Fatalf("Expected the previous snapshot to stay unchanged, got %d names instead of %d", old.Names, oldNames)
 		}
 	}
 	// Deleting everything leaves nothing, empty non-terminals included.
-	b := newBuilder(snap)
+	b := NewBuilder(snap)
 	for name := range m {
-		b.set(name, "example.org.", nil)
+		b.Set(name, "example.org.", nil)
 	}
-	if s := b.finish(); s.names != 0 || s.records != 0 || s.wildcards != 0 {
-		t.Errorf("Expected an empty snapshot, got %d names, %d records, %d wildcards", s.names, s.records, s.wildcards)
+	if s := b.Finish(); s.Names != 0 || s.Records != 0 || s.wildcards != 0 {
+		t.Errorf("Expected an empty snapshot, got %d names, %d records, %d wildcards", s.Names, s.Records, s.wildcards)
 	}
 }
 
@@ -114,88 +111,32 @@ func TestIndexHasNoCeiling(t *testing.T) {
 }
 
 func TestBuilderGrows(t *testing.T) {
-	b := newFullBuilder(0, nil)
+	b := NewFullBuilder(0, nil)
 	for i := range 5000 {
-		b.add(fmt.Sprintf("app-%d.example.org.", i), "example.org.", v4(1))
+		b.Add(fmt.Sprintf("app-%d.example.org.", i), "example.org.", v4(1))
 	}
-	s := b.finish()
-	if s.buckets() < 5000/loadFactor {
-		t.Errorf("Expected at least %d buckets for 5000 names, got %d", 5000/loadFactor, s.buckets())
+	s := b.Finish()
+	if s.Buckets() < 5000/loadFactor {
+		t.Errorf("Expected at least %d buckets for 5000 names, got %d", 5000/loadFactor, s.Buckets())
 	}
 	for i := range 5000 {
-		if e, ok := s.get(fmt.Sprintf("app-%d.example.org.", i)); !ok || e.count() != 1 {
+		if e, ok := s.Get(fmt.Sprintf("app-%d.example.org.", i)); !ok || e.Count() != 1 {
 			t.Fatalf("Expected app-%d to have one record, got %v", i, e)
 		}
-	}
-}
-
-// TestSnapshotSwapRace has one writer publishing snapshots while readers look
-// names up; run with -race.
-func TestSnapshotSwapRace(t *testing.T) {
-	d := newTestPlugin(fixtureRows())
-	stop := readers(4, func() bool {
-		s := d.snapshot()
-		if e, ok := s.find("app-7.example.org.", "example.org."); ok {
-			if rrs := e.rrs("app-7.example.org.", dns.TypeA); len(rrs) > 1 {
-				t.Errorf("Expected at most one A record, got %d", len(rrs))
-				return false
-			}
-		}
-		if e, ok := s.get("www.example.org."); !ok || e.count() != 3 {
-			t.Errorf("Expected www to keep its 3 records in every snapshot, got %v", e)
-			return false
-		}
-		return true
-	})
-	for i := range 2000 {
-		b := newBuilder(d.snapshot())
-		name := fmt.Sprintf("app-%d.example.org.", i%10)
-		var recs []record
-		if i%3 != 0 {
-			recs = []record{v4(i)}
-		}
-		b.set(name, "example.org.", recs)
-		d.data.Load().Store(b.finish())
-	}
-	stop()
-}
-
-// readers runs read in n goroutines until it returns false or stop is called;
-// stop waits for them.
-func readers(n int, read func() bool) (stop func()) {
-	var wg sync.WaitGroup
-	done := make(chan struct{})
-	for range n {
-		wg.Go(func() {
-			for {
-				select {
-				case <-done:
-					return
-				default:
-				}
-				if !read() {
-					return
-				}
-			}
-		})
-	}
-	return func() {
-		close(done)
-		wg.Wait()
 	}
 }
 
 // TestBatchSharesUntouchedPages checks the copy-on-write claim: a batch of one
 // change leaves every other page shared with the previous snapshot.
 func TestBatchSharesUntouchedPages(t *testing.T) {
-	b := newFullBuilder(0, nil)
+	b := NewFullBuilder(0, nil)
 	for i := range 20000 {
-		b.add(fmt.Sprintf("app-%d.example.org.", i), "example.org.", v4(1))
+		b.Add(fmt.Sprintf("app-%d.example.org.", i), "example.org.", v4(1))
 	}
-	old := b.finish()
-	nb := newBuilder(old)
-	nb.set("app-7.example.org.", "example.org.", []record{v4(2)})
-	s := nb.finish()
+	old := b.Finish()
+	nb := NewBuilder(old)
+	nb.Set("app-7.example.org.", "example.org.", []Record{v4(2)})
+	s := nb.Finish()
 	copied := 0
 	for i := range s.pages {
 		if s.pages[i] != old.pages[i] {
@@ -205,7 +146,7 @@ func TestBatchSharesUntouchedPages(t *testing.T) {
 	if copied != 1 {
 		t.Errorf("Expected one page copied for one change, got %d of %d", copied, len(s.pages))
 	}
-	if e, _ := old.get("app-7.example.org."); e.records()[0].addr != v4(1).addr {
-		t.Errorf("Expected the old snapshot to keep 192.0.2.1, got %v", e.records()[0].addr)
+	if e, _ := old.Get("app-7.example.org."); e.records()[0].Addr != v4(1).Addr {
+		t.Errorf("Expected the old snapshot to keep 192.0.2.1, got %v", e.records()[0].Addr)
 	}
 }

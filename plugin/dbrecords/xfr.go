@@ -23,8 +23,8 @@ const xfrBatch = 500
 // streamed: a transfer holds no second copy of the zone.
 func (d *DBRecords) Transfer(zone string, serial uint32) (<-chan []dns.RR, error) {
 	zi := -1
-	for i, z := range d.zones.list {
-		if z.name == zone {
+	for i, z := range d.zones.List {
+		if z.Name == zone {
 			zi = i
 		}
 	}
@@ -35,20 +35,20 @@ func (d *DBRecords) Transfer(zone string, serial uint32) (<-chan []dns.RR, error
 	if snap == nil {
 		return nil, errNotLoaded
 	}
-	v := version{zone: d.zones.list[zi], serial: snap.zones[zi].serial}
-	soa := v.soa(d.cfg.ttl, d.cfg.negativeTTL)
+	v := Version{Zone: d.zones.List[zi], Serial: snap.Zones[zi].Serial}
+	soa := v.SOA(d.cfg.ttl, d.cfg.negativeTTL)
 	ch := make(chan []dns.RR)
 
 	kind := "axfr"
-	var changed []entry
+	var changed []Entry
 	if serial != 0 {
 		kind = "ixfr_full"
-		if !serialLess(serial, v.serial) {
+		if !serialLess(serial, v.Serial) {
 			kind = "ixfr_current"
-		} else if from := snap.hist[zi].since(serial); from >= 0 {
+		} else if from := snap.Hist[zi].Since(serial); from >= 0 {
 			// A large difference touching more names than half the
 			// zone's (all zones' names, as a bound) goes as the whole zone.
-			if changed = snap.hist[zi].changedSince(from); len(changed) <= 1000 || 2*len(changed) <= snap.names {
+			if changed = snap.Hist[zi].ChangedSince(from); len(changed) <= 1000 || 2*len(changed) <= snap.Names {
 				kind = "ixfr"
 			}
 		}
@@ -70,24 +70,24 @@ func (d *DBRecords) Transfer(zone string, serial uint32) (<-chan []dns.RR, error
 }
 
 // sendZone sends zone zi of snap in AXFR format: SOA, NS, every RRset, SOA.
-func (d *DBRecords) sendZone(ch chan<- []dns.RR, snap *snapshot, zi int, soa *dns.SOA) {
-	z := d.zones.list[zi]
-	batch := append([]dns.RR{soa}, d.nsRRs(version{zone: z}, z.name)...)
-	if e, ok := snap.get(z.name); ok {
-		batch = append(batch, e.rrs(z.name, dns.TypeA)...)
-		batch = append(batch, e.rrs(z.name, dns.TypeAAAA)...)
+func (d *DBRecords) sendZone(ch chan<- []dns.RR, snap *Snapshot, zi int, soa *dns.SOA) {
+	z := d.zones.List[zi]
+	batch := append([]dns.RR{soa}, d.nsRRs(Version{Zone: z}, z.Name)...)
+	if e, ok := snap.Get(z.Name); ok {
+		batch = append(batch, e.RRs(z.Name, dns.TypeA)...)
+		batch = append(batch, e.RRs(z.Name, dns.TypeAAAA)...)
 	}
-	for bi := range uint64(snap.buckets()) { //nolint:gosec // a positive count
-		b := snap.bucket(bi)
+	for bi := range uint64(snap.Buckets()) { //nolint:gosec // a positive count
+		b := snap.Bucket(bi)
 		for i := 0; i < len(b); {
-			var e entry
-			e, i = at(b, i)
-			name := e.name()
-			if len(e.data) == int(e.nlen) || name == z.name || d.zones.match(name) != zi {
+			var e Entry
+			e, i = At(b, i)
+			name := e.Name()
+			if e.Empty() || name == z.Name || d.zones.Match(name) != zi {
 				continue // an empty non-terminal, the apex (sent), or another zone's
 			}
-			batch = append(batch, e.rrs(name, dns.TypeA)...)
-			batch = append(batch, e.rrs(name, dns.TypeAAAA)...)
+			batch = append(batch, e.RRs(name, dns.TypeA)...)
+			batch = append(batch, e.RRs(name, dns.TypeAAAA)...)
 			if len(batch) >= xfrBatch {
 				ch <- batch
 				batch = nil
@@ -102,15 +102,15 @@ func (d *DBRecords) sendZone(ch chan<- []dns.RR, snap *snapshot, zi int, soa *dn
 // the records deleted, the new SOA, the records added, the new SOA. It
 // streams them in batches, computing each name's difference twice rather
 // than holding the whole difference.
-func sendDiff(ch chan<- []dns.RR, snap *snapshot, changed []entry, soa *dns.SOA, serial uint32) {
+func sendDiff(ch chan<- []dns.RR, snap *Snapshot, changed []Entry, soa *dns.SOA, serial uint32) {
 	old := *soa
 	old.Serial = serial
 	batch := []dns.RR{soa, &old}
 	for _, adding := range []bool{false, true} {
 		for _, was := range changed {
-			now, _ := snap.get(was.name())
+			now, _ := snap.Get(was.Name())
 			for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
-				del, add := rrsetDiff(was.rrs(was.name(), t), now.rrs(was.name(), t))
+				del, add := rrsetDiff(was.RRs(was.Name(), t), now.RRs(was.Name(), t))
 				if adding {
 					batch = append(batch, add...)
 				} else {

@@ -55,10 +55,10 @@ func TestAXFRModel(t *testing.T) {
 		want := map[string]bool{}
 		snap := d.snapshot()
 		names := []string{zone}
-		for bi := range uint64(snap.buckets()) { //nolint:gosec // a positive count
-			for _, e := range decode(snap.bucket(bi)) {
-				if d.zones.match(e.name()) == d.zones.match(zone) {
-					names = append(names, e.name())
+		for bi := range uint64(snap.Buckets()) { //nolint:gosec // a positive count
+			for _, e := range Decode(snap.Bucket(bi)) {
+				if d.zones.Match(e.Name()) == d.zones.Match(zone) {
+					names = append(names, e.Name())
 				}
 			}
 		}
@@ -158,7 +158,7 @@ func TestIXFRProperty(t *testing.T) {
 			src, tl := loaded(t)
 			d := New(&config{zones: []string{"example.org.", "example.net."}, ttl: 60, negativeTTL: 30})
 			d.zones = tl.zones
-			tl.journal = defaultJournal
+			tl.journal = DefaultJournal
 			if seed%5 == 0 {
 				tl.journal = 2048 // evictions
 			}
@@ -197,7 +197,7 @@ func TestIXFRProperty(t *testing.T) {
 				tl.step(t)
 				d.serve(tl.cur)
 				now := axfrSet(t, transferred(t, d, "example.org.", 0))
-				cur := tl.cur.zones[0].serial
+				cur := tl.cur.Zones[0].Serial
 				for _, h := range seen {
 					rrs := transferred(t, d, "example.org.", h.serial)
 					got, incr := applyIXFR(t, h.axfr, rrs)
@@ -253,13 +253,13 @@ func setDiff(a, b map[string]bool) []string {
 // journal never held gets the whole zone.
 func TestIXFRAfterOneChange(t *testing.T) {
 	src, tl := loaded(t)
-	tl.journal = defaultJournal
+	tl.journal = DefaultJournal
 	src.commitOne("a.example.org", "192.0.2.1")
 	tl.step(t)
 	d := New(&config{zones: []string{"example.org.", "example.net."}, ttl: 60, negativeTTL: 30})
 	d.zones = tl.zones
 	d.serve(tl.cur)
-	before := tl.cur.zones[0].serial
+	before := tl.cur.Zones[0].Serial
 	src.commitOne("a.example.org", "192.0.2.2")
 	tl.step(t)
 	d.serve(tl.cur)
@@ -271,7 +271,7 @@ func TestIXFRAfterOneChange(t *testing.T) {
 	if len(got) != 6 || !strings.Contains(texts[2], "192.0.2.1") || !strings.Contains(texts[4], "192.0.2.2") {
 		t.Errorf("Expected SOA, old SOA, the deleted A, SOA, the added A, SOA; got\n%s", strings.Join(texts, "\n"))
 	}
-	if got := transferred(t, d, "example.org.", tl.cur.zones[0].serial); len(got) != 1 {
+	if got := transferred(t, d, "example.org.", tl.cur.Zones[0].Serial); len(got) != 1 {
 		t.Errorf("Expected one SOA for a client at our serial, got %d RRs", len(got))
 	}
 	if got := transferred(t, d, "example.org.", before-1000); len(got) < 3 || got[1].Header().Rrtype == dns.TypeSOA {

@@ -5,10 +5,10 @@ import "testing"
 // TestZoneMatch: the most specific zone, label boundaries as DNS has them
 // (an escaped dot is inside a label), the root, and names in no zone.
 func TestZoneMatch(t *testing.T) {
-	zs := newZoneSet([]string{"example.org.", "sub.example.org.", "."}, nil)
-	root := newZoneSet([]string{"example.org."}, nil)
+	zs := NewZoneSet([]string{"example.org.", "sub.example.org.", "."}, nil)
+	root := NewZoneSet([]string{"example.org."}, nil)
 	tests := []struct {
-		zones zoneSet
+		zones ZoneSet
 		name  string
 		want  int
 	}{
@@ -24,7 +24,7 @@ func TestZoneMatch(t *testing.T) {
 		{root, "org.", -1},
 	}
 	for _, tc := range tests {
-		if got := tc.zones.match(tc.name); got != tc.want {
+		if got := tc.zones.Match(tc.name); got != tc.want {
 			t.Errorf("Expected %q in zone %d, got %d", tc.name, tc.want, got)
 		}
 	}
