@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dbrecords/dbrecords/plugin/dbrecords"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 
 	"github.com/miekg/dns"
 )
@@ -68,7 +68,7 @@ type expected struct {
 // AAAA records of every name of the table in zones (or of sample random
 // ones), compares the answers with the table as the plugin reads it, and
 // prints every difference. Rows are judged by the plugin's own rules
-// (dbrecords.Rules), with ttl as the replicas' ttl property.
+// (records.Rules), with ttl as the replicas' ttl property.
 func check(ctx context.Context, db *sql.DB, table string, zones []string, ttl uint32, sample int, axfr bool, replicas []string, w io.Writer) error {
 	if !tableName.MatchString(table) {
 		return fmt.Errorf("--table: invalid table name %q", table)
@@ -76,7 +76,7 @@ func check(ctx context.Context, db *sql.DB, table string, zones []string, ttl ui
 	for i, z := range zones {
 		zones[i] = dns.Fqdn(strings.ToLower(z))
 	}
-	names, err := loadExpected(ctx, db, table, dbrecords.NewRules(zones, ttl), sample)
+	names, err := loadExpected(ctx, db, table, records.NewRules(zones, ttl), sample)
 	if err != nil {
 		return err
 	}
@@ -170,7 +170,7 @@ func check(ctx context.Context, db *sql.DB, table string, zones []string, ttl ui
 
 // loadExpected reads the table's rows (all, or those of sample random
 // names) and returns what the plugin serves for each name, by its rules.
-func loadExpected(ctx context.Context, db *sql.DB, table string, rules dbrecords.Rules, sample int) ([]expected, error) {
+func loadExpected(ctx context.Context, db *sql.DB, table string, rules records.Rules, sample int) ([]expected, error) {
 	q := "SELECT name, type, content, ttl FROM " + table
 	var args []any
 	if sample > 0 {
@@ -182,7 +182,7 @@ func loadExpected(ctx context.Context, db *sql.DB, table string, rules dbrecords
 		return nil, err
 	}
 	defer rows.Close()
-	served := map[string]*dbrecords.Served{}
+	served := map[string]*records.Served{}
 	for rows.Next() {
 		var name, typ, content string
 		var ttl sql.NullInt64

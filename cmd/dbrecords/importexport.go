@@ -14,7 +14,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/dbrecords/dbrecords/plugin/dbrecords"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 
 	"github.com/miekg/dns"
 )
@@ -218,7 +218,7 @@ func export(ctx context.Context, db *sql.DB, table string, zones []string, defTT
 	if len(zones) == 0 {
 		zones = []string{"."}
 	}
-	rules := dbrecords.NewRules(zones, defTTL)
+	rules := records.NewRules(zones, defTTL)
 	rows, err := db.QueryContext(ctx, "SELECT name, type, content, ttl FROM "+table+" ORDER BY name, type, content")
 	if err != nil {
 		return err

@@ -5,6 +5,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/dnssec"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
 	"github.com/miekg/dns"
 )
 
@@ -28,18 +31,18 @@ type apexCache struct{ p atomic.Pointer[apexSigs] }
 // of type qtype in zone zi of snap; e is the entry that answered, if found.
 // A positive answer below the apex costs only its entry's signatures; the
 // apex's are looked up for the apex and for negative answers.
-func (d *DBRecords) signReply(m *dns.Msg, snap *Snapshot, zi int, z Version, owner, qname string, qtype uint16, e Entry, found bool) {
+func (d *DBRecords) signReply(m *dns.Msg, snap *store.Snapshot, zi int, z store.Version, owner, qname string, qtype uint16, e store.Entry, found bool) {
 	s := d.signers[zi]
 	switch {
 	case qname == z.Name:
 		a := d.apexSigned(snap, zi, z)
 		switch {
 		case qtype == dns.TypeDNSKEY:
-			m.Answer, m.Ns = Copies(a.dnskey), nil
+			m.Answer, m.Ns = dnssec.Copies(a.dnskey), nil
 		case qtype == dns.TypeSOA:
-			m.Answer = append(m.Answer, Copies(a.soa)...)
+			m.Answer = append(m.Answer, dnssec.Copies(a.soa)...)
 		case qtype == dns.TypeNS:
-			m.Answer = append(m.Answer, Copies(a.ns)...)
+			m.Answer = append(m.Answer, dnssec.Copies(a.ns)...)
 			m.Extra = append(m.Extra, d.glueSigs(snap, s, z.Name, m.Extra)...)
 		case len(m.Answer) > 0:
 			apex, _ := snap.Get(z.Name)
@@ -47,11 +50,11 @@ func (d *DBRecords) signReply(m *dns.Msg, snap *Snapshot, zi int, z Version, own
 		}
 		if len(m.Answer) == 0 {
 			m.Ns = append(m.Ns, d.soaNeg(a)...)
-			m.Ns = append(m.Ns, Copies(a.nsec)...)
+			m.Ns = append(m.Ns, dnssec.Copies(a.nsec)...)
 		}
 	case found && e.Name() == qname && qtype == dns.TypeNSEC:
 		// The NSEC itself is the answer (a denial listing NSEC would contradict itself).
-		m.Answer, m.Ns = append([]dns.RR{NSECOf(qname, s.NegTTL, s.Bitmap(&e)...)}, s.EntrySigs(&e, dns.TypeNSEC, qname, z.Name, s.NegTTL)...), nil
+		m.Answer, m.Ns = append([]dns.RR{dnssec.NSECOf(qname, s.NegTTL, s.Bitmap(&e)...)}, s.EntrySigs(&e, dns.TypeNSEC, qname, z.Name, s.NegTTL)...), nil
 	case found && e.Name() == qname && qtype == dns.TypeRRSIG:
 		// The name's signatures are the answer.
 		m.Ns = nil
@@ -69,7 +72,7 @@ func (d *DBRecords) signReply(m *dns.Msg, snap *Snapshot, zi int, z Version, own
 	case found && e.Name() == qname: // NODATA
 		// In lower case: an NSEC's next name is signed as written
 		// (RFC 6840 section 5.1), and it was signed in lower case.
-		nsec := NSECOf(qname, s.NegTTL, s.Bitmap(&e)...)
+		nsec := dnssec.NSECOf(qname, s.NegTTL, s.Bitmap(&e)...)
 		m.Ns = append(m.Ns, d.soaNeg(d.apexSigned(snap, zi, z))...)
 		m.Ns = append(m.Ns, nsec)
 		m.Ns = append(m.Ns, s.EntrySigs(&e, dns.TypeNSEC, qname, z.Name, s.NegTTL)...)
@@ -78,7 +81,7 @@ func (d *DBRecords) signReply(m *dns.Msg, snap *Snapshot, zi int, z Version, own
 		if found {
 			types = s.Bitmap(&e)
 		}
-		nsec := NSECOf(qname, s.NegTTL, types...)
+		nsec := dnssec.NSECOf(qname, s.NegTTL, types...)
 		m.Rcode = dns.RcodeSuccess
 		m.Ns = append(m.Ns, d.soaNeg(d.apexSigned(snap, zi, z))...)
 		m.Ns = append(m.Ns, nsec)
@@ -88,14 +91,14 @@ func (d *DBRecords) signReply(m *dns.Msg, snap *Snapshot, zi int, z Version, own
 
 // signNow signs rrset with the zone-signing keys, for one answer.
 // glueSigs returns the signatures of the glue in extra, from their entries.
-func (d *DBRecords) glueSigs(snap *Snapshot, s *Signer, zone string, extra []dns.RR) []dns.RR {
+func (d *DBRecords) glueSigs(snap *store.Snapshot, s *dnssec.Signer, zone string, extra []dns.RR) []dns.RR {
 	var out []dns.RR
 	for i, rr := range extra {
 		h := rr.Header()
 		if i > 0 && extra[i-1].Header().Name == h.Name && extra[i-1].Header().Rrtype == h.Rrtype {
 			continue // one RRset, signed once
 		}
-		if e, ok := snap.Get(h.Name); ok && InZone(h.Name, zone) {
+		if e, ok := snap.Get(h.Name); ok && records.InZone(h.Name, zone) {
 			out = append(out, s.EntrySigs(&e, h.Rrtype, h.Name, zone, h.Ttl)...)
 		}
 	}
@@ -105,7 +108,7 @@ func (d *DBRecords) glueSigs(snap *Snapshot, s *Signer, zone string, extra []dns
 // soaNeg returns the SOA's signatures for a negative answer, whose SOA has
 // the negative TTL.
 func (d *DBRecords) soaNeg(a *apexSigs) []dns.RR {
-	out := Copies(a.soa)
+	out := dnssec.Copies(a.soa)
 	for _, rr := range out {
 		rr.Header().Ttl = d.cfg.negativeTTL
 	}
@@ -114,14 +117,14 @@ func (d *DBRecords) soaNeg(a *apexSigs) []dns.RR {
 
 // apexSigned returns zone zi's signed apex RRsets for snap, signing them
 // when the serial or the apex's own records changed, or they age.
-func (d *DBRecords) apexSigned(snap *Snapshot, zi int, z Version) *apexSigs {
+func (d *DBRecords) apexSigned(snap *store.Snapshot, zi int, z store.Version) *apexSigs {
 	apex, hasApex := snap.Get(z.Name)
 	data := ""
 	if hasApex {
 		data = apex.Content()
 	}
 	s := d.signers[zi]
-	if a := d.apexc[zi].p.Load(); a != nil && a.serial == z.Serial && a.apexData == data && s.Now().Add(Refresh).Before(a.expir) {
+	if a := d.apexc[zi].p.Load(); a != nil && a.serial == z.Serial && a.apexData == data && s.Now().Add(dnssec.Refresh).Before(a.expir) {
 		return a
 	}
 	incep, expir := s.Window()
@@ -144,7 +147,7 @@ func (d *DBRecords) apexSigned(snap *Snapshot, zi int, z Version) *apexSigs {
 	}
 	types = append(types, dns.TypeNS, dns.TypeSOA, dns.TypeRRSIG, dns.TypeNSEC, dns.TypeDNSKEY)
 	slices.Sort(types)
-	nsec := NSECOf(z.Name, s.NegTTL, types...)
+	nsec := dnssec.NSECOf(z.Name, s.NegTTL, types...)
 	a.nsec = append([]dns.RR{nsec}, s.Sign([]dns.RR{nsec}, z.Name, s.ZSK, incep, expir)...)
 	d.apexc[zi].p.Store(a)
 	return a

@@ -2,6 +2,9 @@ package dbrecords
 
 import (
 	"context"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/source"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
 	"slices"
 )
 
@@ -19,16 +22,16 @@ func (l *loader) full(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b := l.signing(NewFullBuilder(l.sizeHint(ctx), l.versions()))
+	b := l.signing(store.NewFullBuilder(l.sizeHint(ctx), l.versions()))
 	invalid := map[string]int{}
 	invalidN := 0
-	err = l.src.Rows(ctx, nil, func(r Row) {
-		sr, reason := Parse(r, l.zones, l.ttl)
-		if reason == Valid && !b.Add(sr.FQDN, l.zones.List[sr.Zone].Name, sr.Rec) {
-			reason = TooMany
+	err = l.src.Rows(ctx, nil, func(r records.Row) {
+		sr, reason := records.Parse(r, l.zones, l.ttl)
+		if reason == records.Valid && !b.Add(sr.FQDN, l.zones.List[sr.Zone].Name, sr.Rec) {
+			reason = records.TooMany
 		}
-		if reason != Valid {
-			invalid[NameKey(r.Name)]++
+		if reason != records.Valid {
+			invalid[records.NameKey(r.Name)]++
 			invalidN++
 			l.skipped[reason]++
 		}
@@ -47,10 +50,10 @@ func (l *loader) full(ctx context.Context) error {
 }
 
 // versions returns the zones with their current serials.
-func (l *loader) versions() []Version {
-	vs := make([]Version, len(l.zones.List))
+func (l *loader) versions() []store.Version {
+	vs := make([]store.Version, len(l.zones.List))
 	for i, z := range l.zones.List {
-		vs[i] = Version{Zone: z, Serial: l.serial.serial(i)}
+		vs[i] = store.Version{Zone: z, Serial: l.serial.serial(i)}
 	}
 	return vs
 }
@@ -77,7 +80,7 @@ func (l *loader) position(ctx context.Context) error {
 		return err
 	}
 	_, proof := l.src.OpenWriters(ctx)
-	if proof != nil && !IsNoProof(proof) {
+	if proof != nil && !source.IsNoProof(proof) {
 		return proof
 	}
 	// Numbers below the prune floor were committed and pruned long ago.
@@ -87,10 +90,10 @@ func (l *loader) position(ctx context.Context) error {
 		from = max(floor, from-min(from, startWindow))
 		log.Infof("A write transaction older than change %d of table %q is open; looking for gaps from there", from, l.table)
 	}
-	t, now := NewTracker(inc, from, proof == nil), l.clock()
-	var entries []Change
+	t, now := source.NewTracker(inc, from, proof == nil), l.clock()
+	var entries []source.Change
 	for cursor := from; ; {
-		cs, err := l.src.ChangesAfter(ctx, cursor, ChangeBatch)
+		cs, err := l.src.ChangesAfter(ctx, cursor, source.ChangeBatch)
 		if err != nil {
 			return err
 		}
@@ -98,7 +101,7 @@ func (l *loader) position(ctx context.Context) error {
 			t.See(c.Seq, now)
 		}
 		entries = append(entries, cs...)
-		if len(cs) < ChangeBatch {
+		if len(cs) < source.ChangeBatch {
 			break
 		}
 		cursor = cs[len(cs)-1].Seq
@@ -115,11 +118,11 @@ func (l *loader) position(ctx context.Context) error {
 // time: a zone's serial is its last change at or below the watermark, looked
 // for in the window, then backwards from below (at most maxSerialScan
 // entries), else the prune floor. Changes above the watermark wait.
-func (l *loader) startSerials(ctx context.Context, entries []Change, below, watermark, floor uint64) (serialRule, error) {
+func (l *loader) startSerials(ctx context.Context, entries []source.Change, below, watermark, floor uint64) (serialRule, error) {
 	rule := serialRule{last: make([]uint64, len(l.zones.List))}
 	found := make([]bool, len(rule.last))
 	left := len(found)
-	note := func(c Change) {
+	note := func(c source.Change) {
 		if zi := l.zoneOf(c.Name); zi >= 0 && !found[zi] {
 			rule.last[zi], found[zi] = c.Seq, true
 			left--
@@ -131,7 +134,7 @@ func (l *loader) startSerials(ctx context.Context, entries []Change, below, wate
 		}
 	}
 	for scanned := 0; left > 0 && scanned < maxSerialScan && below > 0; {
-		cs, err := l.src.ChangesBefore(ctx, below, ChangeBatch)
+		cs, err := l.src.ChangesBefore(ctx, below, source.ChangeBatch)
 		if err != nil {
 			return rule, err
 		}
@@ -159,8 +162,8 @@ func (l *loader) startSerials(ctx context.Context, entries []Change, below, wate
 
 // zoneOf returns the index of the zone a change-log name belongs to, or -1.
 func (l *loader) zoneOf(name string) int {
-	key := NameKey(name)
-	if !ValidName(key) {
+	key := records.NameKey(name)
+	if !records.ValidName(key) {
 		return -1
 	}
 	return l.zones.Match(key + ".")
@@ -178,27 +181,27 @@ func (l *loader) sizeHint(ctx context.Context) int {
 // apply re-reads the rows of the names in fresh, moves the serials on to
 // watermark w1 (it was w0 before the poll), and publishes a snapshot in which
 // exactly those names and serials changed. Nothing changes when it fails.
-func (l *loader) apply(ctx context.Context, fresh []Change, w0, w1 uint64) error {
+func (l *loader) apply(ctx context.Context, fresh []source.Change, w0, w1 uint64) error {
 	var keys []string
 	for _, c := range fresh {
-		keys = append(keys, NameKey(c.Name))
+		keys = append(keys, records.NameKey(c.Name))
 	}
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
 
-	recs := make(map[string][]Record, len(keys))
+	recs := make(map[string][]records.Record, len(keys))
 	invalid := make(map[string]int)
 	if len(keys) > 0 {
-		err := l.src.Rows(ctx, keys, func(r Row) {
-			key := NameKey(r.Name)
-			sr, reason := Parse(r, l.zones, l.ttl)
-			if reason == Valid {
+		err := l.src.Rows(ctx, keys, func(r records.Row) {
+			key := records.NameKey(r.Name)
+			sr, reason := records.Parse(r, l.zones, l.ttl)
+			if reason == records.Valid {
 				var ok bool
-				if recs[key], ok = AddRecord(recs[key], sr.Rec); !ok {
-					reason = TooMany
+				if recs[key], ok = records.AddRecord(recs[key], sr.Rec); !ok {
+					reason = records.TooMany
 				}
 			}
-			if reason != Valid {
+			if reason != records.Valid {
 				invalid[key]++
 				l.skipped[reason]++
 			}
@@ -219,8 +222,8 @@ func (l *loader) apply(ctx context.Context, fresh []Change, w0, w1 uint64) error
 		return nil
 	}
 
-	b := l.signing(NewBuilder(l.cur))
-	olds := make([][]Entry, len(l.zones.List))
+	b := l.signing(store.NewBuilder(l.cur))
+	olds := make([][]store.Entry, len(l.zones.List))
 	for _, k := range keys {
 		l.invalidN += invalid[k] - l.invalid[k]
 		if invalid[k] > 0 {
@@ -239,7 +242,7 @@ func (l *loader) apply(ctx context.Context, fresh []Change, w0, w1 uint64) error
 		from, to := l.cur.Zones[zi].Serial, l.serial.serial(zi)
 		b.SetSerial(zi, to)
 		if from != to || len(olds[zi]) > 0 {
-			b.Record(zi, &Step{From: from, To: to, Old: olds[zi]}, l.journal)
+			b.Record(zi, &store.Step{From: from, To: to, Old: olds[zi]}, l.journal)
 		}
 	}
 	changesApplied.WithLabelValues(l.label).Add(float64(len(keys)))
@@ -248,7 +251,7 @@ func (l *loader) apply(ctx context.Context, fresh []Change, w0, w1 uint64) error
 }
 
 // commit publishes snap and updates the gauges.
-func (l *loader) commit(snap *Snapshot) {
+func (l *loader) commit(snap *store.Snapshot) {
 	l.cur = snap
 	l.publish(snap)
 	recordsGauge.WithLabelValues(l.label).Set(float64(snap.Records))

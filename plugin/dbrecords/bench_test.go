@@ -9,6 +9,9 @@ import (
 
 	"github.com/coredns/coredns/plugin/test"
 
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/dnssec"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
 	"github.com/dbrecords/dbrecords/test/dnskey"
 	"github.com/miekg/dns"
 )
@@ -17,24 +20,24 @@ const benchNames = 1000000
 
 var (
 	benchOnce sync.Once
-	benchSnap *Snapshot
+	benchSnap *store.Snapshot
 )
 
 // benchSnapshot holds app-<i>.example.org for i < benchNames (A, and AAAA for
 // every 4th), a wildcard and an empty non-terminal, like `make bench`'s data.
-func benchSnapshot() *Snapshot {
+func benchSnapshot() *store.Snapshot {
 	benchOnce.Do(func() {
-		zones := NewZoneSet([]string{"example.org."}, nil)
-		b := NewFullBuilder(benchNames, []Version{{Zone: zones.List[0], Serial: 1}})
+		zones := records.NewZoneSet([]string{"example.org."}, nil)
+		b := store.NewFullBuilder(benchNames, []store.Version{{Zone: zones.List[0], Serial: 1}})
 		for i := range benchNames {
 			name := fmt.Sprintf("app-%d.example.org.", i)
-			b.Add(name, "example.org.", Record{Addr: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), TTL: 60})
+			b.Add(name, "example.org.", records.Record{Addr: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), TTL: 60})
 			if i%4 == 0 {
-				b.Add(name, "example.org.", Record{Addr: netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 12: byte(i >> 24), 13: byte(i >> 16), 14: byte(i >> 8), 15: byte(i)}), TTL: 60})
+				b.Add(name, "example.org.", records.Record{Addr: netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 12: byte(i >> 24), 13: byte(i >> 16), 14: byte(i >> 8), 15: byte(i)}), TTL: 60})
 			}
 		}
-		b.Add("*.wild.example.org.", "example.org.", Record{Addr: netip.MustParseAddr("192.0.2.5"), TTL: 60})
-		b.Add("host.ent.example.org.", "example.org.", Record{Addr: netip.MustParseAddr("192.0.2.6"), TTL: 60})
+		b.Add("*.wild.example.org.", "example.org.", records.Record{Addr: netip.MustParseAddr("192.0.2.5"), TTL: 60})
+		b.Add("host.ent.example.org.", "example.org.", records.Record{Addr: netip.MustParseAddr("192.0.2.6"), TTL: 60})
 		benchSnap = b.Finish()
 	})
 	return benchSnap
@@ -75,10 +78,10 @@ func BenchmarkApplyBatch(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		nb := NewBuilder(snap)
+		nb := store.NewBuilder(snap)
 		for range 1000 {
 			i = (i + 7919) % benchNames
-			nb.Set(fmt.Sprintf("app-%d.example.org.", i), "example.org.", []Record{{Addr: netip.AddrFrom4([4]byte{10, 1, 2, byte(i)}), TTL: 60}})
+			nb.Set(fmt.Sprintf("app-%d.example.org.", i), "example.org.", []records.Record{{Addr: netip.AddrFrom4([4]byte{10, 1, 2, byte(i)}), TTL: 60}})
 		}
 		nb.Finish()
 	}
@@ -102,15 +105,15 @@ func BenchmarkServeDNSSigned(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		k, err := ReadKey(base)
+		k, err := dnssec.ReadKey(base)
 		if err != nil {
 			b.Fatal(err)
 		}
-		d := New(&config{zones: []string{"example.org."}, ttl: 60, negativeTTL: 30, keys: []*Key{k}})
+		d := New(&config{zones: []string{"example.org."}, ttl: 60, negativeTTL: 30, keys: []*dnssec.Key{k}})
 		l := &loader{zones: d.zones, signers: d.signers}
-		nb := l.signing(NewFullBuilder(10000, []Version{{Zone: d.zones.List[0], Serial: 1}}))
+		nb := l.signing(store.NewFullBuilder(10000, []store.Version{{Zone: d.zones.List[0], Serial: 1}}))
 		for i := range 10000 {
-			nb.Add(fmt.Sprintf("app-%d.example.org.", i), "example.org.", Record{Addr: netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), TTL: 60})
+			nb.Add(fmt.Sprintf("app-%d.example.org.", i), "example.org.", records.Record{Addr: netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), TTL: 60})
 		}
 		d.serve(nb.Finish())
 		for _, bc := range []struct {

@@ -16,6 +16,9 @@ import (
 	"github.com/coredns/coredns/plugin/transfer"
 	"github.com/coredns/coredns/request"
 
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/dnssec"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
 	"github.com/miekg/dns"
 )
 
@@ -27,17 +30,17 @@ type DBRecords struct {
 	Fall fall.F
 
 	cfg   *config
-	zones ZoneSet
+	zones records.ZoneSet
 
 	// data is where the snapshot that queries are answered from is
 	// published: the loader's, set by OnStartup (a reload hands it over).
 	// Nil before; the ready plugin may ask meanwhile, so it is atomic too.
-	data atomic.Pointer[atomic.Pointer[Snapshot]]
+	data atomic.Pointer[atomic.Pointer[store.Snapshot]]
 
 	xfer *transfer.Transfer // the transfer plugin of this server block, for NOTIFY; nil without one
 
-	signers []*Signer   // by zone index; nil when no zone is signed (dnssec.go)
-	apexc   []apexCache // by zone index: the signed apex RRsets
+	signers []*dnssec.Signer // by zone index; nil when no zone is signed (dnssec.go)
+	apexc   []apexCache      // by zone index: the signed apex RRsets
 
 	mu         sync.Mutex     // guards sh, stopNotify and down
 	sh         *shared        // the loader in use, from OnStartup to OnShutdown
@@ -56,19 +59,19 @@ var (
 
 // New returns a DBRecords for cfg. Nothing is started until OnStartup.
 func New(cfg *config) *DBRecords {
-	d := &DBRecords{Fall: cfg.fall, cfg: cfg, zones: NewZoneSet(cfg.zones, cfg.ns)}
+	d := &DBRecords{Fall: cfg.fall, cfg: cfg, zones: records.NewZoneSet(cfg.zones, cfg.ns)}
 	if len(cfg.keys) > 0 {
-		d.signers = make([]*Signer, len(d.zones.List))
+		d.signers = make([]*dnssec.Signer, len(d.zones.List))
 		d.apexc = make([]apexCache, len(d.zones.List))
 		for zi, z := range d.zones.List {
-			var keys []*Key
+			var keys []*dnssec.Key
 			for _, k := range cfg.keys {
 				if strings.EqualFold(k.RR.Hdr.Name, z.Name) {
 					keys = append(keys, k)
 				}
 			}
 			if len(keys) > 0 {
-				d.signers[zi] = newSigner(keys, cfg.negativeTTL)
+				d.signers[zi] = dnssec.New(keys, cfg.negativeTTL)
 			}
 		}
 	}
@@ -76,7 +79,7 @@ func New(cfg *config) *DBRecords {
 }
 
 // snapshot returns what queries are answered from, nil until the first load.
-func (d *DBRecords) snapshot() *Snapshot {
+func (d *DBRecords) snapshot() *store.Snapshot {
 	if p := d.data.Load(); p != nil {
 		return p.Load()
 	}
@@ -100,14 +103,14 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	}
 	// The zone's fixed SOA fields are this configuration's (a reload may
 	// change ns while it takes the loader over); the serial is the data's.
-	z := Version{Zone: d.zones.List[zi], Serial: snap.Zones[zi].Serial}
+	z := store.Version{Zone: d.zones.List[zi], Serial: snap.Zones[zi].Serial}
 	qtype := state.QType()
 
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
 
-	var e Entry
+	var e store.Entry
 	found := true
 	if qname == z.Name {
 		m.Answer, m.Extra = d.apex(snap, z, owner, qtype)
@@ -135,7 +138,7 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 
 // apex answers a query for the zone's own name: SOA, NS (with in-zone glue) and
 // any A/AAAA rows at the apex.
-func (d *DBRecords) apex(snap *Snapshot, z Version, owner string, qtype uint16) (answer, extra []dns.RR) {
+func (d *DBRecords) apex(snap *store.Snapshot, z store.Version, owner string, qtype uint16) (answer, extra []dns.RR) {
 	switch qtype {
 	case dns.TypeSOA:
 		soa := z.SOA(d.cfg.ttl, d.cfg.negativeTTL)
@@ -151,7 +154,7 @@ func (d *DBRecords) apex(snap *Snapshot, z Version, owner string, qtype uint16) 
 	return nil, nil
 }
 
-func (d *DBRecords) nsRRs(z Version, owner string) []dns.RR {
+func (d *DBRecords) nsRRs(z store.Version, owner string) []dns.RR {
 	names := d.cfg.ns
 	if len(names) == 0 {
 		names = []string{z.MName}
@@ -164,7 +167,7 @@ func (d *DBRecords) nsRRs(z Version, owner string) []dns.RR {
 }
 
 // glue returns the addresses this plugin serves for its own name servers.
-func (d *DBRecords) glue(snap *Snapshot) []dns.RR {
+func (d *DBRecords) glue(snap *store.Snapshot) []dns.RR {
 	var extra []dns.RR
 	for _, n := range d.cfg.ns {
 		e, ok := snap.Get(n)

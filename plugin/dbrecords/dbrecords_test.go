@@ -9,15 +9,17 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/fall"
 	"github.com/coredns/coredns/plugin/test"
 
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
 	"github.com/dbrecords/dbrecords/test/fixture"
 	"github.com/miekg/dns"
 )
 
 // fixtureRows is the shared fixture's table.
-func fixtureRows() []Row {
-	rows := make([]Row, len(fixture.Rows))
+func fixtureRows() []records.Row {
+	rows := make([]records.Row, len(fixture.Rows))
 	for i, r := range fixture.Rows {
-		rows[i] = Row{Name: r.Name, Type: r.Type, Content: r.Content, TTLNull: r.TTL == nil}
+		rows[i] = records.Row{Name: r.Name, Type: r.Type, Content: r.Content, TTLNull: r.TTL == nil}
 		if ttl, ok := r.TTL.(int); ok {
 			rows[i].TTL = int64(ttl)
 		}
@@ -25,7 +27,7 @@ func fixtureRows() []Row {
 	return rows
 }
 
-func newTestPlugin(rows []Row) *DBRecords {
+func newTestPlugin(rows []records.Row) *DBRecords {
 	cfg := &config{zones: fixture.Zones, ttl: 60, negativeTTL: 30, ns: fixture.NS}
 	d := New(cfg)
 	d.serve(buildSnapshot(d.zones, rows, 7))
@@ -34,21 +36,21 @@ func newTestPlugin(rows []Row) *DBRecords {
 }
 
 // serve makes d answer from s, as a loader would.
-func (d *DBRecords) serve(s *Snapshot) {
-	p := new(atomic.Pointer[Snapshot])
+func (d *DBRecords) serve(s *store.Snapshot) {
+	p := new(atomic.Pointer[store.Snapshot])
 	p.Store(s)
 	d.data.Store(p)
 }
 
 // buildSnapshot loads rows into a snapshot of zones whose serials are serial.
-func buildSnapshot(zones ZoneSet, rows []Row, serial uint32) *Snapshot {
-	vs := make([]Version, len(zones.List))
+func buildSnapshot(zones records.ZoneSet, rows []records.Row, serial uint32) *store.Snapshot {
+	vs := make([]store.Version, len(zones.List))
 	for i, z := range zones.List {
-		vs[i] = Version{Zone: z, Serial: serial}
+		vs[i] = store.Version{Zone: z, Serial: serial}
 	}
-	b := NewFullBuilder(0, vs)
+	b := store.NewFullBuilder(0, vs)
 	for _, r := range rows {
-		if sr, reason := Parse(r, zones, 60); reason == Valid {
+		if sr, reason := records.Parse(r, zones, 60); reason == records.Valid {
 			b.Add(sr.FQDN, zones.List[sr.Zone].Name, sr.Rec)
 		}
 	}
@@ -146,7 +148,7 @@ func TestNotLoadedIsServfail(t *testing.T) {
 // SOA that packs (MNAME ns.dns., RNAME hostmaster.).
 func TestRootZone(t *testing.T) {
 	d := New(&config{zones: []string{"."}, ttl: 60, negativeTTL: 30})
-	d.serve(buildSnapshot(d.zones, []Row{{Name: "www.example", Type: "A", Content: "192.0.2.1", TTLNull: true}}, 1))
+	d.serve(buildSnapshot(d.zones, []records.Row{{Name: "www.example", Type: "A", Content: "192.0.2.1", TTLNull: true}}, 1))
 	d.Next = test.ErrorHandler()
 	tc := test.Case{Qname: "nope.example.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError,
 		Ns: []dns.RR{test.SOA(". 30 IN SOA ns.dns. hostmaster. 1 7200 1800 1209600 30")}}

@@ -11,6 +11,9 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/dnssec"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
 	"github.com/dbrecords/dbrecords/test/dnskey"
 	"github.com/miekg/dns"
 )
@@ -26,7 +29,7 @@ func signedPlugin(t *testing.T, alg uint8, flags ...uint16) (*DBRecords, []*dns.
 		if err != nil {
 			t.Fatal(err)
 		}
-		k, err := ReadKey(base)
+		k, err := dnssec.ReadKey(base)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,9 +38,9 @@ func signedPlugin(t *testing.T, alg uint8, flags ...uint16) (*DBRecords, []*dns.
 	}
 	d := New(cfg)
 	l := &loader{zones: d.zones, signers: d.signers}
-	b := l.signing(NewFullBuilder(0, []Version{{Zone: d.zones.List[0], Serial: 7}, {Zone: d.zones.List[1], Serial: 7}}))
+	b := l.signing(store.NewFullBuilder(0, []store.Version{{Zone: d.zones.List[0], Serial: 7}, {Zone: d.zones.List[1], Serial: 7}}))
 	for _, r := range fixtureRows() {
-		if sr, reason := Parse(r, d.zones, 60); reason == Valid {
+		if sr, reason := records.Parse(r, d.zones, 60); reason == records.Valid {
 			b.Add(sr.FQDN, d.zones.List[sr.Zone].Name, sr.Rec)
 		}
 	}
@@ -208,8 +211,8 @@ func TestSignedAnswers(t *testing.T) {
 func TestSignaturesFollowChanges(t *testing.T) {
 	d, keys := signedPlugin(t, dns.ECDSAP256SHA256, 257)
 	l := &loader{zones: d.zones, signers: d.signers, cur: d.snapshot(), publish: d.serve}
-	b := l.signing(NewBuilder(l.cur))
-	b.Set("www.example.org.", "example.org.", []Record{{Addr: netip.MustParseAddr("192.0.2.77"), TTL: 60}})
+	b := l.signing(store.NewBuilder(l.cur))
+	b.Set("www.example.org.", "example.org.", []records.Record{{Addr: netip.MustParseAddr("192.0.2.77"), TTL: 60}})
 	b.Set("v4only.example.org.", "example.org.", nil)
 	d.serve(b.Finish())
 	r := askDO(t, d, "www.example.org.", dns.TypeA)

@@ -105,6 +105,7 @@ func withDefaults(c *mysql.Config, t *tls.Config) *mysql.Config {
 // driverLogger sends the driver's own messages to our log at debug level.
 type driverLogger struct{}
 
+// Print implements mysql.Logger.
 func (driverLogger) Print(v ...any) { log.Debug(v...) }
 
 // dsnSource gives every new connection the DSN in force: the configured one,
@@ -183,6 +184,7 @@ type dsnConnector struct {
 	addr string
 }
 
+// Connect implements driver.Connector with the DSN in force.
 func (c *dsnConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	cfg := c.s.current().Clone()
 	if c.addr != "" {
@@ -195,4 +197,5 @@ func (c *dsnConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	return conn.Connect(ctx)
 }
 
+// Driver implements driver.Connector.
 func (c *dsnConnector) Driver() driver.Driver { return mysql.MySQLDriver{} }

@@ -10,6 +10,8 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
 	"github.com/miekg/dns"
 )
 
@@ -55,16 +57,16 @@ func FuzzParseRow(f *testing.F) {
 	f.Add("*.Example.ORG.", "aaaa", "2001:db8::1", int64(0), true)
 	f.Add("a..example.org", "A", "::ffff:192.0.2.1", int64(-1), false)
 	f.Add("x.example.net", "MX", "fe80::1%eth0", int64(1<<40), false)
-	zones := NewZoneSet([]string{"example.org.", "example.net."}, nil)
+	zones := records.NewZoneSet([]string{"example.org.", "example.net."}, nil)
 	f.Fuzz(func(t *testing.T, name, typ, content string, ttl int64, null bool) {
-		sr, reason := Parse(Row{Name: name, Type: typ, Content: content, TTL: ttl, TTLNull: null}, zones, 60)
-		if reason != Valid {
+		sr, reason := records.Parse(records.Row{Name: name, Type: typ, Content: content, TTL: ttl, TTLNull: null}, zones, 60)
+		if reason != records.Valid {
 			return
 		}
-		if !ValidName(NameKey(sr.FQDN)) || zones.Match(sr.FQDN) != sr.Zone {
+		if !records.ValidName(records.NameKey(sr.FQDN)) || zones.Match(sr.FQDN) != sr.Zone {
 			t.Fatalf("Expected a valid name in zone %d, got %q in zone %d", zones.Match(sr.FQDN), sr.FQDN, sr.Zone)
 		}
-		b := NewFullBuilder(0, nil)
+		b := store.NewFullBuilder(0, nil)
 		b.Add(sr.FQDN, zones.List[sr.Zone].Name, sr.Rec)
 		s := b.Finish()
 		if e, ok := s.Get(sr.FQDN); !ok || e.Count() != 1 {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
 )
 
 // A reload (the reload plugin, SIGUSR1) builds new plugin instances while the
@@ -43,12 +44,12 @@ type settings struct {
 
 // shared is a running loader and the plugin instances that use it.
 type shared struct {
-	snap   atomic.Pointer[Snapshot] // what the instances answer from; nil until the first load
-	loaded chan struct{}            // closed at the first load
-	change signal                   // broadcast at every new snapshot
-	label  string                   // the metrics label
-	set    chan settings            // to the loader; holds the latest only
-	stop   func()                   // ends the loader and closes its pool
+	snap   atomic.Pointer[store.Snapshot] // what the instances answer from; nil until the first load
+	loaded chan struct{}                  // closed at the first load
+	change signal                         // broadcast at every new snapshot
+	label  string                         // the metrics label
+	set    chan settings                  // to the loader; holds the latest only
+	stop   func()                         // ends the loader and closes its pool
 
 	users   int      // guarded by the registry
 	current settings // as last sent; guarded by the registry

@@ -3,6 +3,8 @@ package dbrecords
 import (
 	"context"
 	"database/sql"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/source"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
 	"strings"
 	"sync"
 	"time"
@@ -64,17 +66,17 @@ func (d *DBRecords) startNotifier(sh *shared) {
 // startLoader starts a loader for sh that connects with the DSNs of dsns.
 func (d *DBRecords) startLoader(sh *shared, dsns *dsnSource, s settings) {
 	db := sql.OpenDB(dsns.connector(""))
-	db.SetMaxOpenConns(MaxConnections)
-	db.SetMaxIdleConns(MaxConnections)
+	db.SetMaxOpenConns(source.MaxConnections)
+	db.SetMaxIdleConns(source.MaxConnections)
 	db.SetConnMaxIdleTime(time.Minute)
-	db.SetConnMaxLifetime(ConnMaxLifetime)
+	db.SetConnMaxLifetime(source.ConnMaxLifetime)
 	// Counters that alerts and dashboards take the rate of exist from the start.
 	syncErrors.WithLabelValues(sh.label).Add(0)
 	changesApplied.WithLabelValues(sh.label).Add(0)
 	gapsExpired.WithLabelValues(sh.label).Add(0)
 	var once sync.Once
 	l := &loader{
-		src:        NewMySQL(db, dsns.connector, d.cfg.table),
+		src:        source.NewMySQL(db, dsns.connector, d.cfg.table),
 		zones:      d.zones,
 		ttl:        s.ttl,
 		refresh:    s.refresh,
@@ -87,7 +89,7 @@ func (d *DBRecords) startLoader(sh *shared, dsns *dsnSource, s settings) {
 		label:      sh.label,
 		errLog:     limiter{interval: errorLogInterval},
 		invalidLog: limiter{interval: invalidLogInterval},
-		publish: func(s *Snapshot) {
+		publish: func(s *store.Snapshot) {
 			sh.snap.Store(s)
 			once.Do(func() { close(sh.loaded) })
 			sh.change.broadcast()

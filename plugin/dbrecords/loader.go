@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/dnssec"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/source"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
 	"math"
 	"strings"
 	"time"
@@ -46,23 +50,23 @@ var errLogPruned = errors.New("change log was pruned past entries not yet read")
 // loader keeps one plugin instance's snapshot in step with the table. Only its
 // own goroutine (run) touches its fields.
 type loader struct {
-	src       Source
-	zones     ZoneSet
+	src       source.Source
+	zones     records.ZoneSet
 	ttl       uint32
 	refresh   time.Duration
 	reconcile time.Duration       // full re-read interval; 0 means never
 	journal   int                 // bytes of IXFR journal per zone
-	signers   []*Signer           // by zone index, nil entries for unsigned zones; nil when none is signed
+	signers   []*dnssec.Signer    // by zone index, nil entries for unsigned zones; nil when none is signed
 	renewAt   uint64              // the bucket renew looked at last
 	table     string              // for log lines
 	scrub     func(string) string // removes passwords from a log line
 	label     string              // metrics label
-	publish   func(*Snapshot)
+	publish   func(*store.Snapshot)
 	set       <-chan settings  // new settings from a reload
 	now       func() time.Time // the clock gaps age by; time.Now when nil
 
-	cur         *Snapshot
-	track       *Tracker // nil until positioned on the change log
+	cur         *store.Snapshot
+	track       *source.Tracker // nil until positioned on the change log
 	serial      serialRule
 	pendingFull string // why the next sync reads the whole table; "" when it polls
 	proofWhy    string // why gaps cannot be proven dead, as last logged
@@ -71,7 +75,7 @@ type loader struct {
 
 	errLog     limiter
 	invalidLog limiter
-	skipped    [NumReasons]int // invalid rows seen since the last log line
+	skipped    [records.NumReasons]int // invalid rows seen since the last log line
 }
 
 // run syncs until ctx is done: a full load first (retried with backoff), then
@@ -196,18 +200,18 @@ func (l *loader) sync(ctx context.Context, full bool) (more bool, err error) {
 // only when all of that succeeded, so a failed poll loses nothing.
 func (l *loader) poll(ctx context.Context) (more bool, err error) {
 	polled := l.clock()
-	var open *Writers
+	var open *source.Writers
 	if l.track.HasGaps() { // the proof costs four round trips; only gaps need it
 		var err error
-		if open, err = l.src.OpenWriters(ctx); err != nil && !IsNoProof(err) {
+		if open, err = l.src.OpenWriters(ctx); err != nil && !source.IsNoProof(err) {
 			return false, err
 		}
 		l.noteProof(err)
 	}
 	t := l.track.Clone()
 	w0, now := t.Watermark(), l.clock()
-	var fresh []Change
-	see := func(cs []Change) {
+	var fresh []source.Change
+	see := func(cs []source.Change) {
 		for _, c := range cs {
 			if t.See(c.Seq, now) {
 				fresh = append(fresh, c)
@@ -222,17 +226,17 @@ func (l *loader) poll(ctx context.Context) (more bool, err error) {
 		see(cs)
 		more = len(cs) == maxChangesSync
 	}
-	cs, err := l.src.ChangesAfter(ctx, t.Cursor, ChangeBatch)
+	cs, err := l.src.ChangesAfter(ctx, t.Cursor, source.ChangeBatch)
 	if err != nil {
 		return false, err
 	}
 	see(cs)
-	if len(cs) == ChangeBatch {
+	if len(cs) == source.ChangeBatch {
 		// A backlog (a large transaction, a replica catching up): its
 		// newest entries first, so that recent changes are not held up
 		// behind it; what lies between becomes a gap, read by the next
 		// polls a page at a time.
-		newest, err := l.src.ChangesBefore(ctx, math.MaxUint64, ChangeBatch)
+		newest, err := l.src.ChangesBefore(ctx, math.MaxUint64, source.ChangeBatch)
 		if err != nil {
 			return false, err
 		}
@@ -274,8 +278,8 @@ func (l *loader) renew() {
 		l.renewAt = (l.renewAt + 1) % n
 		b := l.cur.Bucket(l.renewAt)
 		for i := 0; i < len(b); {
-			var e Entry
-			e, i = At(b, i)
+			var e store.Entry
+			e, i = store.At(b, i)
 			if s := l.signerFor(e.Name()); s != nil && s.NeedsRenewal(&e) {
 				names = append(names, e.Name())
 			}
@@ -284,7 +288,7 @@ func (l *loader) renew() {
 	if len(names) == 0 {
 		return
 	}
-	b := l.signing(NewBuilder(l.cur))
+	b := l.signing(store.NewBuilder(l.cur))
 	for _, name := range names {
 		b.Resign(name)
 	}
@@ -292,7 +296,7 @@ func (l *loader) renew() {
 }
 
 // signerFor returns the signer of the zone of name, nil when it is not signed.
-func (l *loader) signerFor(name string) *Signer {
+func (l *loader) signerFor(name string) *dnssec.Signer {
 	if zi := l.zones.Match(name); zi >= 0 && l.signers != nil {
 		return l.signers[zi]
 	}
@@ -303,12 +307,12 @@ func (l *loader) signerFor(name string) *Signer {
 // entry that a full re-read finds as the served snapshot has it keeps its
 // signatures (unless they are due for renewal): a reconcile signs nothing
 // that did not change.
-func (l *loader) signing(b *Builder) *Builder {
+func (l *loader) signing(b *store.Builder) *store.Builder {
 	if l.signers == nil {
 		return b
 	}
 	cur := l.cur
-	b.Sign = func(e *Entry) {
+	b.Sign = func(e *store.Entry) {
 		zi := l.zones.Match(e.Name())
 		if zi < 0 || l.signers[zi] == nil {
 			return
@@ -335,21 +339,21 @@ func (l *loader) clock() time.Time {
 // noteProof logs when gaps stop or start being provable.
 func (l *loader) noteProof(err error) {
 	why := ""
-	var np ErrNoProof
+	var np source.ErrNoProof
 	if errors.As(err, &np) {
 		why = np.Why
 	}
 	if why == l.proofWhy {
 		return
 	}
-	if why == StaleTrx || why == "" && l.proofWhy == StaleTrx {
+	if why == source.StaleTrx || why == "" && l.proofWhy == source.StaleTrx {
 		// Now and then, with many readers of INNODB_TRX: the gaps wait a poll.
 		log.Debugf("Gap proof for table %q: %q", l.table, why)
 		l.proofWhy = why
 		return
 	}
 	if why != "" {
-		log.Warningf("Gaps in the change log of table %q cannot be proven dead (%s); each is watched for up to %.0f minutes, then the table is read again", l.table, why, GapGiveUp.Minutes())
+		log.Warningf("Gaps in the change log of table %q cannot be proven dead (%s); each is watched for up to %.0f minutes, then the table is read again", l.table, why, source.GapGiveUp.Minutes())
 	} else {
 		log.Infof("Gaps in the change log of table %q are proven dead through information_schema.INNODB_TRX", l.table)
 	}
@@ -357,7 +361,7 @@ func (l *loader) noteProof(err error) {
 }
 
 // reportGaps updates the gap metrics and acts on what settle did.
-func (l *loader) reportGaps(s Settled, now time.Time) {
+func (l *loader) reportGaps(s source.Settled, now time.Time) {
 	n, oldest := l.track.Waiting()
 	gapNumbers.WithLabelValues(l.label).Set(float64(n))
 	age := 0.0
@@ -367,7 +371,7 @@ func (l *loader) reportGaps(s Settled, now time.Time) {
 	oldestGapAge.WithLabelValues(l.label).Set(age)
 	if s.Expired > 0 {
 		gapsExpired.WithLabelValues(l.label).Add(float64(s.Expired))
-		log.Warningf("Serials of table %q no longer wait for %d gaps older than %.0f seconds; a transaction that is still open holds them", l.table, s.Expired, GapTimeout.Seconds())
+		log.Warningf("Serials of table %q no longer wait for %d gaps older than %.0f seconds; a transaction that is still open holds them", l.table, s.Expired, source.GapTimeout.Seconds())
 	}
 	if s.Given > 0 {
 		gapsExpired.WithLabelValues(l.label).Add(float64(s.Given))
@@ -386,11 +390,11 @@ func (l *loader) logSkipped() {
 	var msg strings.Builder
 	for reason, c := range l.skipped {
 		if c > 0 {
-			fmt.Fprintf(&msg, "; %d with %s", c, Reason(reason))
+			fmt.Fprintf(&msg, "; %d with %s", c, records.Reason(reason))
 		}
 	}
 	log.Warningf("Skipped %d rows of table %q that cannot be served%s", n, l.table, msg.String())
-	l.skipped = [NumReasons]int{}
+	l.skipped = [records.NumReasons]int{}
 }
 
 // limiter allows one event per interval.

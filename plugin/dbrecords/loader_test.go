@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/source"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
 	"github.com/miekg/dns"
 )
 
@@ -19,16 +22,16 @@ type testLoader struct {
 	clock time.Time
 }
 
-func newTestLoader(src Source) *testLoader {
+func newTestLoader(src source.Source) *testLoader {
 	tl := &testLoader{clock: t0}
 	tl.loader = &loader{
 		src:     src,
-		zones:   NewZoneSet([]string{"example.org.", "example.net."}, nil),
+		zones:   records.NewZoneSet([]string{"example.org.", "example.net."}, nil),
 		ttl:     60,
 		refresh: time.Second,
 		table:   "dns_records",
 		label:   "test",
-		publish: func(*Snapshot) {},
+		publish: func(*store.Snapshot) {},
 		now:     func() time.Time { return tl.clock },
 	}
 	return tl
@@ -169,7 +172,7 @@ func TestLongTransactionWithProof(t *testing.T) {
 	src, tl := loaded(t)
 	long := holdOpen(src, "long.example.org", "quick.example.org")
 	tl.step(t)
-	tl.clock = tl.clock.Add(GapTimeout)
+	tl.clock = tl.clock.Add(source.GapTimeout)
 	tl.step(t)
 	if s := tl.serial(0); s != 2 {
 		t.Fatalf("Expected the serial to stop waiting after the gap timeout, got %d", s)
@@ -197,7 +200,7 @@ func TestUnprovableGap(t *testing.T) {
 	tl.load(t)
 	long := holdOpen(src, "long.example.org", "quick.example.org")
 	tl.step(t)
-	tl.clock = tl.clock.Add(GapTimeout)
+	tl.clock = tl.clock.Add(source.GapTimeout)
 	tl.step(t)
 	if tl.pendingFull != "" || tl.serial(0) != 2 {
 		t.Fatalf("Expected the gap watched without holding the serial, got full read %q and serial %d", tl.pendingFull, tl.serial(0))
@@ -209,10 +212,10 @@ func TestUnprovableGap(t *testing.T) {
 	}
 	holdOpen(src, "other.example.org", "quick2.example.org")
 	tl.step(t)
-	tl.clock = tl.clock.Add(GapGiveUp)
+	tl.clock = tl.clock.Add(source.GapGiveUp)
 	tl.step(t)
 	if tl.pendingFull != reasonGap {
-		t.Errorf("Expected a full read for reason %q after %s, got %q", reasonGap, GapGiveUp, tl.pendingFull)
+		t.Errorf("Expected a full read for reason %q after %s, got %q", reasonGap, source.GapGiveUp, tl.pendingFull)
 	}
 }
 

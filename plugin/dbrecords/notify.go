@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/coredns/coredns/plugin/transfer"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
 )
 
 // notifyDelay gathers a burst of syncs into one NOTIFY.
@@ -45,7 +46,7 @@ func (s *signal) broadcast() {
 type notifier struct {
 	xfer   *transfer.Transfer
 	zones  []string
-	snap   func() *Snapshot
+	snap   func() *store.Snapshot
 	change *signal
 }
 

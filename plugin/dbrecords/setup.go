@@ -16,6 +16,9 @@ import (
 	pkgtls "github.com/coredns/coredns/plugin/pkg/tls"
 	"github.com/coredns/coredns/plugin/transfer"
 
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/dnssec"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
 	"github.com/go-sql-driver/mysql"
 	"github.com/miekg/dns"
 )
@@ -81,11 +84,11 @@ type config struct {
 	negativeTTL uint32
 	ns          []string // lower-case FQDNs; empty means ns.dns.<zone>
 	fall        fall.F
-	dsnFile     string      // where dsn came from, watched; "" for dsn
-	tls         *tls.Config // nil: plain connections
-	tlsArgs     []string    // the files tls names
-	journal     int         // IXFR journal bytes per zone
-	keys        []*Key      // DNSSEC keys; none: answers are not signed
+	dsnFile     string        // where dsn came from, watched; "" for dsn
+	tls         *tls.Config   // nil: plain connections
+	tlsArgs     []string      // the files tls names
+	journal     int           // IXFR journal bytes per zone
+	keys        []*dnssec.Key // DNSSEC keys; none: answers are not signed
 }
 
 // addKeys parses "key file KEY...", as the dnssec plugin spells it.
@@ -95,7 +98,7 @@ func (cfg *config) addKeys(c *caddy.Controller) error {
 		return c.Err("property 'key' takes 'file' and at least one key file (as dnssec-keygen names them)")
 	}
 	for _, f := range args[1:] {
-		k, err := ReadKey(f)
+		k, err := dnssec.ReadKey(f)
 		if err != nil {
 			return c.Errf("property 'key': %v", err)
 		}
@@ -125,7 +128,7 @@ func (cfg *config) setTLS(c *caddy.Controller) error {
 func parse(c *caddy.Controller) (*config, error) {
 	cfg := &config{
 		table: defaultTable, refresh: defaultRefresh, reconcile: defaultReconcile,
-		ttl: defaultTTL, negativeTTL: defaultNegativeTTL, journal: DefaultJournal,
+		ttl: defaultTTL, negativeTTL: defaultNegativeTTL, journal: store.DefaultJournal,
 	}
 	var dsn, dsnFile, fileDSN string
 	i := 0
@@ -268,8 +271,8 @@ func ttlArg(c *caddy.Controller) (uint32, error) {
 		return 0, err
 	}
 	n, err := strconv.ParseUint(s, 10, 32)
-	if err != nil || n > MaxTTL {
-		return 0, c.Errf("property '%s': invalid TTL %q (want seconds from 0 to %d)", prop, s, MaxTTL)
+	if err != nil || n > records.MaxTTL {
+		return 0, c.Errf("property '%s': invalid TTL %q (want seconds from 0 to %d)", prop, s, records.MaxTTL)
 	}
 	return uint32(n), nil
 }
@@ -281,8 +284,8 @@ func nsArgs(c *caddy.Controller) ([]string, error) {
 	}
 	ns := make([]string, len(args))
 	for i, a := range args {
-		key := NameKey(a)
-		if !ValidName(key) || strings.HasPrefix(key, "*") {
+		key := records.NameKey(a)
+		if !records.ValidName(key) || strings.HasPrefix(key, "*") {
 			return nil, c.Errf("property 'ns': invalid name server name %q", a)
 		}
 		ns[i] = dns.Fqdn(key)

@@ -3,6 +3,8 @@ package dbrecords
 import (
 	"context"
 	"errors"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/source"
 	"slices"
 	"strconv"
 	"sync"
@@ -18,7 +20,7 @@ type fakeSource struct {
 	next        map[uint64]uint64 // per series (auto_increment_offset): the next number it takes
 	taken       uint64            // the highest number taken
 	frontier    uint64            // when set, what openWriters reports (a node that lags behind)
-	table       map[string][]Row
+	table       map[string][]records.Row
 	entries     map[uint64]fakeEntry
 	prunedBelow uint64
 	noProof     bool
@@ -37,11 +39,11 @@ type fakeTx struct {
 	offset uint64
 	open   bool
 	seqs   []uint64
-	writes map[string][]Row
+	writes map[string][]records.Row
 }
 
 func newFakeSource() *fakeSource {
-	return &fakeSource{inc: 1, next: map[uint64]uint64{}, table: map[string][]Row{}, entries: map[uint64]fakeEntry{}}
+	return &fakeSource{inc: 1, next: map[uint64]uint64{}, table: map[string][]records.Row{}, entries: map[uint64]fakeEntry{}}
 }
 
 // begin starts a transaction of the series with this auto_increment_offset.
@@ -49,7 +51,7 @@ func (f *fakeSource) begin(offset uint64) *fakeTx {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.txs++
-	return &fakeTx{f: f, id: f.txs, offset: offset, open: true, writes: map[string][]Row{}}
+	return &fakeTx{f: f, id: f.txs, offset: offset, open: true, writes: map[string][]records.Row{}}
 }
 
 // write replaces the rows of name (none deletes it) and takes a number.
@@ -69,13 +71,13 @@ func (tx *fakeTx) write(name string, addrs ...string) uint64 {
 	f.taken = n
 	f.next[tx.offset] = n + f.inc
 	f.entries[n] = fakeEntry{name: name, tx: tx}
-	var rows []Row
+	var rows []records.Row
 	for _, a := range addrs {
 		typ := "A"
 		if len(a) > 15 || slices.Contains([]byte(a), ':') {
 			typ = "AAAA"
 		}
-		rows = append(rows, Row{Name: name, Type: typ, Content: a, TTLNull: true})
+		rows = append(rows, records.Row{Name: name, Type: typ, Content: a, TTLNull: true})
 	}
 	tx.writes[name] = rows
 	tx.seqs = append(tx.seqs, n)
@@ -89,7 +91,7 @@ func (tx *fakeTx) writeAt(seq uint64, name string, addr string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.entries[seq] = fakeEntry{name: name, tx: tx}
-	tx.writes[name] = []Row{{Name: name, Type: "A", Content: addr, TTLNull: true}}
+	tx.writes[name] = []records.Row{{Name: name, Type: "A", Content: addr, TTLNull: true}}
 	tx.seqs = append(tx.seqs, seq)
 }
 
@@ -98,7 +100,7 @@ func (tx *fakeTx) commit() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for name, rows := range tx.writes {
-		f.table[NameKey(name)] = rows
+		f.table[records.NameKey(name)] = rows
 	}
 	tx.open = false
 }
@@ -140,14 +142,14 @@ func (f *fakeSource) setFail(err error) {
 }
 
 // visible returns the committed entries that match keep, in order.
-func (f *fakeSource) visible(keep func(uint64) bool) []Change {
-	var out []Change
+func (f *fakeSource) visible(keep func(uint64) bool) []source.Change {
+	var out []source.Change
 	for s, e := range f.entries {
 		if !e.tx.open && keep(s) {
-			out = append(out, Change{Seq: s, Name: e.name})
+			out = append(out, source.Change{Seq: s, Name: e.name})
 		}
 	}
-	slices.SortFunc(out, func(a, b Change) int { return int(a.Seq) - int(b.Seq) }) //nolint:gosec // small test numbers
+	slices.SortFunc(out, func(a, b source.Change) int { return int(a.Seq) - int(b.Seq) }) //nolint:gosec // small test numbers
 	return out
 }
 
@@ -161,9 +163,9 @@ func (f *fakeSource) Increment(context.Context) (uint64, error) {
 	return f.inc, f.lock()
 }
 
-func (f *fakeSource) LogState(context.Context) (LogState, error) {
+func (f *fakeSource) LogState(context.Context) (source.LogState, error) {
 	defer f.mu.Unlock()
-	return LogState{PrunedBelow: f.prunedBelow}, f.lock()
+	return source.LogState{PrunedBelow: f.prunedBelow}, f.lock()
 }
 
 func (f *fakeSource) Top(context.Context) (uint64, error) {
@@ -191,7 +193,7 @@ func (f *fakeSource) OlderWriter(_ context.Context, seq uint64) bool {
 	return false
 }
 
-func (f *fakeSource) ChangesAfter(_ context.Context, after uint64, limit int) ([]Change, error) {
+func (f *fakeSource) ChangesAfter(_ context.Context, after uint64, limit int) ([]source.Change, error) {
 	defer f.mu.Unlock()
 	if err := f.lock(); err != nil {
 		return nil, err
@@ -200,18 +202,18 @@ func (f *fakeSource) ChangesAfter(_ context.Context, after uint64, limit int) ([
 	return cs[:min(len(cs), limit)], nil
 }
 
-func (f *fakeSource) ChangesIn(_ context.Context, ranges []ClassRange, limit int) ([]Change, error) {
+func (f *fakeSource) ChangesIn(_ context.Context, ranges []source.ClassRange, limit int) ([]source.Change, error) {
 	defer f.mu.Unlock()
 	if err := f.lock(); err != nil {
 		return nil, err
 	}
 	cs := f.visible(func(s uint64) bool {
-		return slices.ContainsFunc(ranges, func(r ClassRange) bool { return r.Lo <= s && s <= r.Hi && s%r.Inc == r.Class })
+		return slices.ContainsFunc(ranges, func(r source.ClassRange) bool { return r.Lo <= s && s <= r.Hi && s%r.Inc == r.Class })
 	})
 	return cs[:min(len(cs), limit)], nil
 }
 
-func (f *fakeSource) ChangesBefore(_ context.Context, before uint64, limit int) ([]Change, error) {
+func (f *fakeSource) ChangesBefore(_ context.Context, before uint64, limit int) ([]source.Change, error) {
 	defer f.mu.Unlock()
 	if err := f.lock(); err != nil {
 		return nil, err
@@ -221,15 +223,15 @@ func (f *fakeSource) ChangesBefore(_ context.Context, before uint64, limit int) 
 	return cs[:min(len(cs), limit)], nil
 }
 
-func (f *fakeSource) OpenWriters(context.Context) (*Writers, error) {
+func (f *fakeSource) OpenWriters(context.Context) (*source.Writers, error) {
 	defer f.mu.Unlock()
 	if err := f.lock(); err != nil {
 		return nil, err
 	}
 	if f.noProof {
-		return nil, ErrNoProof{"the fake hides its transactions"}
+		return nil, source.ErrNoProof{Why: "the fake hides its transactions"}
 	}
-	w := &Writers{IDs: map[string]struct{}{}, Frontier: f.taken + 1}
+	w := &source.Writers{IDs: map[string]struct{}{}, Frontier: f.taken + 1}
 	if f.frontier > 0 {
 		w.Frontier = f.frontier
 	}
@@ -241,7 +243,7 @@ func (f *fakeSource) OpenWriters(context.Context) (*Writers, error) {
 	return w, nil
 }
 
-func (f *fakeSource) Rows(_ context.Context, keys []string, fn func(Row)) error {
+func (f *fakeSource) Rows(_ context.Context, keys []string, fn func(records.Row)) error {
 	defer f.mu.Unlock()
 	if err := f.lock(); err != nil {
 		return err

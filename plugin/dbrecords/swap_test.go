@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
 	"github.com/miekg/dns"
 )
 
@@ -27,11 +29,11 @@ func TestSnapshotSwapRace(t *testing.T) {
 		return true
 	})
 	for i := range 2000 {
-		b := NewBuilder(d.snapshot())
+		b := store.NewBuilder(d.snapshot())
 		name := fmt.Sprintf("app-%d.example.org.", i%10)
-		var recs []Record
+		var recs []records.Record
 		if i%3 != 0 {
-			recs = []Record{v4(i)}
+			recs = []records.Record{v4(i)}
 		}
 		b.Set(name, "example.org.", recs)
 		d.data.Load().Store(b.Finish())

@@ -5,6 +5,7 @@ import (
 
 	"github.com/coredns/coredns/plugin/transfer"
 
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
 	"github.com/miekg/dns"
 )
 
@@ -35,12 +36,12 @@ func (d *DBRecords) Transfer(zone string, serial uint32) (<-chan []dns.RR, error
 	if snap == nil {
 		return nil, errNotLoaded
 	}
-	v := Version{Zone: d.zones.List[zi], Serial: snap.Zones[zi].Serial}
+	v := store.Version{Zone: d.zones.List[zi], Serial: snap.Zones[zi].Serial}
 	soa := v.SOA(d.cfg.ttl, d.cfg.negativeTTL)
 	ch := make(chan []dns.RR)
 
 	kind := "axfr"
-	var changed []Entry
+	var changed []store.Entry
 	if serial != 0 {
 		kind = "ixfr_full"
 		if !serialLess(serial, v.Serial) {
@@ -70,9 +71,9 @@ func (d *DBRecords) Transfer(zone string, serial uint32) (<-chan []dns.RR, error
 }
 
 // sendZone sends zone zi of snap in AXFR format: SOA, NS, every RRset, SOA.
-func (d *DBRecords) sendZone(ch chan<- []dns.RR, snap *Snapshot, zi int, soa *dns.SOA) {
+func (d *DBRecords) sendZone(ch chan<- []dns.RR, snap *store.Snapshot, zi int, soa *dns.SOA) {
 	z := d.zones.List[zi]
-	batch := append([]dns.RR{soa}, d.nsRRs(Version{Zone: z}, z.Name)...)
+	batch := append([]dns.RR{soa}, d.nsRRs(store.Version{Zone: z}, z.Name)...)
 	if e, ok := snap.Get(z.Name); ok {
 		batch = append(batch, e.RRs(z.Name, dns.TypeA)...)
 		batch = append(batch, e.RRs(z.Name, dns.TypeAAAA)...)
@@ -80,8 +81,8 @@ func (d *DBRecords) sendZone(ch chan<- []dns.RR, snap *Snapshot, zi int, soa *dn
 	for bi := range uint64(snap.Buckets()) { //nolint:gosec // a positive count
 		b := snap.Bucket(bi)
 		for i := 0; i < len(b); {
-			var e Entry
-			e, i = At(b, i)
+			var e store.Entry
+			e, i = store.At(b, i)
 			name := e.Name()
 			if e.Empty() || name == z.Name || d.zones.Match(name) != zi {
 				continue // an empty non-terminal, the apex (sent), or another zone's
@@ -102,7 +103,7 @@ func (d *DBRecords) sendZone(ch chan<- []dns.RR, snap *Snapshot, zi int, soa *dn
 // the records deleted, the new SOA, the records added, the new SOA. It
 // streams them in batches, computing each name's difference twice rather
 // than holding the whole difference.
-func sendDiff(ch chan<- []dns.RR, snap *Snapshot, changed []Entry, soa *dns.SOA, serial uint32) {
+func sendDiff(ch chan<- []dns.RR, snap *store.Snapshot, changed []store.Entry, soa *dns.SOA, serial uint32) {
 	old := *soa
 	old.Serial = serial
 	batch := []dns.RR{soa, &old}

@@ -12,6 +12,7 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/coredns/coredns/plugin/transfer"
 
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
 	"github.com/miekg/dns"
 )
 
@@ -56,7 +57,7 @@ func TestAXFRModel(t *testing.T) {
 		snap := d.snapshot()
 		names := []string{zone}
 		for bi := range uint64(snap.Buckets()) { //nolint:gosec // a positive count
-			for _, e := range Decode(snap.Bucket(bi)) {
+			for _, e := range store.Decode(snap.Bucket(bi)) {
 				if d.zones.Match(e.Name()) == d.zones.Match(zone) {
 					names = append(names, e.Name())
 				}
@@ -158,7 +159,7 @@ func TestIXFRProperty(t *testing.T) {
 			src, tl := loaded(t)
 			d := New(&config{zones: []string{"example.org.", "example.net."}, ttl: 60, negativeTTL: 30})
 			d.zones = tl.zones
-			tl.journal = DefaultJournal
+			tl.journal = store.DefaultJournal
 			if seed%5 == 0 {
 				tl.journal = 2048 // evictions
 			}
@@ -253,7 +254,7 @@ func setDiff(a, b map[string]bool) []string {
 // journal never held gets the whole zone.
 func TestIXFRAfterOneChange(t *testing.T) {
 	src, tl := loaded(t)
-	tl.journal = DefaultJournal
+	tl.journal = store.DefaultJournal
 	src.commitOne("a.example.org", "192.0.2.1")
 	tl.step(t)
 	d := New(&config{zones: []string{"example.org.", "example.net."}, ttl: 60, negativeTTL: 30})

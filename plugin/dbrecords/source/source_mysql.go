@@ -1,4 +1,4 @@
-package dbrecords
+package source
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 	"github.com/go-sql-driver/mysql"
 	"golang.org/x/sync/errgroup"
 )
@@ -52,7 +53,9 @@ type mysqlSource struct {
 	syncWait   string             // prefix that makes a read wait for the cluster's writes
 }
 
-func NewMySQL(db *sql.DB, connect func(addr string) driver.Connector, table string) *mysqlSource {
+// NewMySQL reads table, its change log and its prune floor through db;
+// connect reaches the other nodes of a Galera cluster.
+func NewMySQL(db *sql.DB, connect func(addr string) driver.Connector, table string) Source {
 	return &mysqlSource{db: db, connect: connect, table: table, changes: table + "_changes", prune: table + "_prune"}
 }
 
@@ -61,6 +64,7 @@ func call(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, callTimeout)
 }
 
+// Increment implements Source.
 func (s *mysqlSource) Increment(ctx context.Context) (uint64, error) {
 	ctx, cancel := call(ctx)
 	defer cancel()
@@ -116,6 +120,7 @@ func (s *mysqlSource) setNodes(addrs []string) {
 	s.nodes = keep
 }
 
+// LogState implements Source.
 func (s *mysqlSource) LogState(ctx context.Context) (LogState, error) {
 	ctx, cancel := call(ctx)
 	defer cancel()
@@ -128,6 +133,7 @@ func (s *mysqlSource) LogState(ctx context.Context) (LogState, error) {
 	return st, err
 }
 
+// Top implements Source.
 func (s *mysqlSource) Top(ctx context.Context) (uint64, error) {
 	ctx, cancel := call(ctx)
 	defer cancel()
@@ -135,6 +141,7 @@ func (s *mysqlSource) Top(ctx context.Context) (uint64, error) {
 	return top, s.db.QueryRowContext(ctx, s.syncWait+"SELECT COALESCE(MAX(seq), 0) FROM `"+s.changes+"`").Scan(&top)
 }
 
+// OlderWriter implements Source.
 func (s *mysqlSource) OlderWriter(ctx context.Context, seq uint64) bool {
 	ctx, cancel := call(ctx)
 	defer cancel()
@@ -147,18 +154,21 @@ func (s *mysqlSource) OlderWriter(ctx context.Context, seq uint64) bool {
 	return err == nil && n > 0
 }
 
+// ChangesAfter implements Source.
 func (s *mysqlSource) ChangesAfter(ctx context.Context, after uint64, limit int) ([]Change, error) {
 	ctx, cancel := call(ctx)
 	defer cancel()
 	return s.changeQuery(ctx, s.syncWait+"SELECT seq, name FROM `"+s.changes+"` WHERE seq > ? ORDER BY seq LIMIT "+strconv.Itoa(limit), after)
 }
 
+// ChangesBefore implements Source.
 func (s *mysqlSource) ChangesBefore(ctx context.Context, before uint64, limit int) ([]Change, error) {
 	ctx, cancel := call(ctx)
 	defer cancel()
 	return s.changeQuery(ctx, "SELECT seq, name FROM `"+s.changes+"` WHERE seq < ? ORDER BY seq DESC LIMIT "+strconv.Itoa(limit), before)
 }
 
+// ChangesIn implements Source.
 func (s *mysqlSource) ChangesIn(ctx context.Context, ranges []ClassRange, limit int) ([]Change, error) {
 	var out []Change
 	for len(ranges) > 0 && len(out) < limit {
@@ -209,6 +219,7 @@ func (s *mysqlSource) changeQuery(ctx context.Context, query string, args ...any
 	return out, rows.Err()
 }
 
+// OpenWriters implements Source.
 func (s *mysqlSource) OpenWriters(ctx context.Context) (*Writers, error) {
 	w := &Writers{IDs: map[string]struct{}{}, Frontier: math.MaxUint64}
 	nodes := map[string]*sql.DB{"": s.db}
@@ -301,6 +312,7 @@ func (s *mysqlSource) openOn(ctx context.Context, db *sql.DB, addr string, w *Wr
 // errStaleTrx: INNODB_TRX came from a cache older than our own transaction.
 var errStaleTrx = ErrNoProof{StaleTrx}
 
+// StaleTrx is why a gap cannot be proven dead while INNODB_TRX is cached.
 const StaleTrx = "information_schema.INNODB_TRX was not refreshed (other clients read it more often than every 100 ms)"
 
 // snapshotWriters adds the write transactions in INNODB_TRX to w, read in a
@@ -377,7 +389,8 @@ func one(ctx context.Context, rt func(context.Context) error) error {
 	return rt(ctx)
 }
 
-func (s *mysqlSource) Rows(ctx context.Context, keys []string, fn func(Row)) error {
+// Rows implements Source.
+func (s *mysqlSource) Rows(ctx context.Context, keys []string, fn func(records.Row)) error {
 	const cols = "SELECT name, type, content, ttl FROM `"
 	if keys == nil {
 		return s.scan(ctx, s.syncWait+cols+s.table+"`", nil, fn)
@@ -399,10 +412,10 @@ func (s *mysqlSource) Rows(ctx context.Context, keys []string, fn func(Row)) err
 			for _, k := range batch {
 				args = append(args, k, k+".")
 			}
-			var got []Row
+			var got []records.Row
 			err := one(ctx, func(ctx context.Context) error {
-				return s.scan(ctx, s.syncWait+cols+s.table+"` WHERE name IN ("+placeholders(len(args))+")", args, func(r Row) {
-					if _, ok := want[NameKey(r.Name)]; ok { // not a match through the collation's trailing-space rule
+				return s.scan(ctx, s.syncWait+cols+s.table+"` WHERE name IN ("+placeholders(len(args))+")", args, func(r records.Row) {
+					if _, ok := want[records.NameKey(r.Name)]; ok { // not a match through the collation's trailing-space rule
 						got = append(got, r)
 					}
 				})
@@ -419,7 +432,7 @@ func (s *mysqlSource) Rows(ctx context.Context, keys []string, fn func(Row)) err
 }
 
 // scan runs query and hands every row to fn.
-func (s *mysqlSource) scan(ctx context.Context, query string, args []any, fn func(Row)) error {
+func (s *mysqlSource) scan(ctx context.Context, query string, args []any, fn func(records.Row)) error {
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
@@ -433,11 +446,12 @@ func (s *mysqlSource) scan(ctx context.Context, query string, args []any, fn fun
 		if err := rows.Scan(&name, &typ, &content, &ttl); err != nil {
 			return fmt.Errorf("reading table %q: %w", s.table, err)
 		}
-		fn(Row{Name: string(name), Type: string(typ), Content: string(content), TTL: ttl.Int64, TTLNull: !ttl.Valid})
+		fn(records.Row{Name: string(name), Type: string(typ), Content: string(content), TTL: ttl.Int64, TTLNull: !ttl.Valid})
 	}
 	return rows.Err()
 }
 
+// Size implements Source.
 func (s *mysqlSource) Size(ctx context.Context) int {
 	ctx, cancel := call(ctx)
 	defer cancel()
@@ -449,6 +463,7 @@ func (s *mysqlSource) Size(ctx context.Context) int {
 	return int(n.Int64)
 }
 
+// Close implements Source.
 func (s *mysqlSource) Close() {
 	s.setNodes(nil)
 	s.db.Close()

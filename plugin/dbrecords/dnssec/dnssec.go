@@ -1,4 +1,4 @@
-package dbrecords
+package dnssec
 
 import (
 	"bytes"
@@ -19,8 +19,12 @@ import (
 	"strings"
 	"time"
 
+	clog "github.com/coredns/coredns/plugin/pkg/log"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
 	"github.com/miekg/dns"
 )
+
+var log = clog.NewWithPlugin("dbrecords")
 
 // DNSSEC: the plugin signs its own answers when given keys (the "key file"
 // property, as the dnssec plugin spells it). Every RRset of the table is
@@ -101,7 +105,9 @@ type Signer struct {
 	Now      func() time.Time
 }
 
-func newSigner(keys []*Key, negTTL uint32) *Signer {
+// New returns a signer with keys, split into KSKs (SEP flag) and ZSKs, whose
+// NSEC records have TTL negTTL.
+func New(keys []*Key, negTTL uint32) *Signer {
 	s := &Signer{Keys: keys, NegTTL: negTTL, Now: time.Now}
 	for _, k := range keys {
 		if k.RR.Flags&dns.SEP != 0 {
@@ -160,7 +166,7 @@ func (s *Signer) window() (incep, expir uint32) {
 	return uint32(now.Add(-sigBackdate).Unix()), uint32(now.Add(sigValidity + jitter).Unix()) //nolint:gosec // RFC 4034 serial time
 }
 
-// nsec is the NSEC of an existing name (black lies: from the name to
+// NSECOf is the NSEC of an existing name (black lies: from the name to
 // \000.name), listing the types it has.
 func NSECOf(owner string, ttl uint32, types ...uint16) *dns.NSEC {
 	return &dns.NSEC{
@@ -172,7 +178,7 @@ func NSECOf(owner string, ttl uint32, types ...uint16) *dns.NSEC {
 
 // SignEntry sets e.sigs: inception and expiration (4 bytes each), then per
 // RRset (A, AAAA, NSEC, as present) one signature per key, in key order.
-func (s *Signer) SignEntry(e *Entry, zone string) {
+func (s *Signer) SignEntry(e *store.Entry, zone string) {
 	incep, expir := s.window()
 	b := binary.BigEndian.AppendUint32(nil, incep)
 	b = binary.BigEndian.AppendUint32(b, expir)
@@ -198,7 +204,7 @@ func (s *Signer) SignEntry(e *Entry, zone string) {
 }
 
 // Bitmap is the NSEC type list of an existing name.
-func (s *Signer) Bitmap(e *Entry) []uint16 {
+func (s *Signer) Bitmap(e *store.Entry) []uint16 {
 	ts := e.Types()
 	ts = ts[:len(ts)-1]
 	return append(ts, dns.TypeRRSIG, dns.TypeNSEC)
@@ -206,7 +212,7 @@ func (s *Signer) Bitmap(e *Entry) []uint16 {
 
 // EntrySigs returns the RRSIGs kept in e for its RRset of type t, for the
 // owner name as asked (any case) with TTL ttl; nil when e is not signed.
-func (s *Signer) EntrySigs(e *Entry, t uint16, owner string, zone string, ttl uint32) []dns.RR {
+func (s *Signer) EntrySigs(e *store.Entry, t uint16, owner string, zone string, ttl uint32) []dns.RR {
 	if len(e.Sigs) < 8 {
 		return nil
 	}
@@ -245,7 +251,7 @@ func (s *Signer) EntrySigs(e *Entry, t uint16, owner string, zone string, ttl ui
 }
 
 // NeedsRenewal reports whether e's signatures expire within sigRefresh.
-func (s *Signer) NeedsRenewal(e *Entry) bool {
+func (s *Signer) NeedsRenewal(e *store.Entry) bool {
 	if len(e.Sigs) < 8 {
 		return true
 	}
@@ -255,6 +261,7 @@ func (s *Signer) NeedsRenewal(e *Entry) bool {
 
 var errSlowPath = errors.New("no direct signing for this algorithm")
 
+// SignNow signs rrset with the ZSKs for the current validity window.
 func (s *Signer) SignNow(rrset []dns.RR, zone string) []dns.RR {
 	incep, expir := s.Window()
 	return s.Sign(rrset, zone, s.ZSK, incep, expir)

@@ -1,4 +1,4 @@
-package dbrecords
+package records
 
 import "strings"
 

@@ -1,4 +1,4 @@
-package dbrecords
+package records
 
 import (
 	"fmt"
@@ -36,6 +36,7 @@ var reasonText = [NumReasons]string{
 	TooMany:      fmt.Sprintf("more than %d records for one name", maxRecords),
 }
 
+// String says what is wrong with a row, for logs and metrics.
 func (r Reason) String() string { return reasonText[r] }
 
 // Row is one dns_records row as read from the database.

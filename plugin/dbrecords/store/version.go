@@ -1,10 +1,13 @@
-package dbrecords
+package store
 
-import "github.com/miekg/dns"
+import (
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
+	"github.com/miekg/dns"
+)
 
 // Version is a zone as one snapshot holds it: which zone, at which serial.
 type Version struct {
-	*Zone
+	*records.Zone
 	Serial uint32
 }
 

@@ -1,4 +1,4 @@
-package dbrecords
+package store
 
 import "slices"
 

@@ -1,8 +1,9 @@
-package dbrecords
+package source
 
 import (
 	"context"
 	"errors"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 )
 
 // Change is one Change-log entry: the rows of name changed, and the writer's
@@ -40,9 +41,10 @@ type Writers struct {
 // so a gap in the change log cannot be proven dead; why says what is missing.
 type ErrNoProof struct{ Why string }
 
+// Error implements error.
 func (e ErrNoProof) Error() string { return "gaps cannot be proven dead: " + e.Why }
 
-// Source is where the loader reads the table and its change log: mysqlSource
+// Source is where the loader reads the table and its change log: NewMySQL
 // in production, an in-memory fake in tests. Only the loader's goroutine uses
 // it. Every method returns entries in ascending sequence order.
 type Source interface {
@@ -68,7 +70,7 @@ type Source interface {
 	OlderWriter(ctx context.Context, seq uint64) bool
 	// Rows calls fn for every row of the table, or only for the Rows whose
 	// names are keys (see nameKey) when keys is not nil.
-	Rows(ctx context.Context, keys []string, fn func(Row)) error
+	Rows(ctx context.Context, keys []string, fn func(records.Row)) error
 	// Size estimates the number of rows in the table.
 	Size(ctx context.Context) int
 	// Close releases the source's connections.

@@ -1,7 +1,8 @@
-package dbrecords
+package store
 
 import (
 	"fmt"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 	"net/netip"
 	"testing"
 )
@@ -10,9 +11,9 @@ import (
 // names of a zone, each with 40 addresses, one change per step; one more
 // step's worth of names beyond the budget evicts the oldest.
 func TestJournalDefaultBudget(t *testing.T) {
-	recs := make([]Record, 40)
+	recs := make([]records.Record, 40)
 	for i := range recs {
-		recs[i] = Record{Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), TTL: 60}
+		recs[i] = records.Record{Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), TTL: 60}
 	}
 	var h history
 	for i := range 10000 {

@@ -1,4 +1,4 @@
-package dbrecords
+package store
 
 import (
 	"encoding/binary"
@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 	"github.com/miekg/dns"
 )
 
@@ -22,10 +23,11 @@ type Entry struct {
 	Sigs  string // DNSSEC signatures of its RRsets (dnssec.go); "" when unsigned
 }
 
+// Name is the entry's owner name.
 func (e *Entry) Name() string { return e.data[:e.nlen] }
 
 // pack encodes name and recs as an entry's data.
-func pack(name string, recs []Record) string {
+func pack(name string, recs []records.Record) string {
 	b := make([]byte, 0, len(name)+21*len(recs))
 	b = append(b, name...)
 	for _, r := range recs {
@@ -45,11 +47,11 @@ func (e *Entry) next(i int) (ip string, ttl uint32, j int) {
 }
 
 // records decodes e's records.
-func (e *Entry) records() []Record {
-	var recs []Record
+func (e *Entry) records() []records.Record {
+	var recs []records.Record
 	for i := int(e.nlen); i < len(e.data); {
 		var ip string
-		var r Record
+		var r records.Record
 		ip, r.TTL, i = e.next(i)
 		r.Addr, _ = netip.AddrFromSlice([]byte(ip))
 		recs = append(recs, r)
@@ -177,11 +179,13 @@ func bucketsFor(names int) int {
 	return n
 }
 
+// Bucket returns the encoded entries of bucket bi.
 func (s *Snapshot) Bucket(bi uint64) string { return s.pages[bi>>pageBits][bi&(pageSize-1)] }
 
+// Buckets is the number of buckets, for walking every entry.
 func (s *Snapshot) Buckets() int { return len(s.pages) * pageSize }
 
-// At decodes the entry At offset i of bucket b and returns the next offset.
+// At decodes the entry at offset i of bucket b and returns the next offset.
 func At(b string, i int) (e Entry, next int) {
 	l, r := int(b[i]), int(binary.BigEndian.Uint16([]byte(b[i+1:i+3])))
 	e.below = int32(binary.BigEndian.Uint32([]byte(b[i+3 : i+7]))) //nolint:gosec // the bits encode wrote

@@ -1,6 +1,7 @@
-package dbrecords
+package store
 
 import (
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 	"runtime"
 	"slices"
 	"strings"
@@ -47,7 +48,7 @@ func (b *Builder) Record(zi int, st *Step, budget int) {
 // Set replaces the records of name (a lower-case FQDN in zone) with recs,
 // built with addRecord. An empty recs deletes the name's records. It returns
 // the name's entry as it was, with changed false when recs are what it had.
-func (b *Builder) Set(name, zone string, recs []Record) (was Entry, changed bool) {
+func (b *Builder) Set(name, zone string, recs []records.Record) (was Entry, changed bool) {
 	bi, i := b.locate(name)
 	was = Entry{data: name, nlen: uint16(len(name))} //nolint:gosec // names are at most 254 bytes (validName)
 	had := 0
@@ -76,12 +77,12 @@ func (b *Builder) Set(name, zone string, recs []Record) (was Entry, changed bool
 
 // Add adds one record to name, skipping an exact duplicate address. It
 // reports false when name already has maxRecords records.
-func (b *Builder) Add(name, zone string, r Record) bool {
-	var recs []Record
+func (b *Builder) Add(name, zone string, r records.Record) bool {
+	var recs []records.Record
 	if bi, i := b.locate(name); i >= 0 {
 		recs = b.entries(bi)[i].records()
 	}
-	recs, ok := AddRecord(recs, r)
+	recs, ok := records.AddRecord(recs, r)
 	if ok {
 		b.Set(name, zone, recs)
 	}
@@ -188,7 +189,7 @@ func (b *Builder) locate(name string) (bi uint64, i int) {
 
 // upsert sets the records of name, creating the entry if needed. The entry
 // gets its own copy of name: callers pass substrings of longer names.
-func (b *Builder) upsert(name string, recs []Record) {
+func (b *Builder) upsert(name string, recs []records.Record) {
 	if bi, i := b.locate(name); i >= 0 {
 		(*b.slot(bi))[i].data, (*b.slot(bi))[i].Sigs = pack(name, recs), ""
 		return

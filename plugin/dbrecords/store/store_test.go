@@ -1,7 +1,8 @@
-package dbrecords
+package store
 
 import (
 	"fmt"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 	"math/rand"
 	"net/netip"
 	"slices"
@@ -9,12 +10,12 @@ import (
 )
 
 // v4 is an A record for 192.0.2.last with TTL 60.
-func v4(last int) Record {
-	return Record{Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(last)}), TTL: 60} //nolint:gosec // wraps on purpose
+func v4(last int) records.Record {
+	return records.Record{Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(last)}), TTL: 60} //nolint:gosec // wraps on purpose
 }
 
 // model is what a snapshot must hold: records per name.
-type model map[string][]Record
+type model map[string][]records.Record
 
 // check compares s with m: every name with records, every empty non-terminal
 // above them, and nothing else.
@@ -63,10 +64,10 @@ func randomName(r *rand.Rand) string {
 	return name
 }
 
-func randomRecords(r *rand.Rand) []Record {
-	var recs []Record
+func randomRecords(r *rand.Rand) []records.Record {
+	var recs []records.Record
 	for i := r.Intn(3); i > 0; i-- {
-		recs, _ = AddRecord(recs, v4(r.Intn(4)))
+		recs, _ = records.AddRecord(recs, v4(r.Intn(4)))
 	}
 	return recs
 }
@@ -135,7 +136,7 @@ func TestBatchSharesUntouchedPages(t *testing.T) {
 	}
 	old := b.Finish()
 	nb := NewBuilder(old)
-	nb.Set("app-7.example.org.", "example.org.", []Record{v4(2)})
+	nb.Set("app-7.example.org.", "example.org.", []records.Record{v4(2)})
 	s := nb.Finish()
 	copied := 0
 	for i := range s.pages {
