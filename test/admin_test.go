@@ -90,11 +90,7 @@ func TestAdminSchemaApply(t *testing.T) {
 	}
 
 	// The first schema, with a row, upgraded in place.
-	v1, err := os.ReadFile("testdata/schema-v1.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, stmt := range schema.Statements(string(v1)) {
+	for _, stmt := range schema.Statements(schemaV1(t)) {
 		exec1(t, db, stmt)
 	}
 	exec1(t, db, "INSERT INTO dns_records (name, type, content) VALUES ('old.example.org', 'A', '192.0.2.2')")
@@ -266,4 +262,29 @@ func TestAdminCheck(t *testing.T) {
 	if out, _, code := runAdmin(t, dsn, nil, "check", "--zone", "example.org", "--zone", "example.net", "--sample", "2", s.dns); code > 1 || !strings.Contains(out, "Checked 2 names") {
 		t.Errorf("Expected a sample of 2 names checked, got %d:\n%s", code, out)
 	}
+}
+
+// schemaV1 is the first schema of dbrecords (commit 6637e4c), to test that
+// `dbrecords schema apply` upgrades it in place: today's table, change log
+// and triggers, without the prune floor and procedure, and with the event
+// that pruned by a plain DELETE.
+func schemaV1(t *testing.T) string {
+	t.Helper()
+	const v1Prune = `DROP EVENT IF EXISTS dns_records_changes_prune;
+CREATE EVENT dns_records_changes_prune ON SCHEDULE EVERY 1 MINUTE DO
+  DELETE FROM dns_records_changes
+  WHERE changed_at < NOW(6) - INTERVAL 1 DAY
+    AND seq < (SELECT top FROM (SELECT MAX(seq) AS top FROM dns_records_changes) AS newest)
+  ORDER BY seq LIMIT 100000;
+`
+	b, err := os.ReadFile("../plugin/dbrecords/schema/schema.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	today := string(b)
+	i := strings.Index(today, "-- The prune floor")
+	if i < 0 {
+		t.Fatal("Expected the schema to have a prune floor section")
+	}
+	return today[:i] + v1Prune
 }

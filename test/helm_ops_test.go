@@ -128,7 +128,7 @@ func TestChartSchemaJob(t *testing.T) {
 	}
 }
 
-// TestChartMonitoring: the PrometheusRule has the README's alerts, the
+// TestChartMonitoring: the PrometheusRule has the alerts of docs/operations.md, the
 // dashboard is valid JSON for Grafana's sidecar, every expression parses
 // (Prometheus's own parser, bin/promql), and every metric they name exists
 // on a running replica's /metrics.

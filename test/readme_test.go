@@ -5,11 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dbrecords/dbrecords/test/dbsetup"
+	"github.com/dbrecords/dbrecords/test/dnskey"
 
 	"github.com/miekg/dns"
 )
@@ -30,6 +32,94 @@ func corefileBlocks(t *testing.T, path string) []string {
 	return blocks
 }
 
+// runnable turns a documented Corefile into one the tests can start: the DSN
+// file and key paths are the test's, every server block listens on a free
+// port, and the metrics, ready and health plugins on free loopback ports.
+func runnable(block, dsnFile, keyBase string) string {
+	corefile := strings.ReplaceAll(block, "/var/run/secrets/dbrecords/dsn", dsnFile)
+	if keyBase != "" {
+		corefile = regexp.MustCompile(`/etc/coredns/keys/K\S+`).ReplaceAllString(corefile, keyBase)
+	}
+	corefile = regexp.MustCompile(`(?m)^(\S[^{]*)\{`).ReplaceAllStringFunc(corefile, func(keys string) string {
+		var out []string
+		for k := range strings.FieldsSeq(strings.TrimSuffix(keys, "{")) {
+			out = append(out, k+":{DNS}")
+		}
+		return strings.Join(out, " ") + " {"
+	})
+	// Documented NOTIFY targets are TEST-NET addresses; the test keeps to loopback.
+	corefile = regexp.MustCompile(`\b192\.0\.2\.\d+\b`).ReplaceAllString(corefile, "127.0.0.1")
+	corefile = regexp.MustCompile(`(?m)^(\s*)prometheus( :\d+)?$`).ReplaceAllString(corefile, "${1}prometheus {METRICS}")
+	corefile = regexp.MustCompile(`(?m)^(\s*)ready( :\d+)?$`).ReplaceAllString(corefile, "${1}ready {READY}")
+	return regexp.MustCompile(`(?m)^(\s*)health( :\d+)?( \{)?$`).ReplaceAllString(corefile, "${1}health 127.0.0.1:0$3")
+}
+
+// exampleDB returns a DSN file for a database whose table has one row,
+// a.example.org A 192.0.2.1, as the documented examples are asked for.
+func exampleDB(t *testing.T, table string) string {
+	t.Helper()
+	db, dsn := newDB(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := dbsetup.ApplySchema(ctx, db, table); err != nil {
+		t.Fatal(err)
+	}
+	exec1(t, db, "INSERT INTO "+table+" (name, type, content) VALUES ('a.example.org', 'A', '192.0.2.1')")
+	dsnFile := filepath.Join(t.TempDir(), "dsn")
+	if err := os.WriteFile(dsnFile, []byte(dsn+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dsnFile
+}
+
+// askA waits until s answers a.example.org A in a way ok accepts.
+func askA(t *testing.T, s *server, what string, ok func(*dns.Msg) bool) *dns.Msg {
+	t.Helper()
+	var resp *dns.Msg
+	waitFor(t, 15*time.Second, what+" to answer", func() bool {
+		m := new(dns.Msg)
+		m.SetQuestion("a.example.org.", dns.TypeA)
+		var err error
+		resp, err = dns.Exchange(m, s.dns)
+		return err == nil && ok(resp)
+	})
+	return resp
+}
+
+// TestDocsExamples starts every Corefile example of the README and the guides
+// in docs/ with the real binary, against a table with one row, and asks each
+// for that row: an example that no longer starts, or no longer serves, fails
+// here.
+func TestDocsExamples(t *testing.T) {
+	files, err := filepath.Glob("../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append([]string{"../README.md"}, files...)
+	dsnFile := exampleDB(t, "dns_records")
+	keyBase, _, err := dnskey.Write(t.TempDir(), "example.org.", dns.ED25519, 257)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	started := 0
+	for _, f := range files {
+		for i, block := range corefileBlocks(t, f) {
+			started++
+			name := filepath.Base(f) + " example " + strconv.Itoa(i+1)
+			s := startCorefile(t, runnable(block, dsnFile, keyBase))
+			resp := askA(t, s, name, func(m *dns.Msg) bool { return m.Rcode == dns.RcodeSuccess && len(m.Answer) > 0 })
+			if a, ok := resp.Answer[0].(*dns.A); !ok || a.A.String() != "192.0.2.1" {
+				t.Errorf("Expected %s to answer a.example.org A 192.0.2.1, got %v", name, resp.Answer)
+			}
+			s.stop()
+		}
+	}
+	if started < 3 {
+		t.Errorf("Expected at least the 3 Corefile examples of the README and docs/, found %d", started)
+	}
+}
+
 // TestReadmeExamples starts every Corefile example of the plugin README with
 // the real binary. The DSN file the second example reads is written here and
 // points at a database with its table, so that example is queried too.
@@ -40,39 +130,11 @@ func TestReadmeExamples(t *testing.T) {
 	}
 
 	// Example 2: table hosts_v2, DSN from a file, fallthrough example.net to whoami.
-	db, dsn := newDB(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := dbsetup.ApplySchema(ctx, db, "hosts_v2"); err != nil {
-		t.Fatal(err)
-	}
-	exec1(t, db, "INSERT INTO hosts_v2 (name, type, content) VALUES ('a.example.org', 'A', '192.0.2.1')")
-	dsnFile := filepath.Join(t.TempDir(), "dsn")
-	if err := os.WriteFile(dsnFile, []byte(dsn+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-
+	dsnFile := exampleDB(t, "hosts_v2")
+	t.Setenv("DBRECORDS_PASSWORD", "not-the-password")
 	for i, block := range blocks {
-		corefile := strings.ReplaceAll(block, "/var/run/secrets/dbrecords/dsn", dsnFile)
-		corefile = regexp.MustCompile(`(?m)^(\S[^{]*)\{`).ReplaceAllStringFunc(corefile, func(keys string) string {
-			var out []string
-			for k := range strings.FieldsSeq(strings.TrimSuffix(keys, "{")) {
-				out = append(out, k+":{DNS}")
-			}
-			return strings.Join(out, " ") + " {"
-		})
-		corefile = strings.NewReplacer("prometheus\n", "prometheus {METRICS}\n", "ready\n", "ready {READY}\n", "health\n", "health 127.0.0.1:0\n").Replace(corefile)
-		t.Setenv("DBRECORDS_PASSWORD", "not-the-password")
-		s := startCorefile(t, corefile)
-
-		var resp *dns.Msg
-		waitFor(t, 15*time.Second, "example "+string(rune('1'+i))+" to answer", func() bool {
-			m := new(dns.Msg)
-			m.SetQuestion("a.example.org.", dns.TypeA)
-			var err error
-			resp, err = dns.Exchange(m, s.dns)
-			return err == nil && (i == 0 || resp.Rcode == dns.RcodeSuccess)
-		})
+		s := startCorefile(t, runnable(block, dsnFile, ""))
+		resp := askA(t, s, "example "+strconv.Itoa(i+1), func(m *dns.Msg) bool { return i == 0 || m.Rcode == dns.RcodeSuccess })
 		if i == 1 {
 			if len(resp.Answer) != 1 {
 				t.Errorf("Expected example 2 to serve a.example.org from hosts_v2, got %v", resp.Answer)

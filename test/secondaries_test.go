@@ -21,22 +21,22 @@ type knot struct {
 	out  *syncBuffer
 }
 
-// knotConfig is the README's Knot secondary for example.org (its "~~~ knot"
+// knotConfig is the Knot secondary of docs/secondaries.md for example.org (its "~~~ knot"
 // block), pointed at primary, with the TSIG key when key, and allowed to be
 // asked for AXFR by the test.
 func knotConfig(t *testing.T, dir string, port int, primary string, key bool) string {
 	t.Helper()
-	b, err := os.ReadFile("../README.md")
+	b, err := os.ReadFile("../docs/secondaries.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := regexp.MustCompile("(?s)~~~ knot\n(.*?)~~~").FindSubmatch(b)
 	if m == nil {
-		t.Fatal("Expected a ~~~ knot example in the README, got none")
+		t.Fatal("Expected a ~~~ knot example in docs/secondaries.md, got none")
 	}
 	example := string(m[1])
 	if !strings.Contains(example, "secret: "+tsigSecret) || !strings.Contains(example, "192.0.2.10@53") {
-		t.Fatalf("Expected the README's Knot example to use the test key and primary 192.0.2.10@53, got\n%s", example)
+		t.Fatalf("Expected the Knot example of docs/secondaries.md to use the test key and primary 192.0.2.10@53, got\n%s", example)
 	}
 	host, pport, _ := strings.Cut(primary, ":")
 	example = strings.NewReplacer("192.0.2.10@53", host+"@"+pport, "192.0.2.10", host, "action: notify", "action: [notify, transfer]").Replace(example)

@@ -41,7 +41,7 @@ func schemaApply(ctx context.Context, db *sql.DB, dbName, table, grantTo string,
 	for _, t := range []string{table, table + "_changes", table + "_prune"} {
 		fmt.Fprintf(stdout, "GRANT SELECT ON `%s`.`%s` TO %s;\n", dbName, t, grantTo)
 	}
-	fmt.Fprintf(stdout, "-- PROCESS lets a replica prove gaps in the change log dead (README, \"Change tracking\"):\n")
+	fmt.Fprintf(stdout, "-- PROCESS lets a replica prove gaps in the change log dead (docs/operations.md, \"Change tracking\"):\n")
 	fmt.Fprintf(stdout, "GRANT PROCESS ON *.* TO %s;\n", grantTo)
 	return nil
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/dnssec"
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
-	"github.com/dbrecords/dbrecords/test/dnskey"
 	"github.com/miekg/dns"
 )
 
@@ -48,21 +47,32 @@ func benchSnapshot() *store.Snapshot {
 func BenchmarkServeDNS(b *testing.B) {
 	d := New(&config{zones: []string{"example.org."}, ttl: 60, negativeTTL: 30})
 	d.serve(benchSnapshot())
-	for _, bc := range []struct {
-		name, qname string
-		qtype       uint16
-	}{
+	benchQueries(b, d, "", false, &test.ResponseWriter{}, []benchQuery{
 		{"hit", "app-123456.example.org.", dns.TypeA},
 		{"hit-aaaa", "app-123456.example.org.", dns.TypeAAAA},
 		{"nxdomain", "rnd-5f3a9c.example.org.", dns.TypeA},
 		{"nodata", "app-123457.example.org.", dns.TypeAAAA},
 		{"wildcard", "x.wild.example.org.", dns.TypeA},
 		{"ent", "ent.example.org.", dns.TypeA},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
+	})
+}
+
+// benchQuery is one question a benchmark asks over and over.
+type benchQuery struct {
+	name, qname string
+	qtype       uint16
+}
+
+// benchQueries runs a sub-benchmark per query, answered by d into w; do sets
+// the DO bit.
+func benchQueries(b *testing.B, d *DBRecords, prefix string, do bool, w dns.ResponseWriter, qs []benchQuery) {
+	for _, q := range qs {
+		b.Run(prefix+q.name, func(b *testing.B) {
 			m := new(dns.Msg)
-			m.SetQuestion(bc.qname, bc.qtype)
-			w := &test.ResponseWriter{}
+			m.SetQuestion(q.qname, q.qtype)
+			if do {
+				m.SetEdns0(1232, true)
+			}
 			b.ReportAllocs()
 			for b.Loop() {
 				d.ServeDNS(context.Background(), w, m)
@@ -100,15 +110,7 @@ func (w *packingWriter) WriteMsg(m *dns.Msg) error {
 // with the entries, NXDOMAIN signs an NSEC per query.
 func BenchmarkServeDNSSigned(b *testing.B) {
 	for _, alg := range []uint8{dns.ECDSAP256SHA256, dns.ED25519} {
-		dir := b.TempDir()
-		base, _, err := dnskey.Write(dir, "example.org.", alg, 257)
-		if err != nil {
-			b.Fatal(err)
-		}
-		k, err := dnssec.ReadKey(base)
-		if err != nil {
-			b.Fatal(err)
-		}
+		k := testKey(b, b.TempDir(), alg, 257)
 		d := New(&config{zones: []string{"example.org."}, ttl: 60, negativeTTL: 30, keys: []*dnssec.Key{k}})
 		l := &loader{zones: d.zones, signers: d.signers}
 		nb := l.signing(store.NewFullBuilder(10000, []store.Version{{Zone: d.zones.List[0], Serial: 1}}))
@@ -116,24 +118,10 @@ func BenchmarkServeDNSSigned(b *testing.B) {
 			nb.Add(fmt.Sprintf("app-%d.example.org.", i), "example.org.", records.Record{Addr: netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), TTL: 60})
 		}
 		d.serve(nb.Finish())
-		for _, bc := range []struct {
-			name, qname string
-			qtype       uint16
-		}{
+		benchQueries(b, d, dns.AlgorithmToString[alg]+"/", true, &packingWriter{}, []benchQuery{
 			{"hit", "app-1234.example.org.", dns.TypeA},
 			{"nodata", "app-1234.example.org.", dns.TypeTXT},
 			{"nxdomain", "rnd-5f3a9c.example.org.", dns.TypeA},
-		} {
-			b.Run(dns.AlgorithmToString[alg]+"/"+bc.name, func(b *testing.B) {
-				m := new(dns.Msg)
-				m.SetQuestion(bc.qname, bc.qtype)
-				m.SetEdns0(1232, true)
-				w := &packingWriter{}
-				b.ReportAllocs()
-				for b.Loop() {
-					d.ServeDNS(context.Background(), w, m)
-				}
-			})
-		}
+		})
 	}
 }

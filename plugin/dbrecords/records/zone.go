@@ -6,7 +6,7 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Zone is one Zone a dbrecords block serves, with the fixed fields of its SOA.
+// Zone is one zone a dbrecords block serves, with the fixed fields of its SOA.
 type Zone struct {
 	Name  string // lower-case FQDN
 	MName string // SOA MNAME: the first ns, or ns.dns.<zone>

@@ -203,7 +203,7 @@ func (t *Tracker) Watermark() uint64 {
 	return w
 }
 
-// Lowest returns the Lowest number not yet seen or proven dead.
+// Lowest returns the lowest number not yet seen or proven dead.
 func (t *Tracker) Lowest() uint64 {
 	l := t.Cursor + 1
 	for _, gs := range t.gaps {

@@ -3,10 +3,11 @@ package source
 import (
 	"context"
 	"errors"
+
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 )
 
-// Change is one Change-log entry: the rows of name changed, and the writer's
+// Change is one change-log entry: the rows of name changed, and the writer's
 // statement took sequence number seq for it.
 type Change struct {
 	Seq  uint64
@@ -68,7 +69,7 @@ type Source interface {
 	// OlderWriter reports whether a write transaction that started before
 	// entry seq was written is still open (false when it cannot tell).
 	OlderWriter(ctx context.Context, seq uint64) bool
-	// Rows calls fn for every row of the table, or only for the Rows whose
+	// Rows calls fn for every row of the table, or only for the rows whose
 	// names are keys (see nameKey) when keys is not nil.
 	Rows(ctx context.Context, keys []string, fn func(records.Row)) error
 	// Size estimates the number of rows in the table.

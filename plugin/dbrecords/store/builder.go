@@ -1,11 +1,12 @@
 package store
 
 import (
-	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 )
 
 // Builder derives a new snapshot from an old one. It decodes a bucket the

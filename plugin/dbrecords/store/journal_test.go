@@ -2,9 +2,10 @@ package store
 
 import (
 	"fmt"
-	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 	"net/netip"
 	"testing"
+
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 )
 
 // TestJournalDefaultBudget: the default budget keeps the last 10,000 changed

@@ -91,7 +91,7 @@ func (e *Entry) RRs(owner string, qtype uint16) []dns.RR {
 	return out
 }
 
-// Types returns the RRset Types of e in signing order, NSEC last.
+// Types returns the RRset types of e in signing order, NSEC last.
 func (e *Entry) Types() []uint16 {
 	var v4, v6 bool
 	for i := int(e.nlen); i < len(e.data); {
@@ -111,7 +111,7 @@ func (e *Entry) Types() []uint16 {
 // Content is e's name and packed records: equal for equal data.
 func (e *Entry) Content() string { return e.data }
 
-// Empty reports whether e has no records: an Empty non-terminal.
+// Empty reports whether e has no records: an empty non-terminal.
 func (e *Entry) Empty() bool { return len(e.data) == int(e.nlen) }
 
 // Detached returns a copy of e that shares no memory with its bucket and

@@ -2,11 +2,12 @@ package store
 
 import (
 	"fmt"
-	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 	"math/rand"
 	"net/netip"
 	"slices"
 	"testing"
+
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 )
 
 // v4 is an A record for 192.0.2.last with TTL 60.
