@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
-
 	"github.com/miekg/dns"
 )
 

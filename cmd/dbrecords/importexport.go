@@ -15,7 +15,6 @@ import (
 	"strings"
 
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
-
 	"github.com/miekg/dns"
 )
 

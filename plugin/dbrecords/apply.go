@@ -2,10 +2,11 @@ package dbrecords
 
 import (
 	"context"
+	"slices"
+
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/source"
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
-	"slices"
 )
 
 // full reads the whole table into a new snapshot. The first time, it

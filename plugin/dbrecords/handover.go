@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/coredns/caddy"
+
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
 )
 

@@ -3,11 +3,12 @@ package dbrecords
 import (
 	"context"
 	"database/sql"
-	"github.com/dbrecords/dbrecords/plugin/dbrecords/source"
-	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/source"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
 )
 
 const (

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/coredns/coredns/plugin/transfer"
+
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
 )
 

@@ -3,11 +3,12 @@ package dbrecords
 import (
 	"context"
 	"errors"
-	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
-	"github.com/dbrecords/dbrecords/plugin/dbrecords/source"
 	"slices"
 	"strconv"
 	"sync"
+
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/source"
 )
 
 // fakeSource is an in-memory table with a change log that behaves as InnoDB's
