@@ -42,6 +42,14 @@ func TestAnswers(t *testing.T) {
 		}
 	}
 
+	for _, tc := range fixture.Refused {
+		for _, proto := range []string{"udp", "tcp"} {
+			if resp := query(t, s.dns, proto, tc.Qname, tc.Qtype); resp.Rcode != tc.Rcode || len(resp.Answer)+len(resp.Ns) != 0 {
+				t.Errorf("Expected %s over %s for %s %s, got %s with %v %v", dns.RcodeToString[tc.Rcode], proto, tc.Qname, dns.TypeToString[tc.Qtype], dns.RcodeToString[resp.Rcode], resp.Answer, resp.Ns)
+			}
+		}
+	}
+
 	t.Run("apex SOA", func(t *testing.T) {
 		resp := query(t, s.dns, "udp", "example.org.", dns.TypeSOA)
 		if len(resp.Answer) != 1 {

@@ -1,6 +1,7 @@
 package test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,6 +31,16 @@ func delv(t *testing.T, s *server, anchors, name, qtype string) string {
 	host, port, _ := strings.Cut(s.dns, ":")
 	out, _ := exec.Command("delv", "@"+host, "-p", port, "-a", anchors, "+root=example.org", name, qtype).CombinedOutput()
 	return string(out)
+}
+
+// checkDelv asks s through delv and expects a fully validated answer that
+// contains want.
+func checkDelv(t *testing.T, s *server, anchors, name, qtype, want string) {
+	t.Helper()
+	out := delv(t, s, anchors, name, qtype)
+	if !strings.Contains(out, "fully validated") || !strings.Contains(strings.Join(strings.Fields(out), " "), want) {
+		t.Errorf("Expected delv to fully validate %s %s (%s), got:\n%s", name, qtype, want, out)
+	}
 }
 
 // TestDNSSECValidates: delv, with the zone's key as trust anchor, fully
@@ -75,9 +86,35 @@ func TestDNSSECValidates(t *testing.T) {
 				{"example.org", "DNSKEY", key.PublicKey[:20]},
 				{"example.org", "TXT", "negative response, fully validated"},
 			} {
-				out := delv(t, s, anchors, q.name, q.qtype)
-				if !strings.Contains(out, "fully validated") || !strings.Contains(strings.Join(strings.Fields(out), " "), q.want) {
-					t.Errorf("Expected delv to fully validate %s %s (%s), got:\n%s", q.name, q.qtype, q.want, out)
+				checkDelv(t, s, anchors, q.name, q.qtype, q.want)
+			}
+			if signer == "dbrecords" {
+				// NSEC and RRSIG queries, answered without contradicting
+				// themselves; DNSKEY and NSEC without DO; the longest names.
+				for _, q := range []struct{ name, qtype, want string }{
+					{"example.org", "NSEC", "NSEC"},
+					{"www.example.org", "NSEC", "NSEC"},
+					{"nope.example.org", "NSEC", "NXNAME"},
+					{"host.wild.example.org", "NSEC", "NSEC"},
+					{"www.example.org", "ANY", "192.0.2.1"},
+				} {
+					checkDelv(t, s, anchors, q.name, q.qtype, q.want)
+				}
+				for _, q := range []struct {
+					name  string
+					qtype uint16
+				}{{"example.org.", dns.TypeDNSKEY}, {"www.example.org.", dns.TypeNSEC}, {"example.org.", dns.TypeRRSIG}} {
+					if r := query(t, s.dns, "udp", q.name, q.qtype); len(r.Answer) == 0 || r.Answer[0].Header().Rrtype != q.qtype {
+						t.Errorf("Expected %s %s answered without DO, got %v", q.name, dns.TypeToString[q.qtype], r)
+					}
+				}
+				long := strings.Repeat(strings.Repeat("x", 62)+".", 3)
+				qname := strings.Repeat("a", 52) + "." + long + "example.org." // 255 octets
+				m := new(dns.Msg)
+				m.SetQuestion(qname, dns.TypeA)
+				m.SetEdns0(1232, true)
+				if r, err := dns.Exchange(m, s.dns); err != nil || r.Rcode != dns.RcodeSuccess || len(r.Ns) == 0 {
+					t.Errorf("Expected a black lie a client can read for a 255-octet name, got %v, %v", r, err)
 				}
 			}
 
@@ -110,5 +147,29 @@ func TestDNSSECTwoSigners(t *testing.T) {
 	}
 	if out := s.out.String(); !strings.Contains(out, "would sign the answers a second time") {
 		t.Errorf("Expected the error to say why, got:\n%s", out)
+	}
+}
+
+// TestDSLogged: start-up logs the DS to publish for the key-signing key and
+// none for the zone-signing key, whose DS in the parent would make the zone
+// bogus.
+func TestDSLogged(t *testing.T) {
+	_, dsn := newDB(t)
+	dir := t.TempDir()
+	ksk, kskKey := writeKey(t, dir, "example.org.", dns.ECDSAP256SHA256)
+	zsk, zskKey, err := dnskey.Write(dir, "example.org.", dns.ECDSAP256SHA256, 256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startCorefile(t, serverBlock(dsn, "key file "+ksk+" "+zsk))
+	s.waitReady(t)
+	out := s.out.String()
+	kskDS := strings.Join(strings.Fields(kskKey.ToDS(dns.SHA256).String()), " ")
+	zskDS := strings.Join(strings.Fields(zskKey.ToDS(dns.SHA256).String()), " ")
+	if !strings.Contains(out, "the DS for its parent: "+kskDS) {
+		t.Errorf("Expected the KSK's DS %q logged, got:\n%s", kskDS, out)
+	}
+	if strings.Contains(out, zskDS) || !strings.Contains(out, fmt.Sprintf("zone-signing key %d", zskKey.KeyTag())) {
+		t.Errorf("Expected the ZSK %d logged without a DS, got:\n%s", zskKey.KeyTag(), out)
 	}
 }

@@ -28,53 +28,53 @@ type apexSigs struct {
 type apexCache struct{ p atomic.Pointer[apexSigs] }
 
 // signReply adds DNSSEC records to m, the answer for qname (owner as asked)
-// of type qtype in zone zi of snap; e is the entry that answered, if found.
-// A positive answer below the apex costs only its entry's signatures; the
-// apex's are looked up for the apex and for negative answers.
-func (d *DBRecords) signReply(m *dns.Msg, snap *store.Snapshot, zi int, z store.Version, owner, qname string, qtype uint16, e store.Entry, found bool) {
+// in zone zi of snap; e is the entry that answered, if found. The answer's
+// RRset is signed with what its entry keeps, or now when it was synthesized
+// (from a wildcard, or a black lie); a negative answer gets the signed SOA and
+// the NSEC of qname (black lies: a name that does not exist gets NOERROR and
+// an NSEC whose types are RRSIG, NSEC and NXNAME, RFC 9824).
+func (d *DBRecords) signReply(m *dns.Msg, snap *store.Snapshot, zi int, z store.Version, owner, qname string, e store.Entry, found bool) {
 	s := d.signers[zi]
+	if len(m.Answer) > 0 {
+		h := m.Answer[0].Header()
+		switch {
+		case h.Rrtype == dns.TypeRRSIG: // the signatures are the answer
+		case qname == z.Name:
+			a := d.apexSigned(snap, zi, z)
+			switch h.Rrtype {
+			case dns.TypeSOA:
+				m.Answer = append(m.Answer, dnssec.Copies(a.soa)...)
+			case dns.TypeNS:
+				m.Answer = append(m.Answer, dnssec.Copies(a.ns)...)
+				m.Extra = append(m.Extra, d.glueSigs(snap, s, z.Name, m.Extra)...)
+			case dns.TypeDNSKEY:
+				m.Answer = append(m.Answer, sigsIn(a.dnskey)...)
+			case dns.TypeNSEC:
+				m.Answer = append(m.Answer, sigsIn(a.nsec)...)
+			default:
+				apex, _ := snap.Get(z.Name)
+				m.Answer = append(m.Answer, s.EntrySigs(&apex, h.Rrtype, owner, z.Name, h.Ttl)...)
+			}
+		case found && e.Name() == qname: // signed when the entry entered the snapshot
+			ttl := h.Ttl
+			if h.Rrtype == dns.TypeNSEC {
+				ttl = s.NegTTL
+			}
+			m.Answer = append(m.Answer, s.EntrySigs(&e, h.Rrtype, owner, z.Name, ttl)...)
+		default: // synthesized from a wildcard or a black lie: signed as its own name
+			m.Answer = append(m.Answer, s.SignNow(m.Answer, z.Name)...)
+		}
+		return
+	}
+	m.Rcode = dns.RcodeSuccess
+	m.Ns = append(m.Ns, d.soaNeg(d.apexSigned(snap, zi, z))...)
 	switch {
 	case qname == z.Name:
-		a := d.apexSigned(snap, zi, z)
-		switch {
-		case qtype == dns.TypeDNSKEY:
-			m.Answer, m.Ns = dnssec.Copies(a.dnskey), nil
-		case qtype == dns.TypeSOA:
-			m.Answer = append(m.Answer, dnssec.Copies(a.soa)...)
-		case qtype == dns.TypeNS:
-			m.Answer = append(m.Answer, dnssec.Copies(a.ns)...)
-			m.Extra = append(m.Extra, d.glueSigs(snap, s, z.Name, m.Extra)...)
-		case len(m.Answer) > 0:
-			apex, _ := snap.Get(z.Name)
-			m.Answer = append(m.Answer, s.EntrySigs(&apex, qtype, owner, z.Name, m.Answer[0].Header().Ttl)...)
-		}
-		if len(m.Answer) == 0 {
-			m.Ns = append(m.Ns, d.soaNeg(a)...)
-			m.Ns = append(m.Ns, dnssec.Copies(a.nsec)...)
-		}
-	case found && e.Name() == qname && qtype == dns.TypeNSEC:
-		// The NSEC itself is the answer (a denial listing NSEC would contradict itself).
-		m.Answer, m.Ns = append([]dns.RR{dnssec.NSECOf(qname, s.NegTTL, s.Bitmap(&e)...)}, s.EntrySigs(&e, dns.TypeNSEC, qname, z.Name, s.NegTTL)...), nil
-	case found && e.Name() == qname && qtype == dns.TypeRRSIG:
-		// The name's signatures are the answer.
-		m.Ns = nil
-		for _, t := range e.Types() {
-			ttl := s.NegTTL
-			if t != dns.TypeNSEC {
-				ttl = e.RRs(owner, t)[0].Header().Ttl
-			}
-			m.Answer = append(m.Answer, s.EntrySigs(&e, t, owner, z.Name, ttl)...)
-		}
-	case len(m.Answer) > 0 && e.Name() == qname:
-		m.Answer = append(m.Answer, s.EntrySigs(&e, qtype, owner, z.Name, m.Answer[0].Header().Ttl)...)
-	case len(m.Answer) > 0: // synthesized from a wildcard: signed as its own name
-		m.Answer = append(m.Answer, s.SignNow(m.Answer, z.Name)...)
+		m.Ns = append(m.Ns, dnssec.Copies(d.apexSigned(snap, zi, z).nsec)...)
 	case found && e.Name() == qname: // NODATA
 		// In lower case: an NSEC's next name is signed as written
 		// (RFC 6840 section 5.1), and it was signed in lower case.
-		nsec := dnssec.NSECOf(qname, s.NegTTL, s.Bitmap(&e)...)
-		m.Ns = append(m.Ns, d.soaNeg(d.apexSigned(snap, zi, z))...)
-		m.Ns = append(m.Ns, nsec)
+		m.Ns = append(m.Ns, dnssec.NSECOf(qname, s.NegTTL, s.Bitmap(&e)...))
 		m.Ns = append(m.Ns, s.EntrySigs(&e, dns.TypeNSEC, qname, z.Name, s.NegTTL)...)
 	default: // NODATA at a wildcard's name, or a name that does not exist (black lies)
 		types := []uint16{dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNXNAME}
@@ -82,14 +82,48 @@ func (d *DBRecords) signReply(m *dns.Msg, snap *store.Snapshot, zi int, z store.
 			types = s.Bitmap(&e)
 		}
 		nsec := dnssec.NSECOf(qname, s.NegTTL, types...)
-		m.Rcode = dns.RcodeSuccess
-		m.Ns = append(m.Ns, d.soaNeg(d.apexSigned(snap, zi, z))...)
 		m.Ns = append(m.Ns, nsec)
 		m.Ns = append(m.Ns, s.SignNow([]dns.RR{nsec}, z.Name)...)
 	}
 }
 
-// signNow signs rrset with the zone-signing keys, for one answer.
+// apexDNSSEC answers a DNSKEY, NSEC or RRSIG query at zone zi's apex, with
+// or without DO: the records are zone data (RFC 4035 section 3.1).
+func (d *DBRecords) apexDNSSEC(snap *store.Snapshot, zi int, z store.Version, owner string, qtype uint16) []dns.RR {
+	a := d.apexSigned(snap, zi, z)
+	var out []dns.RR
+	switch qtype {
+	case dns.TypeDNSKEY:
+		out = dnssec.Copies(a.dnskey[:len(a.dnskey)-len(sigsIn(a.dnskey))])
+	case dns.TypeNSEC:
+		out = dnssec.Copies(a.nsec[:1])
+	case dns.TypeRRSIG:
+		out = dnssec.Copies(slices.Concat(a.soa, a.ns, sigsIn(a.dnskey), sigsIn(a.nsec)))
+		if apex, ok := snap.Get(z.Name); ok {
+			s := d.signers[zi]
+			for _, t := range apex.Types() {
+				if t != dns.TypeNSEC { // the apex NSEC is a.nsec, with the zone's own types
+					out = append(out, s.EntrySigs(&apex, t, owner, z.Name, apex.RRs(owner, t)[0].Header().Ttl)...)
+				}
+			}
+		}
+	}
+	for _, rr := range out {
+		rr.Header().Name = owner
+	}
+	return out
+}
+
+// sigsIn returns the RRSIGs at the end of rrs, an RRset followed by its
+// signatures.
+func sigsIn(rrs []dns.RR) []dns.RR {
+	i := len(rrs)
+	for i > 0 && rrs[i-1].Header().Rrtype == dns.TypeRRSIG {
+		i--
+	}
+	return rrs[i:]
+}
+
 // glueSigs returns the signatures of the glue in extra, from their entries.
 func (d *DBRecords) glueSigs(snap *store.Snapshot, s *dnssec.Signer, zone string, extra []dns.RR) []dns.RR {
 	var out []dns.RR

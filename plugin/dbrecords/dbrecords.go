@@ -105,6 +105,16 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	// change ns while it takes the loader over); the serial is the data's.
 	z := store.Version{Zone: d.zones.List[zi], Serial: snap.Zones[zi].Serial}
 	qtype := state.QType()
+	switch qtype {
+	case dns.TypeAXFR, dns.TypeIXFR:
+		// Transfers are the transfer plugin's, which sits before this one in
+		// the chain; without one for the zone, none is allowed (RFC 5936).
+		return dns.RcodeRefused, nil
+	case dns.TypeNXNAME:
+		return dns.RcodeFormatError, nil // a meta-type, only for NSEC bitmaps (RFC 9824 section 3.5)
+	}
+	s := d.signer(zi)
+	do := s != nil && state.Do()
 
 	m := new(dns.Msg)
 	m.SetReply(r)
@@ -113,32 +123,111 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	var e store.Entry
 	found := true
 	if qname == z.Name {
-		m.Answer, m.Extra = d.apex(snap, z, owner, qtype)
+		m.Answer, m.Extra = d.apex(snap, zi, z, owner, qtype)
 	} else {
 		e, found = snap.Find(qname, z.Name)
-		ok := found
 		switch {
-		case !ok && d.Fall.Through(qname):
+		case !found && d.Fall.Through(qname):
 			return plugin.NextOrFailure(d.Name(), d.Next, ctx, w, r)
-		case !ok:
+		case !found && do:
+			// Black lies (RFC 9824): the name exists with an NSEC and its
+			// signature only, so queries for those are answered.
+			m.Answer = blackLie(s, z.Name, qname, qtype)
+		case !found:
 			m.Rcode = dns.RcodeNameError
-		case qtype == dns.TypeA || qtype == dns.TypeAAAA:
-			m.Answer = e.RRs(owner, qtype)
+		default:
+			m.Answer = below(s, &e, z.Name, owner, qname, qtype, do)
 		}
 	}
 	if len(m.Answer) == 0 {
 		m.Ns = []dns.RR{z.SOA(d.cfg.negativeTTL, d.cfg.negativeTTL)}
 	}
-	if d.signers != nil && d.signers[zi] != nil && state.Do() {
-		d.signReply(m, snap, zi, z, owner, qname, qtype, e, found)
+	if do {
+		d.signReply(m, snap, zi, z, owner, qname, e, found)
 	}
 	w.WriteMsg(m)
 	return dns.RcodeSuccess, nil
 }
 
-// apex answers a query for the zone's own name: SOA, NS (with in-zone glue) and
-// any A/AAAA rows at the apex.
-func (d *DBRecords) apex(snap *store.Snapshot, z store.Version, owner string, qtype uint16) (answer, extra []dns.RR) {
+// signer returns zone zi's signer, nil when the zone is not signed.
+func (d *DBRecords) signer(zi int) *dnssec.Signer {
+	if d.signers == nil {
+		return nil
+	}
+	return d.signers[zi]
+}
+
+// anyType is the one RRset an ANY query at e is answered with (RFC 8482):
+// its A RRset, else its AAAA RRset; 0 when it has neither.
+func anyType(e *store.Entry) uint16 {
+	for _, t := range e.Types() {
+		if t == dns.TypeA || t == dns.TypeAAAA {
+			return t
+		}
+	}
+	return 0
+}
+
+// below answers qtype at e, the entry found for qname below the apex of
+// zone: its own, or the wildcard that covers qname. s is nil in an unsigned zone. An
+// NSEC or RRSIG query is answered with the records the zone holds at the
+// name whether or not DO is set (RFC 4035 section 3.1 restricts only what
+// is added to other answers); at a name synthesized from a wildcard they
+// exist only as signed, with DO.
+func below(s *dnssec.Signer, e *store.Entry, zone, owner, qname string, qtype uint16, do bool) []dns.RR {
+	if qtype == dns.TypeANY {
+		qtype = anyType(e)
+	}
+	switch qtype {
+	case dns.TypeA, dns.TypeAAAA:
+		return e.RRs(owner, qtype)
+	case dns.TypeNSEC, dns.TypeRRSIG:
+		own := e.Name() == qname
+		if s == nil || !own && !do {
+			return nil
+		}
+		nsec := dnssec.NSECOf(qname, s.NegTTL, s.Bitmap(e)...)
+		if qtype == dns.TypeNSEC {
+			return []dns.RR{nsec}
+		}
+		var sigs []dns.RR
+		for _, t := range e.Types() {
+			rrset, ttl := []dns.RR{nsec}, s.NegTTL
+			if t != dns.TypeNSEC {
+				rrset = e.RRs(owner, t)
+				ttl = rrset[0].Header().Ttl
+			}
+			if own {
+				sigs = append(sigs, s.EntrySigs(e, t, owner, zone, ttl)...)
+			} else {
+				sigs = append(sigs, s.SignNow(rrset, zone)...)
+			}
+		}
+		return sigs
+	}
+	return nil
+}
+
+// blackLie answers an NSEC or RRSIG query for a name that does not exist in a
+// signed zone, as the black-lie NSEC says it does; nil for other types.
+func blackLie(s *dnssec.Signer, zone, qname string, qtype uint16) []dns.RR {
+	nsec := dnssec.NSECOf(qname, s.NegTTL, dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNXNAME)
+	switch qtype {
+	case dns.TypeNSEC:
+		return []dns.RR{nsec}
+	case dns.TypeRRSIG:
+		return s.SignNow([]dns.RR{nsec}, zone)
+	}
+	return nil
+}
+
+// apex answers a query for the zone's own name: SOA, NS (with in-zone glue),
+// any A/AAAA rows at the apex, and in a signed zone its DNSKEY, NSEC and
+// RRSIG records.
+func (d *DBRecords) apex(snap *store.Snapshot, zi int, z store.Version, owner string, qtype uint16) (answer, extra []dns.RR) {
+	if qtype == dns.TypeANY {
+		qtype = dns.TypeSOA // one RRset (RFC 8482)
+	}
 	switch qtype {
 	case dns.TypeSOA:
 		soa := z.SOA(d.cfg.ttl, d.cfg.negativeTTL)
@@ -149,6 +238,10 @@ func (d *DBRecords) apex(snap *store.Snapshot, z store.Version, owner string, qt
 	case dns.TypeA, dns.TypeAAAA:
 		if e, ok := snap.Get(z.Name); ok {
 			return e.RRs(owner, qtype), nil
+		}
+	case dns.TypeDNSKEY, dns.TypeNSEC, dns.TypeRRSIG:
+		if d.signer(zi) != nil {
+			return d.apexDNSSEC(snap, zi, z, owner, qtype), nil
 		}
 	}
 	return nil, nil

@@ -80,6 +80,19 @@ func TestLookup(t *testing.T) {
 	}
 }
 
+// TestRefused: transfers (the transfer plugin's, before this one) and NXNAME
+// get an error code, which the server writes.
+func TestRefused(t *testing.T) {
+	d := newTestPlugin(fixtureRows())
+	for _, tc := range fixture.Refused {
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		rcode, err := d.ServeDNS(context.Background(), rec, tc.Msg())
+		if err != nil || rcode != tc.Rcode || rec.Msg != nil {
+			t.Errorf("Expected %s for %s %s and no reply written, got %s, %v, %v", dns.RcodeToString[tc.Rcode], tc.Qname, dns.TypeToString[tc.Qtype], dns.RcodeToString[rcode], err, rec.Msg)
+		}
+	}
+}
+
 func TestOutsideZonesGoesToNext(t *testing.T) {
 	d := newTestPlugin(fixtureRows())
 	d.Next = test.NextHandler(dns.RcodeRefused, nil)

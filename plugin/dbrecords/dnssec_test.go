@@ -11,28 +11,19 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 
-	"github.com/dbrecords/dbrecords/plugin/dbrecords/dnssec"
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
-	"github.com/dbrecords/dbrecords/test/dnskey"
 	"github.com/miekg/dns"
 )
 
 // signedPlugin serves the fixture with example.org signed by keys of alg.
-func signedPlugin(t *testing.T, alg uint8, flags ...uint16) (*DBRecords, []*dns.DNSKEY) {
+func signedPlugin(t testing.TB, alg uint8, flags ...uint16) (*DBRecords, []*dns.DNSKEY) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := &config{zones: []string{"example.org.", "example.net."}, ttl: 60, negativeTTL: 30, ns: []string{"ns1.example.org.", "ns2.example.org."}}
 	var pub []*dns.DNSKEY
 	for _, f := range flags {
-		base, _, err := dnskey.Write(dir, "example.org.", alg, f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, err := dnssec.ReadKey(base)
-		if err != nil {
-			t.Fatal(err)
-		}
+		k := testKey(t, dir, alg, f)
 		cfg.keys = append(cfg.keys, k)
 		pub = append(pub, k.RR)
 	}
@@ -226,18 +217,39 @@ func TestSignaturesFollowChanges(t *testing.T) {
 	}
 	verifySection(t, "deleted", r.Ns, keys)
 
-	// Renewal: with the clock three weeks on, every entry is renewed.
+	// Renewal keeps its own clock: with signatures three weeks on and one
+	// renewal a day later (a refresh of a day), every entry is renewed.
 	s := d.signers[0]
 	before, _ := d.snapshot().Get("www.example.org.")
 	s.Now = func() time.Time { return time.Now().Add(21 * 24 * time.Hour) }
 	defer func() { s.Now = time.Now }()
 	l.cur = d.snapshot()
-	for range 1 + l.cur.Buckets()/renewBuckets {
-		l.renew()
+	clock := t0
+	l.now = func() time.Time { return clock }
+	l.renew()
+	if after, _ := d.snapshot().Get("www.example.org."); after.Sigs != before.Sigs {
+		t.Fatal("Expected the first renewal only to start the clock")
 	}
+	clock = clock.Add(renewSweep)
+	l.renew()
 	after, _ := d.snapshot().Get("www.example.org.")
 	if after.Sigs == before.Sigs || s.NeedsRenewal(&after) {
 		t.Error("Expected the entry re-signed with a later expiration")
+	}
+}
+
+// TestRenewalShare: each renewal looks at the share of the buckets that the
+// time since the last one is of renewSweep.
+func TestRenewalShare(t *testing.T) {
+	d, _ := signedPlugin(t, dns.ED25519, 257)
+	clock := t0
+	l := &loader{zones: d.zones, signers: d.signers, cur: d.snapshot(), publish: d.serve, now: func() time.Time { return clock }}
+	l.renew()
+	n := uint64(l.cur.Buckets())
+	clock = clock.Add(renewSweep / 4)
+	l.renew()
+	if want := (n + 3) / 4; l.renewAt != want%n {
+		t.Errorf("Expected a quarter of %d buckets looked at after a quarter of the sweep, got to bucket %d", n, l.renewAt)
 	}
 }
 
@@ -265,4 +277,111 @@ func TestRereadKeepsSignatures(t *testing.T) {
 		t.Fatalf("Expected the changed name signed, got %v", r.Answer)
 	}
 	verifySection(t, "re-read", r.Answer, keys)
+}
+
+// ask queries d, with the DO bit when do.
+func ask(t *testing.T, d *DBRecords, qname string, qtype uint16, do bool) (int, *dns.Msg) {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(qname, qtype)
+	if do {
+		m.SetEdns0(4096, true)
+	}
+	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	rcode, err := d.ServeDNS(context.Background(), rec, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rcode, rec.Msg
+}
+
+// types lists the types of rrs, in order.
+func types(rrs []dns.RR) string {
+	var out []string
+	for _, rr := range rrs {
+		out = append(out, dns.TypeToString[rr.Header().Rrtype])
+	}
+	return strings.Join(out, " ")
+}
+
+// TestSignedQueryTypes: DNSKEY, NSEC and RRSIG are zone data, answered with
+// or without DO (RFC 4035 section 3.1), and never denied by an NSEC that
+// lists them; ANY gets one signed RRset; NXNAME is FORMERR; the black lie
+// of the longest names still fits in a name.
+func TestSignedQueryTypes(t *testing.T) {
+	d, keys := signedPlugin(t, dns.ECDSAP256SHA256, 257, 256)
+	for _, q := range []struct {
+		qname string
+		qtype uint16
+		do    bool
+		want  string // the answer section's types
+	}{
+		{"example.org.", dns.TypeDNSKEY, false, "DNSKEY DNSKEY"},
+		{"example.org.", dns.TypeNSEC, false, "NSEC"},
+		{"example.org.", dns.TypeNSEC, true, "NSEC RRSIG"},
+		{"www.example.org.", dns.TypeNSEC, false, "NSEC"},
+		{"www.example.org.", dns.TypeNSEC, true, "NSEC RRSIG"},
+		{"ent.example.org.", dns.TypeNSEC, true, "NSEC RRSIG"},
+		{"anything.wild.example.org.", dns.TypeNSEC, true, "NSEC RRSIG"},
+		{"nope.example.org.", dns.TypeNSEC, true, "NSEC RRSIG"},
+		{"example.org.", dns.TypeRRSIG, true, "RRSIG RRSIG RRSIG RRSIG RRSIG"}, // SOA, NS, DNSKEY (by the KSK), NSEC, A,
+		{"example.org.", dns.TypeRRSIG, false, "RRSIG RRSIG RRSIG RRSIG RRSIG"},
+		{"www.example.org.", dns.TypeRRSIG, true, "RRSIG RRSIG RRSIG"},
+		{"anything.wild.example.org.", dns.TypeRRSIG, true, "RRSIG RRSIG"},
+		{"nope.example.org.", dns.TypeRRSIG, true, "RRSIG"},
+		{"www.example.org.", dns.TypeANY, true, "A A RRSIG"},
+		{"example.org.", dns.TypeANY, true, "SOA RRSIG"},
+		{"example.org.", dns.TypeANY, false, "SOA"},
+	} {
+		what := q.qname + " " + dns.TypeToString[q.qtype]
+		if q.do {
+			what += " +dnssec"
+		}
+		_, r := ask(t, d, q.qname, q.qtype, q.do)
+		if r.Rcode != dns.RcodeSuccess || types(r.Answer) != q.want || len(r.Ns) != 0 {
+			t.Errorf("%s: expected NOERROR with %s and no authority, got %s with %q %v", what, q.want, dns.RcodeToString[r.Rcode], types(r.Answer), r.Ns)
+			continue
+		}
+		if q.do && q.qtype != dns.TypeRRSIG {
+			verifySection(t, what, r.Answer, keys)
+		}
+		for _, rr := range r.Answer {
+			if n, ok := rr.(*dns.NSEC); ok && !slices.Contains(n.TypeBitMap, dns.TypeNSEC) {
+				t.Errorf("%s: expected the NSEC to list NSEC, got %v", what, n)
+			}
+		}
+	}
+	// An RRSIG query is answered with signatures that verify.
+	_, r := ask(t, d, "www.example.org.", dns.TypeRRSIG, true)
+	_, a := ask(t, d, "www.example.org.", dns.TypeA, true)
+	_, aaaa := ask(t, d, "www.example.org.", dns.TypeAAAA, true)
+	_, nsec := ask(t, d, "www.example.org.", dns.TypeNSEC, true)
+	var rrsets []dns.RR
+	for _, m := range []*dns.Msg{a, aaaa, nsec} {
+		for _, rr := range m.Answer {
+			if rr.Header().Rrtype != dns.TypeRRSIG {
+				rrsets = append(rrsets, rr)
+			}
+		}
+	}
+	verifySection(t, "www RRSIG query", append(rrsets, r.Answer...), keys)
+
+	if rcode, r := ask(t, d, "www.example.org.", dns.TypeNXNAME, true); rcode != dns.RcodeFormatError || r != nil {
+		t.Errorf("Expected FORMERR for an NXNAME query, got %s", dns.RcodeToString[rcode])
+	}
+
+	// 254 and 255 octets in wire form: \000.name would not fit.
+	long := strings.Repeat(strings.Repeat("x", 62)+".", 3)
+	for _, qname := range []string{strings.Repeat("a", 51) + "." + long + "example.org.", strings.Repeat("a", 52) + "." + long + "example.org."} {
+		_, r := ask(t, d, qname, dns.TypeA, true)
+		b, err := r.Pack()
+		if err == nil {
+			err = new(dns.Msg).Unpack(b)
+		}
+		if err != nil {
+			t.Errorf("Expected the black lie for a %d-octet name to pack and unpack, got %v", len(qname)+1, err)
+			continue
+		}
+		verifySection(t, "long black lie", r.Ns, keys)
+	}
 }

@@ -15,15 +15,20 @@ import (
 	"github.com/miekg/dns"
 )
 
-// FuzzServeDNS feeds arbitrary packets to the handler: it must not panic, and
-// any reply it writes must pack. Seeds are in testdata/fuzz/FuzzServeDNS.
+// FuzzServeDNS feeds arbitrary packets to the handler, unsigned and signed:
+// it must not panic, and any reply it writes must pack and unpack again, as
+// a client reads it. Seeds are in testdata/fuzz/FuzzServeDNS.
 func FuzzServeDNS(f *testing.F) {
+	long := strings.Repeat(strings.Repeat("x", 62)+".", 3) // 189 octets of labels
 	for _, q := range []struct {
 		name  string
 		qtype uint16
 	}{
 		{"www.example.org.", dns.TypeA}, {"a.b.wild.example.org.", dns.TypeAAAA},
 		{"example.org.", dns.TypeNS}, {"ent.example.org.", dns.TypeANY}, {"\\000.example.net.", dns.TypeSOA},
+		{"example.org.", dns.TypeRRSIG}, {"nope.example.org.", dns.TypeNSEC}, {"www.example.org.", dns.TypeNXNAME},
+		{strings.Repeat("a", 51) + "." + long + "example.org.", dns.TypeA}, // 254 octets
+		{strings.Repeat("a", 52) + "." + long + "example.org.", dns.TypeA}, // 255 octets
 	} {
 		m := new(dns.Msg)
 		m.SetQuestion(q.name, q.qtype)
@@ -34,17 +39,25 @@ func FuzzServeDNS(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	d := newTestPlugin(fixtureRows())
+	plain := newTestPlugin(fixtureRows())
+	signed, _ := signedPlugin(f, dns.ED25519, 257)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m := new(dns.Msg)
 		if err := m.Unpack(data); err != nil || len(m.Question) != 1 {
 			return // the server drops these before any plugin sees them
 		}
-		rec := dnstest.NewRecorder(&test.ResponseWriter{})
-		d.ServeDNS(context.Background(), rec, m)
-		if rec.Msg != nil {
-			if _, err := rec.Msg.Pack(); err != nil {
-				t.Errorf("Expected a reply that packs, got %v", err)
+		for _, d := range []*DBRecords{plain, signed} {
+			rec := dnstest.NewRecorder(&test.ResponseWriter{})
+			d.ServeDNS(context.Background(), rec, m.Copy())
+			if rec.Msg == nil {
+				continue
+			}
+			b, err := rec.Msg.Pack()
+			if err != nil {
+				t.Fatalf("Expected a reply that packs, got %v for %v", err, m.Question[0])
+			}
+			if err := new(dns.Msg).Unpack(b); err != nil {
+				t.Fatalf("Expected a reply a client can read, got %v for %v", err, m.Question[0])
 			}
 		}
 	})

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"strings"
+	"time"
+
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/dnssec"
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/source"
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
-	"math"
-	"strings"
-	"time"
 )
 
 const (
@@ -58,6 +59,7 @@ type loader struct {
 	journal   int                 // bytes of IXFR journal per zone
 	signers   []*dnssec.Signer    // by zone index, nil entries for unsigned zones; nil when none is signed
 	renewAt   uint64              // the bucket renew looked at last
+	renewedAt time.Time           // when renew last ran; zero before the first snapshot
 	table     string              // for log lines
 	scrub     func(string) string // removes passwords from a log line
 	label     string              // metrics label
@@ -261,20 +263,36 @@ func (l *loader) poll(ctx context.Context) (more bool, err error) {
 	return more, nil
 }
 
-// renewBuckets is how many buckets each poll looks at for signatures to
-// renew: a million names (256k buckets) are swept every few minutes at the
-// default refresh, far within sigRefresh.
-const renewBuckets = 1024
+// renewSweep is how long one sweep of every bucket for signatures to renew
+// takes, whatever the refresh and the table size: far within dnssec.Refresh
+// (7 days), the margin a signature has when it is due.
+const renewSweep = 24 * time.Hour
 
-// renew signs again the entries of the next renewBuckets buckets whose
-// signatures expire within sigRefresh.
+// renew signs again the entries whose signatures expire within
+// dnssec.Refresh, looking at the share of the buckets that the time since the
+// last call is of renewSweep: renewal keeps its own clock, so a long refresh
+// or a large zone cannot outrun the signatures' validity.
 func (l *loader) renew() {
 	if l.signers == nil || l.cur == nil {
 		return
 	}
-	var names []string
+	now := l.clock()
+	if l.renewedAt.IsZero() {
+		l.renewedAt = now // every signature was just made
+		return
+	}
 	n := uint64(l.cur.Buckets()) //nolint:gosec // a positive count
-	for range renewBuckets {
+	elapsed := now.Sub(l.renewedAt)
+	if elapsed <= 0 {
+		return
+	}
+	count := n
+	if elapsed < renewSweep {
+		count = uint64(math.Ceil(float64(n) * elapsed.Seconds() / renewSweep.Seconds()))
+	}
+	l.renewedAt = now
+	var names []string
+	for range count {
 		l.renewAt = (l.renewAt + 1) % n
 		b := l.cur.Bucket(l.renewAt)
 		for i := 0; i < len(b); {

@@ -103,12 +103,37 @@ func (cfg *config) addKeys(c *caddy.Controller) error {
 			return c.Errf("property 'key': %v", err)
 		}
 		cfg.keys = append(cfg.keys, k)
-		if ds := k.RR.ToDS(dns.SHA256); ds != nil {
-			log.Infof("Signing %s with key %d (%s); the DS for its parent: %s", k.RR.Hdr.Name, k.Tag, dns.AlgorithmToString[k.RR.Algorithm],
-				strings.Join(strings.Fields(ds.String()), " "))
-		}
 	}
 	return nil
+}
+
+// logKeys says, per zone, which keys sign what and the DS records its parent
+// needs: those of the keys that sign the DNSKEY RRset only, since the DS of a
+// key that does not makes the zone bogus.
+func (cfg *config) logKeys() {
+	for _, z := range cfg.zones {
+		var keys []*dnssec.Key
+		for _, k := range cfg.keys {
+			if strings.EqualFold(k.RR.Hdr.Name, z) {
+				keys = append(keys, k)
+			}
+		}
+		ksk, zsk := dnssec.Split(keys)
+		for _, k := range keys {
+			alg := dns.AlgorithmToString[k.RR.Algorithm]
+			switch {
+			case !slices.Contains(ksk, k):
+				log.Infof("Signing %s with zone-signing key %d (%s); it has no DS", z, k.Tag, alg)
+			case k.RR.ToDS(dns.SHA256) != nil:
+				role := "key-signing key"
+				if slices.Contains(zsk, k) {
+					role = "key"
+				}
+				log.Infof("Signing %s with %s %d (%s); the DS for its parent: %s", z, role, k.Tag, alg,
+					strings.Join(strings.Fields(k.RR.ToDS(dns.SHA256).String()), " "))
+			}
+		}
+	}
 }
 
 // setTLS parses "tls [CERT KEY] CACERT" as CoreDNS's etcd plugin does.
@@ -188,6 +213,7 @@ func parse(c *caddy.Controller) (*config, error) {
 			return nil, c.Errf("property 'key': key %d is for %s, which this block does not serve (%s)", k.Tag, owner, strings.Join(cfg.zones, " "))
 		}
 	}
+	cfg.logKeys()
 	return cfg, cfg.setDSN(c, dsn, dsnFile, fileDSN)
 }
 

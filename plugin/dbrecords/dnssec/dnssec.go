@@ -20,6 +20,7 @@ import (
 	"time"
 
 	clog "github.com/coredns/coredns/plugin/pkg/log"
+
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
 	"github.com/miekg/dns"
 )
@@ -109,17 +110,25 @@ type Signer struct {
 // NSEC records have TTL negTTL.
 func New(keys []*Key, negTTL uint32) *Signer {
 	s := &Signer{Keys: keys, NegTTL: negTTL, Now: time.Now}
+	s.KSK, s.ZSK = Split(keys)
+	return s
+}
+
+// Split divides one zone's keys into those that sign the DNSKEY RRset (and
+// whose DS goes to the parent) and those that sign the rest: KSKs (SEP flag)
+// and ZSKs when there are both, else every key does both (CSKs).
+func Split(keys []*Key) (ksk, zsk []*Key) {
 	for _, k := range keys {
 		if k.RR.Flags&dns.SEP != 0 {
-			s.KSK = append(s.KSK, k)
+			ksk = append(ksk, k)
 		} else {
-			s.ZSK = append(s.ZSK, k)
+			zsk = append(zsk, k)
 		}
 	}
-	if len(s.ZSK) == 0 || len(s.KSK) == 0 {
-		s.ZSK, s.KSK = keys, keys
+	if len(ksk) == 0 || len(zsk) == 0 {
+		return keys, keys
 	}
-	return s
+	return ksk, zsk
 }
 
 // Sign returns the RRSIGs of rrset (one owner, one type) by keys.
@@ -166,14 +175,68 @@ func (s *Signer) window() (incep, expir uint32) {
 	return uint32(now.Add(-sigBackdate).Unix()), uint32(now.Add(sigValidity + jitter).Unix()) //nolint:gosec // RFC 4034 serial time
 }
 
-// NSECOf is the NSEC of an existing name (black lies: from the name to
-// \000.name), listing the types it has.
+// NSECOf is the NSEC of an existing name (black lies: from the name to its
+// immediate successor, \000.name for all but the longest names), listing
+// the types it has.
 func NSECOf(owner string, ttl uint32, types ...uint16) *dns.NSEC {
 	return &dns.NSEC{
 		Hdr:        dns.RR_Header{Name: owner, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: ttl},
-		NextDomain: `\000.` + owner,
+		NextDomain: Successor(owner),
 		TypeBitMap: types,
 	}
+}
+
+// Successor returns the name that follows owner in canonical order (RFC 4034
+// section 6.1), as RFC 4471 section 3.1.2 derives it: \000.owner when that
+// fits in 255 octets; else owner with a \000 octet added to its first label;
+// else owner with the last octet of its first label increased (dropping
+// trailing \255 octets, and skipping the upper-case letters that canonical
+// order does not know), and so on up the labels. A name with no successor
+// (all \255, which no host name is) is returned as it is.
+func Successor(owner string) string {
+	buf := make([]byte, 256)
+	n, err := dns.PackDomainName(dns.Fqdn(owner), buf, 0, nil, false)
+	if err != nil {
+		return `\000.` + owner
+	}
+	wire := buf[:n]
+	if n+2 <= 255 {
+		return `\000.` + owner
+	}
+	for off := 0; wire[off] != 0; off += int(wire[off]) + 1 {
+		l := int(wire[off])
+		label, rest := wire[off+1:off+1+l], wire[off+1+l:]
+		if l < 63 && (off > 0 || n+1 <= 255) {
+			return unpackName(slices.Concat([]byte{byte(l + 1)}, label, []byte{0}, rest))
+		}
+		for len(label) > 0 && label[len(label)-1] == 0xff {
+			label = label[:len(label)-1]
+		}
+		if len(label) == 0 {
+			continue // the next name is past the parent's whole subtree
+		}
+		label = slices.Clone(label)
+		for i, c := range label {
+			if c >= 'A' && c <= 'Z' {
+				label[i] = c + 'a' - 'A' // canonical order compares ASCII lower case
+			}
+		}
+		label[len(label)-1]++
+		if c := label[len(label)-1]; c >= 'A' && c <= 'Z' {
+			label[len(label)-1] = 'Z' + 1
+		}
+		return unpackName(slices.Concat([]byte{byte(len(label))}, label, rest))
+	}
+	return owner
+}
+
+// unpackName returns the presentation form of a wire-format name.
+func unpackName(wire []byte) string {
+	name, _, err := dns.UnpackDomainName(wire, 0)
+	if err != nil {
+		return "."
+	}
+	return name
 }
 
 // SignEntry sets e.sigs: inception and expiration (4 bytes each), then per
@@ -273,7 +336,7 @@ func (s *Signer) Window() (incep, expir uint32) {
 	return uint32(now.Add(-sigBackdate).Unix()), uint32(now.Add(sigValidity).Unix()) //nolint:gosec // RFC 4034 serial time
 }
 
-// Copies returns Copies of rrs, so that no answer shares records with another.
+// Copies returns copies of rrs, so that no answer shares records with another.
 func Copies(rrs []dns.RR) []dns.RR {
 	out := make([]dns.RR, len(rrs))
 	for i, rr := range rrs {
