@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -171,5 +172,79 @@ func TestDSLogged(t *testing.T) {
 	}
 	if strings.Contains(out, zskDS) || !strings.Contains(out, fmt.Sprintf("zone-signing key %d", zskKey.KeyTag())) {
 		t.Errorf("Expected the ZSK %d logged without a DS, got:\n%s", zskKey.KeyTag(), out)
+	}
+}
+
+// signedA asks s for www.example.org A with DO and returns the key tags of
+// the signatures that verify against keys; it fails on anything but a
+// signed answer.
+func signedA(t *testing.T, s *server, keys ...*dns.DNSKEY) []uint16 {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion("www.example.org.", dns.TypeA)
+	m.SetEdns0(1232, true)
+	r, err := dns.Exchange(m, s.dns)
+	if err != nil || r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("Expected a signed answer for www.example.org, got %v (%v)", r, err)
+	}
+	var set []dns.RR
+	var tags []uint16
+	for _, rr := range r.Answer {
+		if _, ok := rr.(*dns.A); ok {
+			set = append(set, rr)
+		}
+	}
+	for _, rr := range r.Answer {
+		if sig, ok := rr.(*dns.RRSIG); ok {
+			for _, k := range keys {
+				if k.KeyTag() == sig.KeyTag && sig.Verify(k, set) == nil {
+					tags = append(tags, sig.KeyTag)
+				}
+			}
+		}
+	}
+	if len(set) == 0 || len(tags) == 0 {
+		t.Fatalf("Expected www.example.org A with a valid signature, got %v", r.Answer)
+	}
+	return tags
+}
+
+// TestReloadNewKeysNeverBlinks: a reload that adds a key (the rollover
+// procedure of docs/dnssec.md) and changes negative_ttl, while the database
+// is unreachable, keeps every answer signed by the old key until every name
+// is signed again, then signs with both; it reads nothing from the table.
+func TestReloadNewKeysNeverBlinks(t *testing.T) {
+	dir := t.TempDir()
+	old, oldKey := writeKey(t, dir, "example.org.", dns.ED25519)
+	newer, newKey := writeKey(t, dir, "example.org.", dns.ED25519)
+	_, s, p := startBehindProxy(t, [][4]any{{"www.example.org", "A", "192.0.2.1", nil}}, "key file "+old)
+	s.waitReady(t)
+	signedA(t, s, oldKey)
+	p.down()
+	done := s.reload(t, func(c string) string {
+		return strings.Replace(c, "key file "+old, "key file "+old+" "+newer+"\n\t\tnegative_ttl 10", 1)
+	})
+	for deadline := time.Now().Add(30 * time.Second); !slices.Contains(signedA(t, s, oldKey, newKey), newKey.KeyTag()); {
+		if time.Now().After(deadline) {
+			t.Fatalf("Expected the new key to sign within 30 s of the reload, got:\n%s", s.out.String())
+		}
+		if strings.Contains(s.out.String(), "[ERROR] Restart failed") {
+			t.Fatalf("Expected the reload to succeed, got:\n%s", s.out.String())
+		}
+	}
+	if strings.Count(s.out.String(), "Reloading complete") == done {
+		t.Error("Expected the new key to be served only once the reload completed")
+	}
+	if tags := signedA(t, s, oldKey, newKey); len(tags) != 2 {
+		t.Errorf("Expected signatures by both keys after the rollover reload, got %v", tags)
+	}
+	m := new(dns.Msg)
+	m.SetQuestion("nope.example.org.", dns.TypeA)
+	m.SetEdns0(1232, true)
+	if r, err := dns.Exchange(m, s.dns); err != nil || len(r.Ns) == 0 || r.Ns[0].Header().Ttl != 10 {
+		t.Errorf("Expected the reloaded negative_ttl 10 in a denial, got %v (%v)", r, err)
+	}
+	if n := s.counter(t, "coredns_dbrecords_full_reads_total"); n != 1 {
+		t.Errorf("Expected the reload to read nothing again (1 full read, at start-up), got %v", n)
 	}
 }

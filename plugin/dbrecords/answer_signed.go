@@ -15,6 +15,7 @@ import (
 // content of the apex entry; built when first asked, kept until either
 // changes.
 type apexSigs struct {
+	signer   *dnssec.Signer
 	serial   uint32
 	apexData string // the apex entry's data, "" without one
 	soa      []dns.RR
@@ -33,14 +34,13 @@ type apexCache struct{ p atomic.Pointer[apexSigs] }
 // (from a wildcard, or a black lie); a negative answer gets the signed SOA and
 // the NSEC of qname (black lies: a name that does not exist gets NOERROR and
 // an NSEC whose types are RRSIG, NSEC and NXNAME, RFC 9824).
-func (d *DBRecords) signReply(m *dns.Msg, snap *store.Snapshot, zi int, z store.Version, owner, qname string, e store.Entry, found bool) {
-	s := d.signers[zi]
+func (d *DBRecords) signReply(m *dns.Msg, snap *store.Snapshot, zi int, z store.Version, s *dnssec.Signer, owner, qname string, e store.Entry, found bool) {
 	if len(m.Answer) > 0 {
 		h := m.Answer[0].Header()
 		switch {
 		case h.Rrtype == dns.TypeRRSIG: // the signatures are the answer
 		case qname == z.Name:
-			a := d.apexSigned(snap, zi, z)
+			a := d.apexSigned(snap, zi, z, s)
 			switch h.Rrtype {
 			case dns.TypeSOA:
 				m.Answer = append(m.Answer, dnssec.Copies(a.soa)...)
@@ -67,10 +67,11 @@ func (d *DBRecords) signReply(m *dns.Msg, snap *store.Snapshot, zi int, z store.
 		return
 	}
 	m.Rcode = dns.RcodeSuccess
-	m.Ns = append(m.Ns, d.soaNeg(d.apexSigned(snap, zi, z))...)
+	a := d.apexSigned(snap, zi, z, s)
+	m.Ns = append(m.Ns, d.soaNeg(a)...)
 	switch {
 	case qname == z.Name:
-		m.Ns = append(m.Ns, dnssec.Copies(d.apexSigned(snap, zi, z).nsec)...)
+		m.Ns = append(m.Ns, dnssec.Copies(a.nsec)...)
 	case found && e.Name() == qname: // NODATA
 		// In lower case: an NSEC's next name is signed as written
 		// (RFC 6840 section 5.1), and it was signed in lower case.
@@ -89,8 +90,8 @@ func (d *DBRecords) signReply(m *dns.Msg, snap *store.Snapshot, zi int, z store.
 
 // apexDNSSEC answers a DNSKEY, NSEC or RRSIG query at zone zi's apex, with
 // or without DO: the records are zone data (RFC 4035 section 3.1).
-func (d *DBRecords) apexDNSSEC(snap *store.Snapshot, zi int, z store.Version, owner string, qtype uint16) []dns.RR {
-	a := d.apexSigned(snap, zi, z)
+func (d *DBRecords) apexDNSSEC(snap *store.Snapshot, zi int, z store.Version, s *dnssec.Signer, owner string, qtype uint16) []dns.RR {
+	a := d.apexSigned(snap, zi, z, s)
 	var out []dns.RR
 	switch qtype {
 	case dns.TypeDNSKEY:
@@ -100,7 +101,6 @@ func (d *DBRecords) apexDNSSEC(snap *store.Snapshot, zi int, z store.Version, ow
 	case dns.TypeRRSIG:
 		out = dnssec.Copies(slices.Concat(a.soa, a.ns, sigsIn(a.dnskey), sigsIn(a.nsec)))
 		if apex, ok := snap.Get(z.Name); ok {
-			s := d.signers[zi]
 			for _, t := range apex.Types() {
 				if t != dns.TypeNSEC { // the apex NSEC is a.nsec, with the zone's own types
 					out = append(out, s.EntrySigs(&apex, t, owner, z.Name, apex.RRs(owner, t)[0].Header().Ttl)...)
@@ -149,20 +149,20 @@ func (d *DBRecords) soaNeg(a *apexSigs) []dns.RR {
 	return out
 }
 
-// apexSigned returns zone zi's signed apex RRsets for snap, signing them
-// when the serial or the apex's own records changed, or they age.
-func (d *DBRecords) apexSigned(snap *store.Snapshot, zi int, z store.Version) *apexSigs {
+// apexSigned returns zone zi's signed apex RRsets for snap, signed by s,
+// signing them when the serial, the apex's own records or the signer
+// changed, or they age.
+func (d *DBRecords) apexSigned(snap *store.Snapshot, zi int, z store.Version, s *dnssec.Signer) *apexSigs {
 	apex, hasApex := snap.Get(z.Name)
 	data := ""
 	if hasApex {
 		data = apex.Content()
 	}
-	s := d.signers[zi]
-	if a := d.apexc[zi].p.Load(); a != nil && a.serial == z.Serial && a.apexData == data && s.Now().Add(dnssec.Refresh).Before(a.expir) {
+	if a := d.apexc[zi].p.Load(); a != nil && a.signer == s && a.serial == z.Serial && a.apexData == data && s.Now().Add(dnssec.Refresh).Before(a.expir) {
 		return a
 	}
 	incep, expir := s.Window()
-	a := &apexSigs{serial: z.Serial, apexData: data, expir: time.Unix(int64(expir), 0)}
+	a := &apexSigs{signer: s, serial: z.Serial, apexData: data, expir: time.Unix(int64(expir), 0)}
 	soa := z.SOA(d.cfg.ttl, d.cfg.negativeTTL)
 	a.soa = s.Sign([]dns.RR{soa}, z.Name, s.ZSK, incep, expir)
 	ns := d.nsRRs(z, z.Name)

@@ -253,6 +253,7 @@ func (l *loader) apply(ctx context.Context, fresh []source.Change, w0, w1 uint64
 
 // commit publishes snap and updates the gauges.
 func (l *loader) commit(snap *store.Snapshot) {
+	snap.Signers = l.signers
 	l.cur = snap
 	l.publish(snap)
 	recordsGauge.WithLabelValues(l.label).Set(float64(snap.Records))

@@ -39,7 +39,7 @@ type DBRecords struct {
 
 	xfer *transfer.Transfer // the transfer plugin of this server block, for NOTIFY; nil without one
 
-	signers []*dnssec.Signer // by zone index; nil when no zone is signed (dnssec.go)
+	signers []*dnssec.Signer // by zone index, as configured; nil when no zone is signed. Answers use the snapshot's.
 	apexc   []apexCache      // by zone index: the signed apex RRsets
 
 	mu         sync.Mutex     // guards sh, stopNotify and down
@@ -60,9 +60,9 @@ var (
 // New returns a DBRecords for cfg. Nothing is started until OnStartup.
 func New(cfg *config) *DBRecords {
 	d := &DBRecords{Fall: cfg.fall, cfg: cfg, zones: records.NewZoneSet(cfg.zones, cfg.ns)}
+	d.apexc = make([]apexCache, len(d.zones.List))
 	if len(cfg.keys) > 0 {
 		d.signers = make([]*dnssec.Signer, len(d.zones.List))
-		d.apexc = make([]apexCache, len(d.zones.List))
 		for zi, z := range d.zones.List {
 			var keys []*dnssec.Key
 			for _, k := range cfg.keys {
@@ -113,7 +113,7 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	case dns.TypeNXNAME:
 		return dns.RcodeFormatError, nil // a meta-type, only for NSEC bitmaps (RFC 9824 section 3.5)
 	}
-	s := d.signer(zi)
+	s := signerOf(snap, zi)
 	do := s != nil && state.Do()
 
 	m := new(dns.Msg)
@@ -143,18 +143,19 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		m.Ns = []dns.RR{z.SOA(d.cfg.negativeTTL, d.cfg.negativeTTL)}
 	}
 	if do {
-		d.signReply(m, snap, zi, z, owner, qname, e, found)
+		d.signReply(m, snap, zi, z, s, owner, qname, e, found)
 	}
 	w.WriteMsg(m)
 	return dns.RcodeSuccess, nil
 }
 
-// signer returns zone zi's signer, nil when the zone is not signed.
-func (d *DBRecords) signer(zi int) *dnssec.Signer {
-	if d.signers == nil {
-		return nil
+// signerOf returns the signer that signed zone zi in snap, nil when the
+// zone is not signed there.
+func signerOf(snap *store.Snapshot, zi int) *dnssec.Signer {
+	if ss, ok := snap.Signers.([]*dnssec.Signer); ok && zi < len(ss) {
+		return ss[zi]
 	}
-	return d.signers[zi]
+	return nil
 }
 
 // anyType is the one RRset an ANY query at e is answered with (RFC 8482):
@@ -240,8 +241,8 @@ func (d *DBRecords) apex(snap *store.Snapshot, zi int, z store.Version, owner st
 			return e.RRs(owner, qtype), nil
 		}
 	case dns.TypeDNSKEY, dns.TypeNSEC, dns.TypeRRSIG:
-		if d.signer(zi) != nil {
-			return d.apexDNSSEC(snap, zi, z, owner, qtype), nil
+		if s := signerOf(snap, zi); s != nil {
+			return d.apexDNSSEC(snap, zi, z, s, owner, qtype), nil
 		}
 	}
 	return nil, nil

@@ -37,6 +37,9 @@ func newTestPlugin(rows []records.Row) *DBRecords {
 
 // serve makes d answer from s, as a loader would.
 func (d *DBRecords) serve(s *store.Snapshot) {
+	if s.Signers == nil && d.signers != nil {
+		s.Signers = d.signers // as the loader's commit sets it
+	}
 	p := new(atomic.Pointer[store.Snapshot])
 	p.Store(s)
 	d.data.Store(p)

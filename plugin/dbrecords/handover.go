@@ -9,6 +9,7 @@ import (
 
 	"github.com/coredns/caddy"
 
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/dnssec"
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
 )
 
@@ -41,6 +42,13 @@ type settings struct {
 	ttl                uint32
 	refresh, reconcile time.Duration
 	journal            int
+	keys               string           // what signs, as text: the keys and the NSEC TTL; "" when nothing does
+	signers            []*dnssec.Signer // by zone index, for keys; compared through keys
+}
+
+// same reports whether s and o set the loader up alike.
+func (s settings) same(o settings) bool {
+	return s.ttl == o.ttl && s.refresh == o.refresh && s.reconcile == o.reconcile && s.journal == o.journal && s.keys == o.keys
 }
 
 // shared is a running loader and the plugin instances that use it.
@@ -115,7 +123,7 @@ func (r *registry) attach(key, label string, s settings, tok *instanceToken, sta
 
 // apply hands s to the loader if it differs from what it runs with.
 func (sh *shared) apply(s settings) {
-	if sh.current != s {
+	if !sh.current.same(s) {
 		sh.current = s
 		sh.send(s)
 	}
@@ -227,13 +235,20 @@ func (d *DBRecords) loaderKey() string {
 	if d.cfg.dsnFile != "" {
 		src = "file:" + d.cfg.dsnFile
 	}
-	key := src + "\x00" + strings.Join(d.cfg.tlsArgs, " ") + "\x00" + d.cfg.table + "\x00" + strings.Join(d.cfg.zones, " ")
-	// Signed entries depend on the keys and the NSEC TTL.
+	return src + "\x00" + strings.Join(d.cfg.tlsArgs, " ") + "\x00" + d.cfg.table + "\x00" + strings.Join(d.cfg.zones, " ")
+}
+
+// keysText is what signed entries depend on, the keys and the NSEC TTL, as
+// text; "" when nothing is signed. A reload that changes it hands the new
+// signers to the running loader, which signs everything again while the old
+// signatures are served.
+func (d *DBRecords) keysText() string {
+	if len(d.cfg.keys) == 0 {
+		return ""
+	}
+	key := strconv.FormatUint(uint64(d.cfg.negativeTTL), 10)
 	for _, k := range d.cfg.keys {
 		key += "\x00" + k.RR.String()
-	}
-	if len(d.cfg.keys) > 0 {
-		key += "\x00" + strconv.FormatUint(uint64(d.cfg.negativeTTL), 10)
 	}
 	return key
 }

@@ -23,11 +23,11 @@ func TestRegistryRestarts(t *testing.T) {
 	// A reload that fails after dbrecords attached: abort undoes it.
 	failed := &instanceToken{}
 	r.attach("k", "zones", s999, failed, start, onStart)
-	if sh.current != s60 || len(sh.set) != 0 {
+	if !sh.current.same(s60) || len(sh.set) != 0 {
 		t.Fatalf("Expected a pending instance's settings not to reach the loader, got %+v", sh.current)
 	}
 	r.abort()
-	if sh.users != 1 || stops != 0 || sh.current != s60 || began != 1 {
+	if sh.users != 1 || stops != 0 || !sh.current.same(s60) || began != 1 {
 		t.Fatalf("Expected the running user alone and the loader running, got %d users, %d stops, %+v", sh.users, stops, sh.current)
 	}
 
@@ -41,7 +41,7 @@ func TestRegistryRestarts(t *testing.T) {
 		t.Fatalf("Expected only the started instance's start-up work to run, got %d runs in all", began)
 	}
 	r.detach(sh) // the old instance shuts down
-	if sh.users != 1 || stops != 0 || sh.current != s999 || len(sh.set) != 1 {
+	if sh.users != 1 || stops != 0 || !sh.current.same(s999) || len(sh.set) != 1 {
 		t.Fatalf("Expected one user with the new settings handed over, got %d users, %d stops, %+v", sh.users, stops, sh.current)
 	}
 

@@ -23,7 +23,7 @@ const (
 func (d *DBRecords) OnStartup() error {
 	dsns := newDSNSource(d.cfg)
 	label := strings.Join(d.cfg.zones, " ")
-	s := settings{ttl: d.cfg.ttl, refresh: d.cfg.refresh, reconcile: d.cfg.reconcile, journal: d.cfg.journal}
+	s := settings{ttl: d.cfg.ttl, refresh: d.cfg.refresh, reconcile: d.cfg.reconcile, journal: d.cfg.journal, keys: d.keysText(), signers: d.signers}
 	sh := loaders.attach(d.loaderKey(), label, s, d.token, func(sh *shared) { d.startLoader(sh, dsns, s) }, d.startNotifier)
 	d.mu.Lock()
 	d.sh = sh
@@ -83,7 +83,8 @@ func (d *DBRecords) startLoader(sh *shared, dsns *dsnSource, s settings) {
 		refresh:    s.refresh,
 		reconcile:  s.reconcile,
 		journal:    s.journal,
-		signers:    d.signers,
+		signers:    s.signers,
+		keys:       s.keys,
 		set:        sh.set,
 		table:      d.cfg.table,
 		scrub:      dsns.scrub,

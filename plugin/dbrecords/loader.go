@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,6 +59,8 @@ type loader struct {
 	reconcile time.Duration       // full re-read interval; 0 means never
 	journal   int                 // bytes of IXFR journal per zone
 	signers   []*dnssec.Signer    // by zone index, nil entries for unsigned zones; nil when none is signed
+	keys      string              // settings.keys of signers
+	resign    bool                // a reload changed the signers: sign every entry again before the next sync
 	renewAt   uint64              // the bucket renew looked at last
 	renewedAt time.Time           // when renew last ran; zero before the first snapshot
 	table     string              // for log lines
@@ -88,6 +91,9 @@ func (l *loader) run(ctx context.Context) {
 	l.requestFull(reasonStartup)
 	failures, lastFull, polled := 0, time.Now(), false
 	for {
+		if l.resign {
+			l.resignAll()
+		}
 		// A poll runs between two reconciles, whatever their interval.
 		if l.pendingFull == "" && polled && l.reconcile > 0 && time.Since(lastFull) >= l.reconcile {
 			l.requestFull(reasonReconcile)
@@ -121,6 +127,9 @@ func (l *loader) run(ctx context.Context) {
 // update takes settings from a reload.
 func (l *loader) update(s settings) {
 	l.refresh, l.reconcile, l.journal = s.refresh, s.reconcile, s.journal
+	if s.keys != l.keys {
+		l.signers, l.keys, l.resign = s.signers, s.keys, true
+	}
 	if s.ttl != l.ttl {
 		l.ttl = s.ttl
 		l.requestFull(reasonReload)
@@ -273,7 +282,7 @@ const renewSweep = 24 * time.Hour
 // last call is of renewSweep: renewal keeps its own clock, so a long refresh
 // or a large zone cannot outrun the signatures' validity.
 func (l *loader) renew() {
-	if l.signers == nil || l.cur == nil {
+	if l.signers == nil || l.cur == nil || !sameSigners(l.cur, l.signers) {
 		return
 	}
 	now := l.clock()
@@ -336,7 +345,7 @@ func (l *loader) signing(b *store.Builder) *store.Builder {
 			return
 		}
 		s := l.signers[zi]
-		if cur != nil {
+		if cur != nil && sameSigners(cur, l.signers) {
 			if old, ok := cur.Get(e.Name()); ok && old.Content() == e.Content() && old.Sigs != "" && !s.NeedsRenewal(&old) {
 				e.Sigs = old.Sigs // copied into the new bucket by encode
 				return
@@ -427,4 +436,35 @@ func (r *limiter) allow(now time.Time) bool {
 	}
 	r.last = now
 	return true
+}
+
+// sameSigners reports whether snap was signed by signers.
+func sameSigners(snap *store.Snapshot, signers []*dnssec.Signer) bool {
+	old, _ := snap.Signers.([]*dnssec.Signer)
+	return slices.Equal(old, signers)
+}
+
+// resignAll signs every entry of the served snapshot again, with the signers
+// a reload handed over (or drops the signatures, when the keys are gone).
+// Queries are answered from the old snapshot and its still valid signatures
+// until the new one is published; polls wait meanwhile, as during a full
+// read. Before the first load there is nothing to sign: the load signs.
+func (l *loader) resignAll() {
+	l.resign = false
+	if l.cur == nil {
+		return
+	}
+	start := time.Now()
+	b := l.signing(store.NewBuilder(l.cur))
+	for bi := range uint64(l.cur.Buckets()) { //nolint:gosec // a positive count
+		bucket := l.cur.Bucket(bi)
+		for i := 0; i < len(bucket); {
+			var e store.Entry
+			e, i = store.At(bucket, i)
+			b.Resign(e.Name())
+		}
+	}
+	l.commit(b.Finish())
+	l.renewedAt = time.Time{}
+	log.Infof("Signed %d names of table %q again with the keys of a reload in %s", l.cur.Names, l.table, time.Since(start).Round(time.Millisecond))
 }

@@ -149,6 +149,11 @@ type Snapshot struct {
 	wildcards int       // entries whose first label is '*'
 	Zones     []Version // by zone index
 	Hist      []history // by zone index: the IXFR journal (journal.go)
+
+	// Signers is what made the entries' signatures, set by the loader and
+	// opaque here; answers read signatures with it, so a snapshot and its
+	// signers always agree, also while a reload hands new keys over.
+	Signers any
 }
 
 // loadFactor is the names per bucket at which the index doubles.
