@@ -108,9 +108,11 @@ func (s *server) reload(t *testing.T, edit func(string) string) int {
 
 // TestReloadWhileDatabaseDown: a reload while the database is away keeps
 // every answer (the new configuration takes over the loaded data), stays
-// ready, keeps the metric series, and the replica catches up afterwards.
+// ready, keeps the metric series, raises the serial for the new NS RRset,
+// and the replica catches up afterwards.
 func TestReloadWhileDatabaseDown(t *testing.T) {
 	db, s, p := startBehindProxy(t, [][4]any{{"www.example.org", "A", "192.0.2.1", nil}})
+	serial := soaSerial(t, s, "example.org.")
 	p.down()
 	done := s.reload(t, func(c string) string {
 		c = strings.Replace(c, "ns ns1.example.org ns2.example.org", "ns ns3.example.org", 1)
@@ -126,6 +128,8 @@ func TestReloadWhileDatabaseDown(t *testing.T) {
 	if resp := query(t, s.dns, "udp", "example.org.", dns.TypeSOA); len(resp.Answer) != 1 || resp.Answer[0].(*dns.SOA).Ns != "ns3.example.org." {
 		t.Errorf("Expected the reloaded ns in the SOA MNAME, got %v", resp.Answer)
 	}
+	// The NS RRset and the SOA changed: secondaries see a new serial.
+	waitFor(t, 5*time.Second, "a new serial for the new ns", func() bool { return soaSerial(t, s, "example.org.") == serial+1 })
 	if n := s.counter(t, "coredns_dbrecords_records"); n != 1 {
 		t.Errorf("Expected the records series to survive the reload with 1, got %v", n)
 	}

@@ -189,6 +189,44 @@ func TestSerialsAgree(t *testing.T) {
 	}
 }
 
+// TestQuietZoneSerialSteps: the change log is shared by every zone, so a
+// zone stays quiet while others take billions of numbers (AUTO_INCREMENT
+// stands in for them here). Its serial moves at the epoch marks, and every
+// step a secondary sees, its next change included, is an increase in
+// RFC 1982 terms: never 2^31 or more.
+func TestQuietZoneSerialSteps(t *testing.T) {
+	db, dsn := newDB(t)
+	exec1(t, db, "INSERT INTO dns_records (name, type, content) VALUES ('a.example.net', 'A', '192.0.2.1')")
+	s := start(t, dsn)
+	prev := soaSerial(t, s, "example.net.")
+	step := func(what string) {
+		t.Helper()
+		got := soaSerial(t, s, "example.net.")
+		if got != prev && !serialLess(prev, got) {
+			t.Errorf("Expected example.net's serial to step forward %s, got %d after %d", what, got, prev)
+		}
+		prev = got
+	}
+	// Steps of 10^9 numbers, below the 2^30 between two marks: a replica
+	// polls far more often than that.
+	for i, next := range []uint64{1_000_000_000, 2_000_000_000, 3_000_000_000, 4_000_000_000, 5_000_000_000} {
+		exec1(t, db, fmt.Sprintf("ALTER TABLE dns_records_changes AUTO_INCREMENT = %d", next))
+		name := fmt.Sprintf("busy%d.example.org", i)
+		exec1(t, db, "INSERT INTO dns_records (name, type, content) VALUES (?, 'A', '192.0.2.2')", name)
+		waitFor(t, 10*time.Second, "example.org's serial at "+name, func() bool { return soaSerial(t, s, "example.org.") == uint32(next%(1<<32)) })
+		step(fmt.Sprintf("while example.org took numbers up to %d", next))
+	}
+	exec1(t, db, "INSERT INTO dns_records (name, type, content) VALUES ('b.example.net', 'A', '192.0.2.3')")
+	waitFor(t, 10*time.Second, "b.example.net served", func() bool { return answerA(t, s, "b.example.net.") == "192.0.2.3" })
+	step("at its next change")
+	if want := uint32(5_000_000_001 % (1 << 32)); prev != want {
+		t.Errorf("Expected example.net's serial to be its change's number %d, got %d", want, prev)
+	}
+}
+
+// serialLess reports whether a comes before b in RFC 1982 serial arithmetic.
+func serialLess(a, b uint32) bool { return a != b && int32(b-a) > 0 } //nolint:gosec // the RFC 1982 comparison
+
 // TestPruneInBatches: the prune procedure deletes a day-old log in batches by
 // primary-key range, raises the prune floor, and keeps recent entries.
 func TestPruneInBatches(t *testing.T) {

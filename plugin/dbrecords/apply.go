@@ -45,7 +45,9 @@ func (l *loader) full(ctx context.Context) error {
 	// committed there.
 	l.track.Forget(st.PrunedBelow)
 	l.pendingFull = ""
-	l.commit(b.Finish())
+	snap := b.Finish()
+	snap.Signers = l.signers
+	l.commit(snap)
 	log.Infof("Loaded %d records for %d names from table %q", l.cur.Records, l.cur.Names, l.table)
 	return nil
 }
@@ -118,7 +120,8 @@ func (l *loader) position(ctx context.Context) error {
 // startSerials applies the serial rule to a change log seen for the first
 // time: a zone's serial is its last change at or below the watermark, looked
 // for in the window, then backwards from below (at most maxSerialScan
-// entries), else the prune floor. Changes above the watermark wait.
+// entries), else the prune floor, and at least the watermark's epoch mark.
+// Changes above the watermark wait.
 func (l *loader) startSerials(ctx context.Context, entries []source.Change, below, watermark, floor uint64) (serialRule, error) {
 	rule := serialRule{last: make([]uint64, len(l.zones.List))}
 	found := make([]bool, len(rule.last))
@@ -153,6 +156,7 @@ func (l *loader) startSerials(ctx context.Context, entries []source.Change, belo
 			rule.last[zi] = floor - 1
 		}
 	}
+	rule.mark(watermark)
 	for _, c := range entries {
 		if zi := l.zoneOf(c.Name); zi >= 0 && c.Seq > watermark {
 			rule.add(c.Seq, zi, watermark)
@@ -251,9 +255,9 @@ func (l *loader) apply(ctx context.Context, fresh []source.Change, w0, w1 uint64
 	return nil
 }
 
-// commit publishes snap and updates the gauges.
+// commit publishes snap and updates the gauges. A snapshot derived from
+// another keeps its signers; full reads and resignAll set theirs.
 func (l *loader) commit(snap *store.Snapshot) {
-	snap.Signers = l.signers
 	l.cur = snap
 	l.publish(snap)
 	recordsGauge.WithLabelValues(l.label).Set(float64(snap.Records))

@@ -43,12 +43,13 @@ type settings struct {
 	refresh, reconcile time.Duration
 	journal            int
 	keys               string           // what signs, as text: the keys and the NSEC TTL; "" when nothing does
+	answers            string           // what answers hold besides the table: ttl, ns and negative_ttl, as text
 	signers            []*dnssec.Signer // by zone index, for keys; compared through keys
 }
 
 // same reports whether s and o set the loader up alike.
 func (s settings) same(o settings) bool {
-	return s.ttl == o.ttl && s.refresh == o.refresh && s.reconcile == o.reconcile && s.journal == o.journal && s.keys == o.keys
+	return s.ttl == o.ttl && s.refresh == o.refresh && s.reconcile == o.reconcile && s.journal == o.journal && s.keys == o.keys && s.answers == o.answers
 }
 
 // shared is a running loader and the plugin instances that use it.

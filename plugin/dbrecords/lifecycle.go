@@ -3,6 +3,7 @@ package dbrecords
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -23,7 +24,8 @@ const (
 func (d *DBRecords) OnStartup() error {
 	dsns := newDSNSource(d.cfg)
 	label := strings.Join(d.cfg.zones, " ")
-	s := settings{ttl: d.cfg.ttl, refresh: d.cfg.refresh, reconcile: d.cfg.reconcile, journal: d.cfg.journal, keys: d.keysText(), signers: d.signers}
+	s := settings{ttl: d.cfg.ttl, refresh: d.cfg.refresh, reconcile: d.cfg.reconcile, journal: d.cfg.journal, keys: d.keysText(), signers: d.signers,
+		answers: fmt.Sprint(d.cfg.ttl, d.cfg.ns, d.cfg.negativeTTL)}
 	sh := loaders.attach(d.loaderKey(), label, s, d.token, func(sh *shared) { d.startLoader(sh, dsns, s) }, d.startNotifier)
 	d.mu.Lock()
 	d.sh = sh
@@ -85,6 +87,7 @@ func (d *DBRecords) startLoader(sh *shared, dsns *dsnSource, s settings) {
 		journal:    s.journal,
 		signers:    s.signers,
 		keys:       s.keys,
+		answers:    s.answers,
 		set:        sh.set,
 		table:      d.cfg.table,
 		scrub:      dsns.scrub,

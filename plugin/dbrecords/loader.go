@@ -35,7 +35,7 @@ const (
 	reasonPruned    = "pruned"    // the change log was pruned past entries not yet read
 	reasonGap       = "gap"       // a gap outlived gapTimeout and its transaction cannot be proven finished
 	reasonReconcile = "reconcile" // the periodic re-read that heals what the change log cannot see
-	reasonReload    = "reload"    // a reload changed the ttl
+	reasonReload    = "reload"    // a reload changed what answers hold: ttl, ns or negative_ttl
 )
 
 var fullReasonText = map[string]string{
@@ -43,7 +43,7 @@ var fullReasonText = map[string]string{
 	reasonPruned:    "the change log was pruned past entries this replica had not read",
 	reasonGap:       "a gap in the change log outlived the gap timeout and cannot be proven dead",
 	reasonReconcile: "periodic reconcile",
-	reasonReload:    "a reload changed the ttl",
+	reasonReload:    "a reload changed the ttl, ns or negative_ttl",
 }
 
 // errLogPruned means the change log no longer holds changes we have not read.
@@ -60,6 +60,7 @@ type loader struct {
 	journal   int                 // bytes of IXFR journal per zone
 	signers   []*dnssec.Signer    // by zone index, nil entries for unsigned zones; nil when none is signed
 	keys      string              // settings.keys of signers
+	answers   string              // settings.answers, as last taken
 	resign    bool                // a reload changed the signers: sign every entry again before the next sync
 	renewAt   uint64              // the bucket renew looked at last
 	renewedAt time.Time           // when renew last ran; zero before the first snapshot
@@ -130,9 +131,21 @@ func (l *loader) update(s settings) {
 	if s.keys != l.keys {
 		l.signers, l.keys, l.resign = s.signers, s.keys, true
 	}
-	if s.ttl != l.ttl {
-		l.ttl = s.ttl
-		l.requestFull(reasonReload)
+	ttlChanged := s.ttl != l.ttl
+	l.ttl = s.ttl
+	if s.answers != l.answers {
+		l.answers = s.answers
+		// Secondaries see the change by a new serial, and get the whole
+		// zone: the SOA, the NS RRset or every TTL changed.
+		if l.track != nil {
+			l.serial.bump()
+		}
+		switch {
+		case ttlChanged:
+			l.requestFull(reasonReload) // the entries' TTLs; the read takes the new serials
+		case l.cur != nil:
+			l.restamp()
+		}
 	}
 }
 
@@ -464,7 +477,21 @@ func (l *loader) resignAll() {
 			b.Resign(e.Name())
 		}
 	}
-	l.commit(b.Finish())
+	snap := b.Finish()
+	snap.Signers = l.signers
+	l.commit(snap)
 	l.renewedAt = time.Time{}
 	log.Infof("Signed %d names of table %q again with the keys of a reload in %s", l.cur.Names, l.table, time.Since(start).Round(time.Millisecond))
+}
+
+// restamp publishes the data served under the serials of the rule with the
+// IXFR journals forgotten: the SOA or NS RRset changed, which no step of a
+// journal holds, so a secondary gets the whole zone.
+func (l *loader) restamp() {
+	b := store.NewBuilder(l.cur)
+	for zi := range l.zones.List {
+		b.SetSerial(zi, l.serial.serial(zi))
+		b.ForgetJournal(zi)
+	}
+	l.commit(b.Finish())
 }

@@ -41,6 +41,10 @@ func NewFullBuilder(sizeHint int, zones []Version) *Builder {
 // SetSerial sets the serial of zone zi.
 func (b *Builder) SetSerial(zi int, serial uint32) { b.s.Zones[zi].Serial = serial }
 
+// ForgetJournal empties zone zi's journal: a client at any earlier serial
+// gets the whole zone.
+func (b *Builder) ForgetJournal(zi int) { b.s.Hist[zi] = history{} }
+
 // Record appends a step to zone zi's journal, keeping it within budget bytes.
 func (b *Builder) Record(zi int, st *Step, budget int) {
 	b.s.Hist[zi] = b.s.Hist[zi].record(st, budget)
