@@ -248,3 +248,88 @@ func TestReloadNewKeysNeverBlinks(t *testing.T) {
 		t.Errorf("Expected the reload to read nothing again (1 full read, at start-up), got %v", n)
 	}
 }
+
+// TestParentAndChildZones: a block serving example.org and sub.example.org,
+// each signed with its own key, holds the zone cut in the parent: delv,
+// trusting only the parent's key, validates the child's answers through the
+// DS the parent serves; the parent's AXFR carries the cut (NS, DS, glue) so
+// that a secondary of the parent alone refers to the child; the parent's
+// glue for a name server inside the child is not signed.
+func TestParentAndChildZones(t *testing.T) {
+	db, dsn := newDB(t)
+	insertRows(t, db, [][4]any{
+		{"www.example.org", "A", "192.0.2.1", nil},
+		{"www.sub.example.org", "A", "192.0.2.2", nil},
+		{"ns1.sub.example.org", "A", "192.0.2.53", nil},
+	})
+	dir := t.TempDir()
+	parent, parentKey := writeKey(t, dir, "example.org.", dns.ED25519)
+	child, childKey := writeKey(t, dir, "sub.example.org.", dns.ED25519)
+	anchors := filepath.Join(dir, "anchors.conf")
+	if err := os.WriteFile(anchors, []byte(dnskey.Anchor(parentKey)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startCorefile(t, `example.org:{DNS} sub.example.org:{DNS} {
+	transfer {
+		to *
+	}
+	dbrecords {
+		dsn `+dsn+`
+		refresh 1s
+		ns ns1.sub.example.org
+		key file `+parent+` `+child+`
+	}
+	prometheus {METRICS}
+	ready {READY}
+}
+`)
+	s.waitReady(t)
+
+	checkDelv(t, s, anchors, "www.sub.example.org", "A", "192.0.2.2")
+	checkDelv(t, s, anchors, "www.example.org", "A", "192.0.2.1")
+	checkDelv(t, s, anchors, "sub.example.org", "DS", fmt.Sprintf("DS %d 15 2", childKey.KeyTag()))
+
+	// The DS comes from the parent: its signer is example.org.
+	m := new(dns.Msg)
+	m.SetQuestion("sub.example.org.", dns.TypeDS)
+	m.SetEdns0(1232, true)
+	r, err := dns.Exchange(m, s.dns)
+	if err != nil || len(r.Answer) != 2 {
+		t.Fatalf("Expected the DS and its signature, got %v (%v)", r, err)
+	}
+	if sig, ok := r.Answer[1].(*dns.RRSIG); !ok || sig.SignerName != "example.org." || sig.Verify(parentKey, r.Answer[:1]) != nil {
+		t.Errorf("Expected the DS signed by the parent, got %v", r.Answer)
+	}
+
+	// The parent's NS answer: glue inside the child, unsigned.
+	m = new(dns.Msg)
+	m.SetQuestion("example.org.", dns.TypeNS)
+	m.SetEdns0(1232, true)
+	if r, err := dns.Exchange(m, s.dns); err != nil || len(r.Extra) == 0 {
+		t.Errorf("Expected glue for ns1.sub.example.org, got %v (%v)", r, err)
+	} else {
+		for _, rr := range r.Extra {
+			if rr.Header().Rrtype == dns.TypeRRSIG {
+				t.Errorf("Expected glue below the cut unsigned, got %v", rr)
+			}
+		}
+	}
+
+	// The parent's AXFR: the cut, and none of the child's own names.
+	rrs, err := xfr(t, s.dns, "example.org.", 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cut []string
+	for _, rr := range rrs {
+		switch h := rr.Header(); {
+		case h.Name == "www.sub.example.org.":
+			t.Errorf("Expected the child's names out of the parent's AXFR, got %v", rr)
+		case h.Name == "sub.example.org." || h.Name == "ns1.sub.example.org.":
+			cut = append(cut, dns.TypeToString[h.Rrtype])
+		}
+	}
+	if strings.Join(cut, " ") != "NS DS A" {
+		t.Errorf("Expected the cut NS, DS and glue A in the parent's AXFR, got %v", cut)
+	}
+}

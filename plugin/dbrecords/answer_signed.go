@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/dnssec"
-	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
 	"github.com/miekg/dns"
 )
@@ -46,7 +45,7 @@ func (d *DBRecords) signReply(m *dns.Msg, snap *store.Snapshot, zi int, z store.
 				m.Answer = append(m.Answer, dnssec.Copies(a.soa)...)
 			case dns.TypeNS:
 				m.Answer = append(m.Answer, dnssec.Copies(a.ns)...)
-				m.Extra = append(m.Extra, d.glueSigs(snap, s, z.Name, m.Extra)...)
+				m.Extra = append(m.Extra, d.glueSigs(snap, s, zi, m.Extra)...)
 			case dns.TypeDNSKEY:
 				m.Answer = append(m.Answer, sigsIn(a.dnskey)...)
 			case dns.TypeNSEC:
@@ -124,15 +123,18 @@ func sigsIn(rrs []dns.RR) []dns.RR {
 	return rrs[i:]
 }
 
-// glueSigs returns the signatures of the glue in extra, from their entries.
-func (d *DBRecords) glueSigs(snap *store.Snapshot, s *dnssec.Signer, zone string, extra []dns.RR) []dns.RR {
+// glueSigs returns the signatures of the addresses in extra that zone zi
+// holds, from their entries; addresses of another zone of the block (below
+// a cut) are glue, which is not signed (RFC 4035 section 2.2).
+func (d *DBRecords) glueSigs(snap *store.Snapshot, s *dnssec.Signer, zi int, extra []dns.RR) []dns.RR {
+	zone := d.zones.List[zi].Name
 	var out []dns.RR
 	for i, rr := range extra {
 		h := rr.Header()
 		if i > 0 && extra[i-1].Header().Name == h.Name && extra[i-1].Header().Rrtype == h.Rrtype {
 			continue // one RRset, signed once
 		}
-		if e, ok := snap.Get(h.Name); ok && records.InZone(h.Name, zone) {
+		if e, ok := snap.Get(h.Name); ok && d.zones.Match(h.Name) == zi {
 			out = append(out, s.EntrySigs(&e, h.Rrtype, h.Name, zone, h.Ttl)...)
 		}
 	}

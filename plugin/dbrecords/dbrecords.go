@@ -119,6 +119,13 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
+	if qtype == dns.TypeDS && qname == z.Name {
+		if pi := d.zones.Parent(zi); pi >= 0 {
+			d.delegationDS(m, snap, pi, zi, owner, qname, signerOf(snap, pi) != nil && state.Do())
+			w.WriteMsg(m)
+			return dns.RcodeSuccess, nil
+		}
+	}
 
 	var e store.Entry
 	found := true

@@ -129,7 +129,11 @@ func (l *loader) run(ctx context.Context) {
 func (l *loader) update(s settings) {
 	l.refresh, l.reconcile, l.journal = s.refresh, s.reconcile, s.journal
 	if s.keys != l.keys {
+		// A parent zone of the block serves its child's DS: a new serial.
 		l.signers, l.keys, l.resign = s.signers, s.keys, true
+		if l.track != nil {
+			l.serial.bump()
+		}
 	}
 	ttlChanged := s.ttl != l.ttl
 	l.ttl = s.ttl
@@ -469,6 +473,10 @@ func (l *loader) resignAll() {
 	}
 	start := time.Now()
 	b := l.signing(store.NewBuilder(l.cur))
+	for zi := range l.zones.List {
+		b.SetSerial(zi, l.serial.serial(zi))
+		b.ForgetJournal(zi)
+	}
 	for bi := range uint64(l.cur.Buckets()) { //nolint:gosec // a positive count
 		bucket := l.cur.Bucket(bi)
 		for i := 0; i < len(bucket); {

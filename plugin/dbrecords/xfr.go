@@ -70,13 +70,18 @@ func (d *DBRecords) Transfer(zone string, serial uint32) (<-chan []dns.RR, error
 	return ch, nil
 }
 
-// sendZone sends zone zi of snap in AXFR format: SOA, NS, every RRset, SOA.
+// sendZone sends zone zi of snap in AXFR format: SOA, NS, the cuts to the
+// zones below it that the block serves (NS, DS, glue), every RRset, SOA.
 func (d *DBRecords) sendZone(ch chan<- []dns.RR, snap *store.Snapshot, zi int, soa *dns.SOA) {
 	z := d.zones.List[zi]
 	batch := append([]dns.RR{soa}, d.nsRRs(store.Version{Zone: z}, z.Name)...)
 	if e, ok := snap.Get(z.Name); ok {
 		batch = append(batch, e.RRs(z.Name, dns.TypeA)...)
 		batch = append(batch, e.RRs(z.Name, dns.TypeAAAA)...)
+	}
+	for _, ci := range d.zones.Children(zi) { // the cuts to zones below, served here too
+		ns, ds, glue := d.cut(snap, ci)
+		batch = append(append(append(batch, ns...), ds...), glue...)
 	}
 	for bi := range uint64(snap.Buckets()) { //nolint:gosec // a positive count
 		b := snap.Bucket(bi)

@@ -48,6 +48,30 @@ func (zs ZoneSet) Match(name string) int {
 	return best
 }
 
+// Parent returns the zone of the set that zone zi's apex lies in, zi not
+// counted: the zone that delegates zi (RFC 4035 section 3.1.4.1 answers its
+// DS there); -1 when no zone of the set holds it.
+func (zs ZoneSet) Parent(zi int) int {
+	best := -1
+	for i, z := range zs.List {
+		if i != zi && InZone(zs.List[zi].Name, z.Name) && (best < 0 || len(z.Name) > len(zs.List[best].Name)) {
+			best = i
+		}
+	}
+	return best
+}
+
+// Children returns the zones whose parent (see Parent) is zone zi.
+func (zs ZoneSet) Children(zi int) []int {
+	var out []int
+	for i := range zs.List {
+		if i != zi && zs.Parent(i) == zi {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
 // InZone reports whether the lower-case FQDN name is zone or lies below it.
 // The suffix must start at a label boundary as dns.PrevLabel finds it, so
 // an escaped dot ("a\.example.org.") is not one.

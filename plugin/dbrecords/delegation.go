@@ -1,0 +1,72 @@
+package dbrecords
+
+import (
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/dnssec"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
+	"github.com/miekg/dns"
+)
+
+// A block may serve a zone and a zone below it (example.org and
+// sub.example.org). Queries below the child's apex are the child's, but the
+// parent holds the zone cut: the child's NS RRset, its DS when the child is
+// signed, and glue for name servers inside the child. The parent answers the
+// child's DS (RFC 4035 section 3.1.4.1) and sends the cut in its transfers,
+// so a secondary of the parent alone refers to the child.
+
+// dsRRs returns the DS RRset of zone ci, named owner: one per key-signing key
+// (or CSK) of ci's signer in snap, SHA-256; nil when ci is not signed.
+func (d *DBRecords) dsRRs(snap *store.Snapshot, ci int, owner string) []dns.RR {
+	s := signerOf(snap, ci)
+	if s == nil {
+		return nil
+	}
+	var out []dns.RR
+	for _, k := range s.KSK {
+		if ds := k.RR.ToDS(dns.SHA256); ds != nil {
+			ds.Hdr = dns.RR_Header{Name: owner, Rrtype: dns.TypeDS, Class: dns.ClassINET, Ttl: d.cfg.ttl}
+			out = append(out, ds)
+		}
+	}
+	return out
+}
+
+// cut returns the records of zone pi's cut for its child ci: the NS RRset,
+// the DS RRset and the glue (addresses of the name servers inside ci).
+func (d *DBRecords) cut(snap *store.Snapshot, ci int) (ns, ds, glue []dns.RR) {
+	c := d.zones.List[ci]
+	ns = d.nsRRs(store.Version{Zone: c}, c.Name)
+	for _, rr := range ns {
+		n := rr.(*dns.NS).Ns
+		if d.zones.Match(n) != ci {
+			continue // not inside the child: not glue
+		}
+		if e, ok := snap.Get(n); ok {
+			glue = append(glue, e.RRs(n, dns.TypeA)...)
+			glue = append(glue, e.RRs(n, dns.TypeAAAA)...)
+		}
+	}
+	return ns, d.dsRRs(snap, ci, c.Name), glue
+}
+
+// delegationDS answers a DS query for the apex of zone ci from its parent
+// zone pi, in m: the DS RRset, or NODATA; signed by the parent with DO.
+func (d *DBRecords) delegationDS(m *dns.Msg, snap *store.Snapshot, pi, ci int, owner, qname string, do bool) {
+	p := store.Version{Zone: d.zones.List[pi], Serial: snap.Zones[pi].Serial}
+	m.Answer = d.dsRRs(snap, ci, owner)
+	if len(m.Answer) == 0 {
+		m.Ns = []dns.RR{p.SOA(d.cfg.negativeTTL, d.cfg.negativeTTL)}
+	}
+	s := signerOf(snap, pi)
+	if !do || s == nil {
+		return
+	}
+	if len(m.Answer) > 0 {
+		m.Answer = append(m.Answer, s.SignNow(m.Answer, p.Name)...)
+		return
+	}
+	// An insecure delegation: the NSEC at the cut lists NS, and no DS.
+	m.Ns = append(m.Ns, d.soaNeg(d.apexSigned(snap, pi, p, s))...)
+	nsec := dnssec.NSECOf(qname, s.NegTTL, dns.TypeNS, dns.TypeRRSIG, dns.TypeNSEC)
+	m.Ns = append(m.Ns, nsec)
+	m.Ns = append(m.Ns, s.SignNow([]dns.RR{nsec}, p.Name)...)
+}
