@@ -333,3 +333,15 @@ func TestParentAndChildZones(t *testing.T) {
 		t.Errorf("Expected the cut NS, DS and glue A in the parent's AXFR, got %v", cut)
 	}
 }
+
+// TestRSAKeyWarned: an RSA key works, and start-up warns that signing a
+// black lie per query makes a flood of missing names expensive.
+func TestRSAKeyWarned(t *testing.T) {
+	_, dsn := newDB(t)
+	base, _ := writeKey(t, t.TempDir(), "example.org.", dns.RSASHA256)
+	s := startCorefile(t, serverBlock(dsn, "key file "+base))
+	s.waitReady(t)
+	if out := s.out.String(); !strings.Contains(out, "[WARNING] plugin/dbrecords: Key") || !strings.Contains(out, "prefer ED25519") {
+		t.Errorf("Expected a warning about the RSA key, got:\n%s", out)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -222,4 +223,56 @@ func promqlNames(t *testing.T, exprs []string) map[string]bool {
 		t.Fatalf("Expected the expressions to name the plugin's metrics, got %v", names)
 	}
 	return names
+}
+
+// TestChartHardening: no pod annotation is derived from the DSN (a visible
+// hash of a password can be guessed offline); the Corefile caps UDP replies
+// at 1232 bytes; with transfers, a LoadBalancer keeps the secondaries'
+// addresses (externalTrafficPolicy Local; Cluster is refused); the
+// NetworkPolicy lets DNS out to the cluster's resolver only, NOTIFY out to
+// each secondary on its port, and metrics in from this namespace unless told.
+func TestChartHardening(t *testing.T) {
+	a := render(t, "--set", "dsn.value=app:Sup3r-s3cret@tcp(db:3306)/dns")
+	b := render(t, "--set", "dsn.value=app:0ther-s3cret@tcp(db:3306)/dns")
+	if !maps.Equal(a.deployment.Spec.Template.Annotations, b.deployment.Spec.Template.Annotations) {
+		t.Errorf("Expected no pod annotation to depend on the DSN, got %v and %v", a.deployment.Spec.Template.Annotations, b.deployment.Spec.Template.Annotations)
+	}
+	if !strings.Contains(a.configMap.Data["Corefile"], "bufsize 1232") {
+		t.Errorf("Expected bufsize 1232 in the Corefile, got:\n%s", a.configMap.Data["Corefile"])
+	}
+
+	m := render(t, "--set", "service.type=LoadBalancer,transfer.to={192.0.2.53,[2001:db8::53]:5353},networkPolicy.enabled=true")
+	if p := m.services["dns-dbrecords"].Spec.ExternalTrafficPolicy; p != "Local" {
+		t.Errorf("Expected externalTrafficPolicy Local with transfer.to, got %q", p)
+	}
+	if out := helmFails(t, "template", "dns", chartDir, "--set", "service.type=LoadBalancer,service.externalTrafficPolicy=Cluster,transfer.to={192.0.2.53}"); !strings.Contains(out, "hides the secondaries' addresses") {
+		t.Errorf("Expected Cluster with transfer.to refused with the reason, got %s", out)
+	}
+
+	np := m.netpol
+	if np == nil {
+		t.Fatal("Expected a NetworkPolicy")
+	}
+	var notify []string
+	for _, e := range np.Spec.Egress {
+		for _, p := range e.Ports {
+			if p.Port.IntValue() == 53 && len(e.To) > 0 && e.To[0].IPBlock == nil && e.To[0].PodSelector == nil {
+				t.Errorf("Expected DNS egress to the resolver's pods only, got %+v", e.To)
+			}
+			if len(e.To) == 0 && p.Port.IntValue() != 3306 {
+				t.Errorf("Expected no egress on port %d to any address, got %+v", p.Port.IntValue(), e)
+			}
+			if len(e.To) == 1 && e.To[0].IPBlock != nil {
+				notify = append(notify, fmt.Sprintf("%s %d", e.To[0].IPBlock.CIDR, p.Port.IntValue()))
+			}
+		}
+	}
+	if strings.Join(notify, ", ") != "192.0.2.53/32 53, 2001:db8::53/128 5353" {
+		t.Errorf("Expected NOTIFY egress to each secondary on its port, got %v", notify)
+	}
+	for _, in := range np.Spec.Ingress {
+		if in.Ports[0].Port.IntValue() == 9153 && len(in.From) == 0 {
+			t.Errorf("Expected the metrics port closed to other namespaces when metricsFrom is empty, got %+v", in)
+		}
+	}
 }

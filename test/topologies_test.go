@@ -182,8 +182,15 @@ func TestGalera(t *testing.T) {
 	for i, m := range nodes {
 		dbs[i] = openDB(t, m, "dbrecords_galera")
 	}
+	// The nodes' addresses come from the cluster; without tls the replicas
+	// dial only those the Corefile lists.
+	var listed []string
+	for _, m := range nodes {
+		listed = append(listed, fmt.Sprintf("127.0.0.1:%d", m.port))
+	}
+	peers := "galera_nodes " + strings.Join(listed, " ")
 	tr := topologyRun{writeDBs: dbs, names: 200, proof: true, replicas: []*server{
-		start(t, nodes[0].dsn("dbrecords_galera")), start(t, nodes[2].dsn("dbrecords_galera")),
+		start(t, nodes[0].dsn("dbrecords_galera"), peers), start(t, nodes[2].dsn("dbrecords_galera"), peers),
 	}}
 	delays := tr.exercise(t)
 	if _, err := dbs[0].Exec("SET SESSION wsrep_sync_wait = 1"); err != nil {

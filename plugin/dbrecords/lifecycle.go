@@ -3,7 +3,9 @@ package dbrecords
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -78,8 +80,16 @@ func (d *DBRecords) startLoader(sh *shared, dsns *dsnSource, s settings) {
 	changesApplied.WithLabelValues(sh.label).Add(0)
 	gapsExpired.WithLabelValues(sh.label).Add(0)
 	var once sync.Once
+	// The other Galera nodes' addresses come from the cluster: they are
+	// dialled over TLS, or when the Corefile lists them.
+	connect := func(addr string) driver.Connector {
+		if d.cfg.tls == nil && !slices.Contains(d.cfg.galeraNodes, addr) {
+			return nil
+		}
+		return dsns.connector(addr)
+	}
 	l := &loader{
-		src:        source.NewMySQL(db, dsns.connector, d.cfg.table),
+		src:        source.NewMySQL(db, connect, d.cfg.table),
 		zones:      d.zones,
 		ttl:        s.ttl,
 		refresh:    s.refresh,

@@ -117,6 +117,17 @@ func TestParse(t *testing.T) {
 		{name: "ns without names", input: "dbrecords {\n dsn u:p@tcp(db)/r\n ns\n}", wantErr: "property 'ns' takes at least one name server name"},
 		{name: "bad ns", input: "dbrecords {\n dsn u:p@tcp(db)/r\n ns bad!name\n}", wantErr: `property 'ns': invalid name server name "bad!name"`},
 		{
+			name:  "galera_nodes",
+			input: "dbrecords {\n dsn u:p@tcp(db)/r\n galera_nodes 10.0.0.1:3306 [2001:db8::1]:3306\n}",
+			check: func(t *testing.T, cfg *config) {
+				if strings.Join(cfg.galeraNodes, " ") != "10.0.0.1:3306 [2001:db8::1]:3306" {
+					t.Errorf("Expected the two nodes, got %v", cfg.galeraNodes)
+				}
+			},
+		},
+		{name: "bad galera_nodes", input: "dbrecords {\n dsn u:p@tcp(db)/r\n galera_nodes 10.0.0.1\n}", wantErr: `property 'galera_nodes': "10.0.0.1" is not HOST:PORT`},
+		{name: "empty galera_nodes", input: "dbrecords {\n dsn u:p@tcp(db)/r\n galera_nodes\n}", wantErr: `property 'galera_nodes' takes one or more HOST:PORT`},
+		{
 			name:  "ixfr_journal",
 			input: "dbrecords {\n dsn u:p@tcp(db)/r\n ixfr_journal 32MiB\n}",
 			check: func(t *testing.T, cfg *config) {

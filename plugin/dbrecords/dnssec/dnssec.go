@@ -15,7 +15,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -71,14 +73,13 @@ func ReadKey(base string) (*Key, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s.key holds no DNSKEY", base)
 	}
-	f, err := os.Open(filepath.Clean(base + ".private"))
+	content, err := os.ReadFile(filepath.Clean(base + ".private"))
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	priv, err := dk.ReadPrivateKey(f, base+".private")
+	priv, err := dk.ReadPrivateKey(bytes.NewReader(content), base+".private")
 	if err != nil {
-		return nil, fmt.Errorf("%s.private: %v", base, err)
+		return nil, privateKeyError(base+".private", content, err)
 	}
 	signer, ok := priv.(crypto.Signer)
 	if !ok {
@@ -93,6 +94,42 @@ func ReadKey(base string) (*Key, error) {
 	raw, _ := base64.StdEncoding.DecodeString(probe.Signature)
 	k.sigLen = len(raw)
 	return k, nil
+}
+
+// lineOf finds the line number in a miekg/dns parse error.
+var lineOf = regexp.MustCompile(`line: ([0-9]+)`)
+
+// privateKeyError says why the .private file at path does not parse, naming
+// the file, the line and the field at fault, never a value: the parser's own
+// message quotes the key material.
+func privateKeyError(path string, content []byte, err error) error {
+	m := lineOf.FindStringSubmatch(err.Error())
+	if m == nil {
+		return fmt.Errorf("%s: not a private key file as dnssec-keygen writes it", path)
+	}
+	n, _ := strconv.Atoi(m[1])
+	lines := strings.Split(string(content), "\n")
+	field := "no field name"
+	if n >= 1 && n <= len(lines) {
+		if name, _, ok := strings.Cut(lines[n-1], ":"); ok && isFieldName(name) {
+			field = "field " + name
+		}
+	}
+	return fmt.Errorf("%s: line %d (%s) is not part of a private key file as dnssec-keygen writes it (one \"Field: value\" per line)", path, n, field)
+}
+
+// isFieldName reports whether s looks like a .private field name
+// (Private-key-format, PrivateKey, Prime1, ...), not like key material.
+func isFieldName(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // Signer signs with a zone's keys: the DNSKEY RRset with the key-signing

@@ -50,11 +50,13 @@ type mysqlSource struct {
 	wasReplica bool               // the server has applied a primary's binary log (MariaDB's gtid_slave_pos)
 	galera     bool               // the server is a Galera node
 	nodes      map[string]*sql.DB // every node of the Galera cluster, by address
+	refused    []string           // nodes of the cluster that must not be dialled
 	syncWait   string             // prefix that makes a read wait for the cluster's writes
 }
 
 // NewMySQL reads table, its change log and its prune floor through db;
-// connect reaches the other nodes of a Galera cluster.
+// connect reaches the other nodes of a Galera cluster, and returns nil for
+// an address that must not be dialled (see errPeersNeedTLS).
 func NewMySQL(db *sql.DB, connect func(addr string) driver.Connector, table string) Source {
 	return &mysqlSource{db: db, connect: connect, table: table, changes: table + "_changes", prune: table + "_prune"}
 }
@@ -95,9 +97,11 @@ func (s *mysqlSource) findNodes(ctx context.Context) error {
 	return nil
 }
 
-// setNodes keeps a one-connection pool per Galera node address.
+// setNodes keeps a one-connection pool per Galera node address, and notes
+// the addresses it must not dial.
 func (s *mysqlSource) setNodes(addrs []string) {
 	keep := map[string]*sql.DB{}
+	s.refused = nil
 	for _, a := range addrs {
 		a = strings.TrimSpace(a)
 		if a == "" {
@@ -107,7 +111,12 @@ func (s *mysqlSource) setNodes(addrs []string) {
 			keep[a] = db
 			continue
 		}
-		db := sql.OpenDB(s.connect(a))
+		c := s.connect(a)
+		if c == nil {
+			s.refused = append(s.refused, a)
+			continue
+		}
+		db := sql.OpenDB(c)
 		db.SetMaxOpenConns(1)
 		db.SetConnMaxLifetime(ConnMaxLifetime)
 		keep[a] = db
@@ -231,15 +240,9 @@ func (s *mysqlSource) OpenWriters(ctx context.Context) (*Writers, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(s.nodes) == 0 {
-			return nil, ErrNoProof{"wsrep_incoming_addresses names no Galera node to ask"}
+		if nodes, err = s.peers(); err != nil {
+			return nil, err
 		}
-		for addr := range s.nodes {
-			if strings.EqualFold(addr, "AUTO") {
-				return nil, ErrNoProof{"a Galera node's address is AUTO in wsrep_incoming_addresses (set wsrep_node_incoming_address)"}
-			}
-		}
-		nodes = s.nodes
 	}
 	for addr, db := range nodes {
 		if err := s.openOn(ctx, db, addr, w); err != nil {
@@ -251,6 +254,23 @@ func (s *mysqlSource) OpenWriters(ctx context.Context) (*Writers, error) {
 		}
 	}
 	return w, nil
+}
+
+// peers returns the Galera nodes to ask for open writers, or why the proof
+// cannot be made: a node is missing, refused, or has no usable address.
+func (s *mysqlSource) peers() (map[string]*sql.DB, error) {
+	if len(s.refused) > 0 {
+		return nil, ErrNoProof{fmt.Sprintf("Galera node %s is not asked: %s", s.refused[0], errPeersNeedTLS)}
+	}
+	if len(s.nodes) == 0 {
+		return nil, ErrNoProof{"wsrep_incoming_addresses names no Galera node to ask"}
+	}
+	for addr := range s.nodes {
+		if strings.EqualFold(addr, "AUTO") {
+			return nil, ErrNoProof{"a Galera node's address is AUTO in wsrep_incoming_addresses (set wsrep_node_incoming_address)"}
+		}
+	}
+	return s.nodes, nil
 }
 
 // openOn adds the write transactions open on db (at addr, "" for the server
@@ -308,6 +328,12 @@ func (s *mysqlSource) openOn(ctx context.Context, db *sql.DB, addr string, w *Wr
 		}
 	}
 }
+
+// errPeersNeedTLS: the addresses of the other Galera nodes come from the
+// cluster (wsrep_incoming_addresses), so whoever can list an address there
+// would get a login with the replica's credentials; they are dialled only
+// over TLS, which verifies each node's certificate.
+const errPeersNeedTLS = "the other Galera nodes are dialled only over TLS (the tls property) or when galera_nodes lists them, since their addresses come from the cluster and the replica's credentials must not go to a server nobody vouched for"
 
 // errStaleTrx: INNODB_TRX came from a cache older than our own transaction.
 var errStaleTrx = ErrNoProof{StaleTrx}

@@ -106,6 +106,9 @@ zones hold their signatures too. */}}
     {{- range .Values.extraPlugins }}
     {{ . }}
     {{- end }}
+    {{- with .Values.bufsize }}
+    bufsize {{ . }}
+    {{- end }}
     prometheus :{{ .Values.metricsPort }}
     health :{{ .Values.healthPort }} {
         lameduck {{ .Values.lameduck }}
