@@ -206,6 +206,22 @@ func TestAdminImportExport(t *testing.T) {
 	if _, errOut, code := runAdmin(t, dsn, []byte("name,type,content\nx.example.org,A,2001:db8::1\n"), "import", "--format", "csv", "-"); code != 2 || !strings.Contains(errOut, "is not an A address") {
 		t.Errorf("Expected a bad CSV row refused with its line, got %d: %s", code, errOut)
 	}
+	// A zone file for customer.net that also names another zone changes
+	// nothing, lists the stray name and fails; --allow-outside loads it.
+	stray := "$ORIGIN customer.net.\nwww 300 IN A 203.0.113.1\nwww.example.org. 300 IN A 203.0.113.66\n"
+	_, errOut, code = runAdmin(t, dsn, []byte(stray), "import", "--origin", "customer.net", "-")
+	if code == 0 || !strings.Contains(errOut, "www.example.org") || !strings.Contains(errOut, "nothing was imported") {
+		t.Errorf("Expected names outside --origin refused, got %d: %s", code, errOut)
+	}
+	if out, _, _ := runAdmin(t, dsn, nil, "export", "--format", "csv"); strings.Contains(out, "203.0.113.") {
+		t.Errorf("Expected nothing imported from the refused file, got:\n%s", out)
+	}
+	if _, errOut, code := runAdmin(t, dsn, []byte(stray), "import", "--origin", "customer.net", "--allow-outside", "-"); code != 0 {
+		t.Errorf("Expected --allow-outside to load both names, got %d: %s", code, errOut)
+	}
+	if out, _, _ := runAdmin(t, dsn, nil, "export", "--format", "csv"); !strings.Contains(out, "www.example.org.,A,203.0.113.66,300") {
+		t.Errorf("Expected the stray name loaded with --allow-outside, got:\n%s", out)
+	}
 }
 
 // TestAdminCheck: check finds nothing wrong with a replica that follows the

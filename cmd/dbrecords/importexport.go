@@ -33,7 +33,7 @@ const importBatch = 1000
 // it loads gets exactly the rows the file gives it: its rows already in the
 // table are replaced, a batch of names per transaction. Other record types
 // are counted and reported, not loaded.
-func importFile(ctx context.Context, db *sql.DB, table, path, format, origin string, stdin io.Reader, stderr io.Writer) error {
+func importFile(ctx context.Context, db *sql.DB, table, path, format, origin string, zones []string, stdin io.Reader, stderr io.Writer) error {
 	if !tableName.MatchString(table) {
 		return fmt.Errorf("--table: invalid table name %q", table)
 	}
@@ -73,6 +73,9 @@ func importFile(ctx context.Context, db *sql.DB, table, path, format, origin str
 	if err != nil {
 		return err
 	}
+	if err := insideZones(order, zones, stderr); err != nil {
+		return err
+	}
 	progress := isTerminal(stderr)
 	rows := 0
 	for i := 0; i < len(order); {
@@ -104,6 +107,38 @@ func importFile(ctx context.Context, db *sql.DB, table, path, format, origin str
 		fmt.Fprintf(stderr, "Skipped %s: dbrecords serves A and AAAA only (SOA and NS come from the Corefile).\n", strings.Join(parts, ", "))
 	}
 	return nil
+}
+
+// insideZones refuses, before anything is written, names outside zones (the
+// import's --zone, or its --origin): a zone file for one zone that also
+// names another would otherwise replace that zone's records. It lists the
+// first ten. No zones: every name is allowed.
+func insideZones(names, zones []string, stderr io.Writer) error {
+	if len(zones) == 0 {
+		return nil
+	}
+	fqdns := make([]string, len(zones))
+	for i, z := range zones {
+		fqdns[i] = strings.ToLower(dns.Fqdn(z))
+	}
+	set := records.NewZoneSet(fqdns, nil)
+	var out []string
+	for _, n := range names {
+		if set.Match(n+".") < 0 {
+			out = append(out, n)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	for i, n := range out {
+		if i == 10 {
+			fmt.Fprintf(stderr, "  ... and %d more\n", len(out)-10)
+			break
+		}
+		fmt.Fprintf(stderr, "  %s\n", n)
+	}
+	return fmt.Errorf("%d names lie outside %s (listed above); nothing was imported (--allow-outside loads them)", len(out), strings.Join(zones, ", "))
 }
 
 // replaceNames replaces the rows of names with byName's in one transaction.

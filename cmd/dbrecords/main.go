@@ -1,7 +1,7 @@
 // Command dbrecords is the admin tool shipped with the dbrecords server:
 //
 //	dbrecords schema apply [--table T] [--grant-to ACCOUNT]
-//	dbrecords import [--table T] [--origin ZONE] [--format zone|csv] FILE
+//	dbrecords import [--table T] [--origin ZONE] [--zone Z]... [--allow-outside] [--format zone|csv] FILE
 //	dbrecords export [--table T] [--zone ZONE]... [--default-ttl N] [--format zone|csv]
 //	dbrecords check  [--table T] --zone ZONE... [--ttl N] [--sample N] [--axfr] [--service NAME] [HOST:PORT...]
 //
@@ -37,7 +37,7 @@ func main() {
 
 const usage = `usage:
   dbrecords schema apply [--table T] [--grant-to ACCOUNT]   create or upgrade the tables, print the grants
-  dbrecords import [--table T] [--origin ZONE] [--format zone|csv] FILE|-   load A/AAAA records
+  dbrecords import [--table T] [--origin ZONE] [--zone Z]... [--allow-outside] [--format zone|csv] FILE|-   load A/AAAA records
   dbrecords export [--table T] [--zone ZONE]... [--default-ttl N] [--format zone|csv]   write the table out
   dbrecords check [--table T] --zone ZONE... [--ttl N] [--sample N] [--axfr] [--service NAME] [HOST:PORT...]
                                                            compare replicas' answers with the table
@@ -78,13 +78,22 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return schemaApply(ctx, db, dbName, *table, *grantTo, stdout, stderr)
 		})
 	case "import":
-		origin := fs.String("origin", "", "origin for relative names in a zone file ($ORIGIN)")
+		origin := fs.String("origin", "", "origin for relative names in a zone file ($ORIGIN); names outside it are refused")
 		format := fs.String("format", "", "zone or csv (default: csv for *.csv, else zone)")
+		var zones listFlag
+		fs.Var(&zones, "zone", "a zone the names must lie in (repeatable; default: --origin)")
+		outside := fs.Bool("allow-outside", false, "load names outside --zone/--origin too")
 		if err := parse(fs, rest, 1); err != nil {
 			return 2, err
 		}
+		if len(zones) == 0 && *origin != "" && !*outside {
+			zones = listFlag{*origin}
+		}
+		if *outside {
+			zones = nil
+		}
 		err = withDB(ctx, *dsnFile, func(db *sql.DB, _ string) error {
-			return importFile(ctx, db, *table, fs.Arg(0), *format, *origin, stdin, stderr)
+			return importFile(ctx, db, *table, fs.Arg(0), *format, *origin, zones, stdin, stderr)
 		})
 	case "export":
 		var zones listFlag
