@@ -3,6 +3,8 @@ package test
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/x509"
+	"encoding/pem"
 	"io"
 	"os"
 	"os/exec"
@@ -80,6 +82,22 @@ func TestImage(t *testing.T) {
 	}
 	if !bytes.Equal(files["coredns"], want) {
 		t.Fatalf("Expected /coredns in the image to be the built binary (%d bytes), got %d bytes", len(want), len(files["coredns"]))
+	}
+	// The CA certificates come from the pinned x509roots module, not from the
+	// build machine: every block is a certificate, and there are the NSS roots.
+	roots, rest := 0, files["etc/ssl/certs/ca-certificates.crt"]
+	for {
+		var blk *pem.Block
+		if blk, rest = pem.Decode(rest); blk == nil {
+			break
+		}
+		if _, err := x509.ParseCertificate(blk.Bytes); err != nil {
+			t.Fatalf("Expected only certificates in the CA bundle, got %v", err)
+		}
+		roots++
+	}
+	if roots < 100 || len(bytes.TrimSpace(rest)) != 0 {
+		t.Errorf("Expected the NSS roots in /etc/ssl/certs/ca-certificates.crt, got %d certificates and %d bytes of something else", roots, len(rest))
 	}
 	if !strings.Contains(string(files["etc/passwd"]), "nonroot:x:65532:65532") {
 		t.Errorf("Expected /etc/passwd with the nonroot user, got %q", files["etc/passwd"])

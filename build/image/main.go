@@ -13,6 +13,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"debug/elf"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
@@ -24,12 +25,26 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"golang.org/x/crypto/x509roots/fallback/bundle"
 )
 
-const (
-	uid      = 65532
-	caBundle = "/etc/ssl/certs/ca-certificates.crt"
-)
+const uid = 65532
+
+// caBundle is the image's CA certificates (for tls to MySQL with a public
+// CA), in PEM: Mozilla's NSS roots as the pinned module
+// golang.org/x/crypto/x509roots/fallback holds them, so the image does not
+// depend on the build machine's trust store. Roots with a constraint PEM
+// cannot carry (a distrust-after date) are left out.
+func caBundle() []byte {
+	var out []byte
+	for r := range bundle.Roots() {
+		if r.Constraint != nil {
+			continue
+		}
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.Certificate})...)
+	}
+	return out
+}
 
 // exposed are the container ports: DNS (the Service maps 53 to 1053, so no
 // capability is needed), metrics, health and readiness.
@@ -154,14 +169,7 @@ func rootfs(bin, admin []byte) ([]byte, error) {
 			return file("etc/passwd", 0o644, fmt.Appendf(nil, "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:%d:%d:nonroot:/home/nonroot:/sbin/nologin\n", uid, uid))
 		},
 		func() error { return file("etc/group", 0o644, fmt.Appendf(nil, "root:x:0:\nnonroot:x:%d:\n", uid)) },
-		func() error {
-			ca, err := os.ReadFile(caBundle)
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "image: no %s on this machine; the image has no CA certificates\n", caBundle)
-				return nil
-			}
-			return file("etc/ssl/certs/ca-certificates.crt", 0o644, ca)
-		},
+		func() error { return file("etc/ssl/certs/ca-certificates.crt", 0o644, caBundle()) },
 		func() error { return file("coredns", 0o755, bin) },
 		func() error { return file("dbrecords", 0o755, admin) },
 	}
