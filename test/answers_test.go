@@ -3,6 +3,7 @@ package test
 import (
 	"database/sql"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -171,5 +172,42 @@ func TestRootZoneAndOtherClasses(t *testing.T) {
 	resp, err := dns.Exchange(m, s.dns)
 	if err != nil || len(resp.Answer) != 1 || !strings.Contains(resp.Answer[0].String(), "dbrecords-test") {
 		t.Errorf("Expected chaos to answer version.bind CH TXT, got %v (%v)", resp, err)
+	}
+}
+
+// TestManyRowsForOneName: a name with more rows than a replica serves
+// (2,000) gets its first 2,000 by id, from a full read and from a poll
+// alike; the rest are cut in the database, never read, and counted.
+func TestManyRowsForOneName(t *testing.T) {
+	db, dsn := newDB(t)
+	exec1(t, db, "INSERT INTO dns_records (name, type, content) VALUES ('www.example.org', 'A', '192.0.2.1')")
+	const rows = 2500
+	values := make([]string, 0, rows)
+	for i := range rows {
+		values = append(values, fmt.Sprintf("('big.example.org', 'A', '10.0.%d.%d')", i>>8, i&255))
+	}
+	exec1(t, db, "INSERT INTO dns_records (name, type, content) VALUES "+strings.Join(values, ","))
+	s := start(t, dsn)
+	served := func() map[string]bool {
+		got := map[string]bool{}
+		for _, rr := range query(t, s.dns, "tcp", "big.example.org.", dns.TypeA).Answer {
+			got[rr.(*dns.A).A.String()] = true
+		}
+		return got
+	}
+	first := served()
+	if len(first) != 2000 || !first["10.0.0.0"] || !first["10.0.7.207"] || first["10.0.7.208"] {
+		t.Fatalf("Expected the first 2000 rows by id (10.0.0.0 to 10.0.7.207), got %d addresses", len(first))
+	}
+	if n := s.counter(t, "coredns_dbrecords_invalid_rows"); n != rows-2000 {
+		t.Errorf("Expected the %d rows past the cap counted, got %v", rows-2000, n)
+	}
+	// A poll re-reads the name: the same first 2000, the new row cut too.
+	exec1(t, db, "INSERT INTO dns_records (name, type, content) VALUES ('big.example.org', 'A', '192.0.2.99')")
+	exec1(t, db, "UPDATE dns_records SET content = '192.0.2.2' WHERE name = 'www.example.org'")
+	waitFor(t, 5*time.Second, "the poll", func() bool { return answerA(t, s, "www.example.org.") == "192.0.2.2" })
+	waitFor(t, 5*time.Second, "the cut row counted", func() bool { return s.counter(t, "coredns_dbrecords_invalid_rows") == rows-2000+1 })
+	if again := served(); !maps.Equal(first, again) {
+		t.Errorf("Expected a poll to serve the same 2000 addresses as the full read, got %d, differing", len(again))
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/source"
 	"github.com/miekg/dns"
 )
 
@@ -170,13 +171,14 @@ func check(ctx context.Context, db *sql.DB, table string, zones []string, ttl ui
 // loadExpected reads the table's rows (all, or those of sample random
 // names) and returns what the plugin serves for each name, by its rules.
 func loadExpected(ctx context.Context, db *sql.DB, table string, rules records.Rules, sample int) ([]expected, error) {
-	q := "SELECT name, type, content, ttl FROM " + table
+	// The replicas read at most MaxRecords rows per name, the first by id.
+	where := ""
 	var args []any
 	if sample > 0 {
-		q += " WHERE name IN (SELECT name FROM (SELECT DISTINCT name FROM " + table + " ORDER BY RAND() LIMIT ?) AS s)"
+		where = " WHERE name IN (SELECT name FROM (SELECT DISTINCT name FROM " + table + " ORDER BY RAND() LIMIT ?) AS s)"
 		args = append(args, sample)
 	}
-	rows, err := db.QueryContext(ctx, q+" ORDER BY name", args...)
+	rows, err := db.QueryContext(ctx, source.Capped(table, where)+" ORDER BY name", args...)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +187,8 @@ func loadExpected(ctx context.Context, db *sql.DB, table string, rules records.R
 	for rows.Next() {
 		var name, typ, content string
 		var ttl sql.NullInt64
-		if err := rows.Scan(&name, &typ, &content, &ttl); err != nil {
+		var cut int64
+		if err := rows.Scan(&name, &typ, &content, &ttl, &cut); err != nil {
 			return nil, err
 		}
 		rules.Add(served, name, typ, content, ttl.Int64, !ttl.Valid)

@@ -2,6 +2,7 @@ package dbrecords
 
 import (
 	"context"
+	"maps"
 	"slices"
 
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
@@ -26,19 +27,44 @@ func (l *loader) full(ctx context.Context) error {
 	b := l.signing(store.NewFullBuilder(l.sizeHint(ctx), l.versions()))
 	invalid := map[string]int{}
 	invalidN := 0
+	// A name past MaxRecords costs one map lookup per further row, and is
+	// read again after the scan through the source's capped query, so that
+	// it holds what a poll would give it: its first rows by id.
+	over := map[string]bool{}
 	err = l.src.Rows(ctx, nil, func(r records.Row) {
+		key := records.NameKey(r.Name)
+		if over[key] {
+			return
+		}
 		sr, reason := records.Parse(r, l.zones, l.ttl)
 		if reason == records.Valid && !b.Add(sr.FQDN, l.zones.List[sr.Zone].Name, sr.Rec) {
-			reason = records.TooMany
+			over[key] = true
+			return
 		}
 		if reason != records.Valid {
-			invalid[records.NameKey(r.Name)]++
+			invalid[key]++
 			invalidN++
 			l.skipped[reason]++
 		}
 	})
 	if err != nil {
 		return err
+	}
+	if len(over) > 0 {
+		keys := slices.Sorted(maps.Keys(over))
+		recs, inv, err := l.readNames(ctx, keys)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			invalidN += inv[k] - invalid[k]
+			if invalid[k] = inv[k]; inv[k] == 0 {
+				delete(invalid, k)
+			}
+			if zi := l.zoneOf(k); zi >= 0 {
+				b.Set(k+".", l.zones.List[zi].Name, recs[k])
+			}
+		}
 	}
 	l.invalid, l.invalidN = invalid, invalidN
 	// The log below the prune floor is gone, and this read covered what was
@@ -94,7 +120,10 @@ func (l *loader) position(ctx context.Context) error {
 		log.Infof("A write transaction older than change %d of table %q is open; looking for gaps from there", from, l.table)
 	}
 	t, now := source.NewTracker(inc, from, proof == nil), l.clock()
-	var entries []source.Change
+	// Only each entry's number and zone are kept, not its name: a write
+	// transaction open for long makes the window reach far back (1,000,000
+	// entries: 16 MB rather than every entry's name and row).
+	var entries []zoneChange
 	for cursor := from; ; {
 		cs, err := l.src.ChangesAfter(ctx, cursor, source.ChangeBatch)
 		if err != nil {
@@ -102,8 +131,10 @@ func (l *loader) position(ctx context.Context) error {
 		}
 		for _, c := range cs {
 			t.See(c.Seq, now)
+			if zi := l.zoneOf(c.Name); zi >= 0 {
+				entries = append(entries, zoneChange{c.Seq, zi})
+			}
 		}
-		entries = append(entries, cs...)
 		if len(cs) < source.ChangeBatch {
 			break
 		}
@@ -122,19 +153,19 @@ func (l *loader) position(ctx context.Context) error {
 // for in the window, then backwards from below (at most maxSerialScan
 // entries), else the prune floor, and at least the watermark's epoch mark.
 // Changes above the watermark wait.
-func (l *loader) startSerials(ctx context.Context, entries []source.Change, below, watermark, floor uint64) (serialRule, error) {
+func (l *loader) startSerials(ctx context.Context, entries []zoneChange, below, watermark, floor uint64) (serialRule, error) {
 	rule := serialRule{last: make([]uint64, len(l.zones.List))}
 	found := make([]bool, len(rule.last))
 	left := len(found)
-	note := func(c source.Change) {
-		if zi := l.zoneOf(c.Name); zi >= 0 && !found[zi] {
-			rule.last[zi], found[zi] = c.Seq, true
+	note := func(zi int, seq uint64) {
+		if zi >= 0 && !found[zi] {
+			rule.last[zi], found[zi] = seq, true
 			left--
 		}
 	}
 	for i := len(entries) - 1; i >= 0 && left > 0; i-- {
-		if entries[i].Seq <= watermark {
-			note(entries[i])
+		if entries[i].seq <= watermark {
+			note(entries[i].zone, entries[i].seq)
 		}
 	}
 	for scanned := 0; left > 0 && scanned < maxSerialScan && below > 0; {
@@ -146,7 +177,7 @@ func (l *loader) startSerials(ctx context.Context, entries []source.Change, belo
 			break
 		}
 		for _, c := range cs {
-			note(c)
+			note(l.zoneOf(c.Name), c.Seq)
 		}
 		scanned += len(cs)
 		below = cs[len(cs)-1].Seq
@@ -158,8 +189,8 @@ func (l *loader) startSerials(ctx context.Context, entries []source.Change, belo
 	}
 	rule.mark(watermark)
 	for _, c := range entries {
-		if zi := l.zoneOf(c.Name); zi >= 0 && c.Seq > watermark {
-			rule.add(c.Seq, zi, watermark)
+		if c.seq > watermark {
+			rule.add(c.seq, c.zone, watermark)
 		}
 	}
 	return rule, nil
@@ -183,6 +214,35 @@ func (l *loader) sizeHint(ctx context.Context) int {
 	return l.src.Size(ctx)
 }
 
+// readNames reads the rows of keys (capped per name by the source) and
+// returns their records, and how many of each name's rows are not served.
+func (l *loader) readNames(ctx context.Context, keys []string) (map[string][]records.Record, map[string]int, error) {
+	recs := make(map[string][]records.Record, len(keys))
+	invalid := make(map[string]int)
+	if len(keys) == 0 {
+		return recs, invalid, nil
+	}
+	err := l.src.Rows(ctx, keys, func(r records.Row) {
+		key := records.NameKey(r.Name)
+		if r.Cut > 0 {
+			invalid[key] += int(r.Cut)
+			l.skipped[records.TooMany] += int(r.Cut)
+		}
+		sr, reason := records.Parse(r, l.zones, l.ttl)
+		if reason == records.Valid {
+			var ok bool
+			if recs[key], ok = records.AddRecord(recs[key], sr.Rec); !ok {
+				reason = records.TooMany
+			}
+		}
+		if reason != records.Valid {
+			invalid[key]++
+			l.skipped[reason]++
+		}
+	})
+	return recs, invalid, err
+}
+
 // apply re-reads the rows of the names in fresh, moves the serials on to
 // watermark w1 (it was w0 before the poll), and publishes a snapshot in which
 // exactly those names and serials changed. Nothing changes when it fails.
@@ -194,26 +254,9 @@ func (l *loader) apply(ctx context.Context, fresh []source.Change, w0, w1 uint64
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
 
-	recs := make(map[string][]records.Record, len(keys))
-	invalid := make(map[string]int)
-	if len(keys) > 0 {
-		err := l.src.Rows(ctx, keys, func(r records.Row) {
-			key := records.NameKey(r.Name)
-			sr, reason := records.Parse(r, l.zones, l.ttl)
-			if reason == records.Valid {
-				var ok bool
-				if recs[key], ok = records.AddRecord(recs[key], sr.Rec); !ok {
-					reason = records.TooMany
-				}
-			}
-			if reason != records.Valid {
-				invalid[key]++
-				l.skipped[reason]++
-			}
-		})
-		if err != nil {
-			return err
-		}
+	recs, invalid, err := l.readNames(ctx, keys)
+	if err != nil {
+		return err
 	}
 
 	old := slices.Clone(l.serial.last)

@@ -3,6 +3,7 @@ package dbrecords
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand"
 	"slices"
 	"strings"
@@ -110,7 +111,7 @@ func applyIXFR(t *testing.T, have map[string]bool, rrs []dns.RR) (map[string]boo
 	if rrs[1].Header().Rrtype != dns.TypeSOA {
 		return axfrSet(t, rrs), false
 	}
-	out := maps(have)
+	out := maps.Clone(have)
 	newSOA := rrs[0].(*dns.SOA)
 	adding := false
 	for _, rr := range rrs[2 : len(rrs)-1] {
@@ -137,14 +138,6 @@ func applyIXFR(t *testing.T, have map[string]bool, rrs []dns.RR) (map[string]boo
 		t.Fatal("Expected the added part of the difference, got none")
 	}
 	return out, true
-}
-
-func maps(m map[string]bool) map[string]bool {
-	out := make(map[string]bool, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // TestIXFRProperty: over random change sequences (inserts, updates, deletes,

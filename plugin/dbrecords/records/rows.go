@@ -33,7 +33,7 @@ var reasonText = [NumReasons]string{
 	badType:      "a type other than A or AAAA",
 	badAddress:   "an address that does not parse or does not match its type",
 	badTTL:       "a TTL above 2147483647",
-	TooMany:      fmt.Sprintf("more than %d records for one name", maxRecords),
+	TooMany:      fmt.Sprintf("more than %d records for one name", MaxRecords),
 }
 
 // String says what is wrong with a row, for logs and metrics.
@@ -44,6 +44,7 @@ type Row struct {
 	Name, Type, Content string
 	TTL                 int64
 	TTLNull             bool
+	Cut                 int64 // rows of this name the source left unread (beyond MaxRecords), told on one row
 }
 
 // servedRow is a valid row, ready for the store.
@@ -161,14 +162,14 @@ type Record struct {
 	TTL  uint32
 }
 
-// maxRecords caps the records of one name, so that an entry's records fit
+// MaxRecords caps the records of one name (and the rows read for it), so that an entry's records fit
 // its 2-byte length and an answer fits a TCP message.
-const maxRecords = 2000
+const MaxRecords = 2000
 
 // AddRecord adds r to a name's records unless its address is already there.
 // Records of one type form an RRset with one TTL, the lowest of its rows
 // (RFC 2181 section 5.2), whatever order the rows arrive in. It reports
-// false, leaving recs as they are, when the name already has maxRecords.
+// false, leaving recs as they are, when the name already has MaxRecords.
 func AddRecord(recs []Record, r Record) ([]Record, bool) {
 	v4, ttl, dup := r.Addr.Is4(), r.TTL, false
 	for _, x := range recs {
@@ -177,7 +178,7 @@ func AddRecord(recs []Record, r Record) ([]Record, bool) {
 			dup = dup || x.Addr == r.Addr
 		}
 	}
-	if !dup && len(recs) >= maxRecords {
+	if !dup && len(recs) >= MaxRecords {
 		return recs, false
 	}
 	for i := range recs {

@@ -71,6 +71,9 @@ type Source interface {
 	OlderWriter(ctx context.Context, seq uint64) bool
 	// Rows calls fn for every row of the table, or only for the rows whose
 	// names are keys (see nameKey) when keys is not nil.
+	// For keys, a name's rows are capped at records.MaxRecords, the first by
+	// id, and Row.Cut tells how many were left out; the whole table
+	// (keys nil) is not capped.
 	Rows(ctx context.Context, keys []string, fn func(records.Row)) error
 	// Size estimates the number of rows in the table.
 	Size(ctx context.Context) int

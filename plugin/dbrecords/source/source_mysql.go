@@ -415,11 +415,23 @@ func one(ctx context.Context, rt func(context.Context) error) error {
 	return rt(ctx)
 }
 
+// Capped returns the query for the rows of table matching where (with args),
+// at most records.MaxRecords per name, the first by id, so that no writer
+// can make a replica read, hold or sort more than what is served; the first
+// row of each name tells how many of its rows were left out.
+func Capped(table, where string) string {
+	return fmt.Sprintf("SELECT name, type, content, ttl, IF(rn = 1, GREATEST(n - %[1]d, 0), 0) FROM ("+
+		"SELECT name, type, content, ttl, ROW_NUMBER() OVER (PARTITION BY name ORDER BY id) AS rn, "+
+		"COUNT(*) OVER (PARTITION BY name) AS n FROM `%[2]s`%[3]s) AS capped WHERE rn <= %[1]d", records.MaxRecords, table, where)
+}
+
 // Rows implements Source.
 func (s *mysqlSource) Rows(ctx context.Context, keys []string, fn func(records.Row)) error {
-	const cols = "SELECT name, type, content, ttl FROM `"
 	if keys == nil {
-		return s.scan(ctx, s.syncWait+cols+s.table+"`", nil, fn)
+		// The whole table streams in primary-key order, uncapped: a window
+		// over every row would double a full read. The loader reads names
+		// past the cap again, through the capped query.
+		return s.scan(ctx, s.syncWait+"SELECT name, type, content, ttl, 0 FROM `"+s.table+"`", nil, fn)
 	}
 	want := make(map[string]struct{}, len(keys))
 	for _, k := range keys {
@@ -440,7 +452,7 @@ func (s *mysqlSource) Rows(ctx context.Context, keys []string, fn func(records.R
 			}
 			var got []records.Row
 			err := one(ctx, func(ctx context.Context) error {
-				return s.scan(ctx, s.syncWait+cols+s.table+"` WHERE name IN ("+placeholders(len(args))+")", args, func(r records.Row) {
+				return s.scan(ctx, s.syncWait+Capped(s.table, " WHERE name IN ("+placeholders(len(args))+")"), args, func(r records.Row) {
 					if _, ok := want[records.NameKey(r.Name)]; ok { // not a match through the collation's trailing-space rule
 						got = append(got, r)
 					}
@@ -467,12 +479,13 @@ func (s *mysqlSource) scan(ctx context.Context, query string, args []any, fn fun
 	var (
 		name, typ, content sql.RawBytes
 		ttl                sql.NullInt64
+		cut                int64
 	)
 	for rows.Next() {
-		if err := rows.Scan(&name, &typ, &content, &ttl); err != nil {
+		if err := rows.Scan(&name, &typ, &content, &ttl, &cut); err != nil {
 			return fmt.Errorf("reading table %q: %w", s.table, err)
 		}
-		fn(records.Row{Name: string(name), Type: string(typ), Content: string(content), TTL: ttl.Int64, TTLNull: !ttl.Valid})
+		fn(records.Row{Name: string(name), Type: string(typ), Content: string(content), TTL: ttl.Int64, TTLNull: !ttl.Valid, Cut: cut})
 	}
 	return rows.Err()
 }

@@ -81,7 +81,7 @@ func (b *Builder) Set(name, zone string, recs []records.Record) (was Entry, chan
 }
 
 // Add adds one record to name, skipping an exact duplicate address. It
-// reports false when name already has maxRecords records.
+// reports false when name already has MaxRecords records.
 func (b *Builder) Add(name, zone string, r records.Record) bool {
 	var recs []records.Record
 	if bi, i := b.locate(name); i >= 0 {

@@ -220,7 +220,7 @@ func encode(es []Entry) string {
 	b := make([]byte, 0, n)
 	for _, e := range es {
 		b = append(b, byte(e.nlen))
-		b = binary.BigEndian.AppendUint16(b, uint16(len(e.data)-int(e.nlen))) //nolint:gosec // at most maxRecords*21 bytes
+		b = binary.BigEndian.AppendUint16(b, uint16(len(e.data)-int(e.nlen))) //nolint:gosec // at most MaxRecords*21 bytes
 		b = binary.BigEndian.AppendUint32(b, uint32(e.below))                 //nolint:gosec // bits kept, decoded by at
 		b = binary.BigEndian.AppendUint16(b, uint16(len(e.Sigs)))             //nolint:gosec // at most a few KB (dnssec.go)
 		b = append(b, e.data...)
