@@ -37,6 +37,9 @@ func benchSnapshot() *store.Snapshot {
 		}
 		b.Add("*.wild.example.org.", "example.org.", records.Record{Addr: netip.MustParseAddr("192.0.2.5"), TTL: 60})
 		b.Add("host.ent.example.org.", "example.org.", records.Record{Addr: netip.MustParseAddr("192.0.2.6"), TTL: 60})
+		for i := range 2000 { // a name as large as a name gets
+			b.Add("big.example.org.", "example.org.", records.Record{Addr: netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), TTL: 60})
+		}
 		benchSnap = b.Finish()
 	})
 	return benchSnap
@@ -54,6 +57,10 @@ func BenchmarkServeDNS(b *testing.B) {
 		{"nodata", "app-123457.example.org.", dns.TypeAAAA},
 		{"wildcard", "x.wild.example.org.", dns.TypeA},
 		{"ent", "ent.example.org.", dns.TypeA},
+		{"big-udp", "big.example.org.", dns.TypeA}, // TC, nothing built
+	})
+	benchQueries(b, d, "", false, &test.ResponseWriter{TCP: true}, []benchQuery{
+		{"big-tcp", "big.example.org.", dns.TypeA}, // all 2,000 built
 	})
 }
 

@@ -130,6 +130,11 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	var e store.Entry
 	found := true
 	if qname == z.Name {
+		if apex, ok := snap.Get(z.Name); ok && qtype != dns.TypeANY && !fits(state, &apex, qtype, s, do) {
+			m.Truncated = true
+			w.WriteMsg(m)
+			return dns.RcodeSuccess, nil
+		}
 		m.Answer, m.Extra = d.apex(snap, zi, z, owner, qtype)
 	} else {
 		e, found = snap.Find(qname, z.Name)
@@ -142,6 +147,13 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 			m.Answer = blackLie(s, z.Name, qname, qtype)
 		case !found:
 			m.Rcode = dns.RcodeNameError
+		case !fits(state, &e, qtype, s, do):
+			// Built, signed and then cut by the server, a large RRset would
+			// cost every query what a large answer costs; TC sends the
+			// client to TCP at once.
+			m.Truncated = true
+			w.WriteMsg(m)
+			return dns.RcodeSuccess, nil
 		default:
 			m.Answer = below(s, &e, z.Name, owner, qname, qtype, do)
 		}
@@ -154,6 +166,28 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	}
 	w.WriteMsg(m)
 	return dns.RcodeSuccess, nil
+}
+
+// fits reports whether the answer for qtype at e fits the client's UDP
+// buffer (over TCP, a DNS message), estimated before it is built: the
+// header, the question, the RRset with compressed owners and, with do, one
+// signature per key plus the OPT record.
+func fits(state request.Request, e *store.Entry, qtype uint16, s *dnssec.Signer, do bool) bool {
+	if qtype == dns.TypeANY {
+		qtype = anyType(e)
+	}
+	if qtype != dns.TypeA && qtype != dns.TypeAAAA {
+		return true
+	}
+	room := dns.MaxMsgSize
+	if state.Proto() == "udp" {
+		room = state.Size()
+	}
+	size := 12 + len(state.QName()) + 2 + 4 + e.WireSize(qtype)
+	if do {
+		size += 11 + s.SigsSize()
+	}
+	return size <= room
 }
 
 // signerOf returns the signer that signed zone zi in snap, nil when the

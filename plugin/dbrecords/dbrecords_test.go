@@ -2,6 +2,7 @@ package dbrecords
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 
@@ -177,5 +178,45 @@ func TestRootZone(t *testing.T) {
 	}
 	if _, err := rec.Msg.Pack(); err != nil {
 		t.Errorf("Expected the NXDOMAIN answer to pack, got %v", err)
+	}
+}
+
+// TestLargeRRsetTruncatesUnbuilt: an RRset too large for the client's UDP
+// buffer is answered with TC and nothing else, before anything is built or
+// signed; over TCP it is answered whole.
+func TestLargeRRsetTruncatesUnbuilt(t *testing.T) {
+	rows := fixtureRows()
+	for i := range 2000 {
+		rows = append(rows, records.Row{Name: "big.example.org", Type: "A", Content: fmt.Sprintf("10.0.%d.%d", i>>8, i&255), TTLNull: true})
+	}
+	d := newTestPlugin(rows)
+	for _, tc := range []struct {
+		name    string
+		tcp     bool
+		bufsize uint16
+		qname   string
+		want    int // answers; -1: TC
+	}{
+		{"udp", false, 0, "big.example.org.", -1},
+		{"udp 1232", false, 1232, "big.example.org.", -1},
+		{"udp 1232 small", false, 1232, "www.example.org.", 2},
+		{"udp 65535", false, 65535, "big.example.org.", 2000},
+		{"tcp", true, 0, "big.example.org.", 2000},
+	} {
+		m := new(dns.Msg)
+		m.SetQuestion(tc.qname, dns.TypeA)
+		if tc.bufsize > 0 {
+			m.SetEdns0(tc.bufsize, false)
+		}
+		rec := dnstest.NewRecorder(&test.ResponseWriter{TCP: tc.tcp})
+		if _, err := d.ServeDNS(context.Background(), rec, m); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case tc.want < 0 && (!rec.Msg.Truncated || len(rec.Msg.Answer) != 0):
+			t.Errorf("%s: expected TC and no answer, got TC %v with %d answers", tc.name, rec.Msg.Truncated, len(rec.Msg.Answer))
+		case tc.want >= 0 && (rec.Msg.Truncated || len(rec.Msg.Answer) != tc.want):
+			t.Errorf("%s: expected %d answers, got TC %v with %d", tc.name, tc.want, rec.Msg.Truncated, len(rec.Msg.Answer))
+		}
 	}
 }

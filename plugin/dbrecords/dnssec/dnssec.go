@@ -361,6 +361,16 @@ func (s *Signer) NeedsRenewal(e *store.Entry) bool {
 
 var errSlowPath = errors.New("no direct signing for this algorithm")
 
+// SigsSize is the wire size of the signatures an RRset gets, about: one
+// RRSIG per zone-signing key, its owner compressed, its signer name not.
+func (s *Signer) SigsSize() int {
+	n := 0
+	for _, k := range s.ZSK {
+		n += 2 + 10 + 18 + 255/4 + k.sigLen // pointer, RR header, fixed fields, a signer name, the signature
+	}
+	return n
+}
+
 // SignNow signs rrset with the ZSKs for the current validity window.
 func (s *Signer) SignNow(rrset []dns.RR, zone string) []dns.RR {
 	incep, expir := s.Window()

@@ -68,6 +68,24 @@ func (e *Entry) Count() int {
 	return n
 }
 
+// WireSize is the size of e's RRset of qtype in a reply whose owner names
+// are compressed to a pointer: what RRs would build, without building it.
+func (e *Entry) WireSize(qtype uint16) int {
+	want := net.IPv4len
+	if qtype == dns.TypeAAAA {
+		want = net.IPv6len
+	}
+	size := 0
+	for i := int(e.nlen); i < len(e.data); {
+		ip, _, j := e.next(i)
+		i = j
+		if len(ip) == want {
+			size += 2 + 10 + want // pointer, type, class, TTL, length; the address
+		}
+	}
+	return size
+}
+
 // RRs returns new RRs of qtype for owner; nothing it returns is shared with the snapshot.
 func (e *Entry) RRs(owner string, qtype uint16) []dns.RR {
 	want := net.IPv4len
