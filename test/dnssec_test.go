@@ -79,6 +79,7 @@ func TestDNSSECValidates(t *testing.T) {
 				{"www.example.org", "A", "192.0.2.1"},
 				{"www.example.org", "AAAA", "2001:db8::1"},
 				{"host.wild.example.org", "A", "192.0.2.5"},
+				{"a.b.wild.example.org", "A", "192.0.2.5"}, // two labels below the wildcard's parent
 				{"www.example.org", "TXT", "negative response, fully validated"},
 				{"ent.example.org", "A", "negative response, fully validated"},
 				{"nope.example.org", "A", "negative response, fully validated"},

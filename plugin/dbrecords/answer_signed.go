@@ -60,7 +60,16 @@ func (d *DBRecords) signReply(m *dns.Msg, snap *store.Snapshot, zi int, z store.
 				ttl = s.NegTTL
 			}
 			m.Answer = append(m.Answer, s.EntrySigs(&e, h.Rrtype, owner, z.Name, ttl)...)
-		default: // synthesized from a wildcard or a black lie: signed as its own name
+		case found && (h.Rrtype == dns.TypeA || h.Rrtype == dns.TypeAAAA):
+			// Synthesized from a wildcard: the wildcard's own signatures,
+			// whose label count tells the validator so (RFC 4034 section
+			// 3.1.3), and the proof that no closer name exists. The cost
+			// is one small NSEC signature, whatever the RRset's size.
+			m.Answer = append(m.Answer, s.EntrySigs(&e, h.Rrtype, owner, z.Name, h.Ttl)...)
+			nsec := dnssec.CoveringNSEC(nextCloser(qname, e.Name()), s.NegTTL)
+			m.Ns = append(m.Ns, nsec)
+			m.Ns = append(m.Ns, s.SignNow([]dns.RR{nsec}, z.Name)...)
+		default: // synthesized NSEC records (black lies): signed as their own name
 			m.Answer = append(m.Answer, s.SignNow(m.Answer, z.Name)...)
 		}
 		return
@@ -85,6 +94,15 @@ func (d *DBRecords) signReply(m *dns.Msg, snap *store.Snapshot, zi int, z store.
 		m.Ns = append(m.Ns, nsec)
 		m.Ns = append(m.Ns, s.SignNow([]dns.RR{nsec}, z.Name)...)
 	}
+}
+
+// nextCloser returns the name one label below the source of synthesis
+// wildcard's parent on the way to qname (RFC 5155's "next closer name"):
+// the name whose absence makes the wildcard apply.
+func nextCloser(qname, wildcard string) string {
+	encloser := dns.CountLabel(wildcard) - 1 // without the "*" label
+	offs := dns.Split(qname)
+	return qname[offs[len(offs)-encloser-1]:]
 }
 
 // apexDNSSEC answers a DNSKEY, NSEC or RRSIG query at zone zi's apex, with

@@ -124,11 +124,27 @@ func BenchmarkServeDNSSigned(b *testing.B) {
 		for i := range 10000 {
 			nb.Add(fmt.Sprintf("app-%d.example.org.", i), "example.org.", records.Record{Addr: netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), TTL: 60})
 		}
+		for i := range 2000 { // a wildcard as large as a name gets
+			nb.Add("*.big.example.org.", "example.org.", records.Record{Addr: netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), TTL: 60})
+		}
 		d.serve(nb.Finish())
+		// What a random name under the large wildcard cost when the RRset
+		// was signed for each answer.
+		rrs := d.snapshot()
+		e, _ := rrs.Find("x.big.example.org.", "example.org.")
+		set := e.RRs("x.big.example.org.", dns.TypeA)
+		b.Run(dns.AlgorithmToString[alg]+"/sign-2000-per-answer", func(b *testing.B) {
+			for b.Loop() {
+				d.signers[0].SignNow(set, "example.org.")
+			}
+		})
 		benchQueries(b, d, dns.AlgorithmToString[alg]+"/", true, &packingWriter{}, []benchQuery{
 			{"hit", "app-1234.example.org.", dns.TypeA},
 			{"nodata", "app-1234.example.org.", dns.TypeTXT},
 			{"nxdomain", "rnd-5f3a9c.example.org.", dns.TypeA},
+		})
+		benchQueries(b, d, dns.AlgorithmToString[alg]+"/", true, &packingWriter{test.ResponseWriter{TCP: true}}, []benchQuery{
+			{"wildcard-2000", "rnd-5f3a9c.big.example.org.", dns.TypeA}, // over TCP: all 2,000, the wildcard's signatures
 		})
 	}
 }

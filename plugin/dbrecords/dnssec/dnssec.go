@@ -223,58 +223,6 @@ func NSECOf(owner string, ttl uint32, types ...uint16) *dns.NSEC {
 	}
 }
 
-// Successor returns the name that follows owner in canonical order (RFC 4034
-// section 6.1), as RFC 4471 section 3.1.2 derives it: \000.owner when that
-// fits in 255 octets; else owner with a \000 octet added to its first label;
-// else owner with the last octet of its first label increased (dropping
-// trailing \255 octets, and skipping the upper-case letters that canonical
-// order does not know), and so on up the labels. A name with no successor
-// (all \255, which no host name is) is returned as it is.
-func Successor(owner string) string {
-	buf := make([]byte, 256)
-	n, err := dns.PackDomainName(dns.Fqdn(owner), buf, 0, nil, false)
-	if err != nil {
-		return `\000.` + owner
-	}
-	wire := buf[:n]
-	if n+2 <= 255 {
-		return `\000.` + owner
-	}
-	for off := 0; wire[off] != 0; off += int(wire[off]) + 1 {
-		l := int(wire[off])
-		label, rest := wire[off+1:off+1+l], wire[off+1+l:]
-		if l < 63 && (off > 0 || n+1 <= 255) {
-			return unpackName(slices.Concat([]byte{byte(l + 1)}, label, []byte{0}, rest))
-		}
-		for len(label) > 0 && label[len(label)-1] == 0xff {
-			label = label[:len(label)-1]
-		}
-		if len(label) == 0 {
-			continue // the next name is past the parent's whole subtree
-		}
-		label = slices.Clone(label)
-		for i, c := range label {
-			if c >= 'A' && c <= 'Z' {
-				label[i] = c + 'a' - 'A' // canonical order compares ASCII lower case
-			}
-		}
-		label[len(label)-1]++
-		if c := label[len(label)-1]; c >= 'A' && c <= 'Z' {
-			label[len(label)-1] = 'Z' + 1
-		}
-		return unpackName(slices.Concat([]byte{byte(len(label))}, label, rest))
-	}
-	return owner
-}
-
-// unpackName returns the presentation form of a wire-format name.
-func unpackName(wire []byte) string {
-	name, _, err := dns.UnpackDomainName(wire, 0)
-	if err != nil {
-		return "."
-	}
-	return name
-}
 
 // SignEntry sets e.sigs: inception and expiration (4 bytes each), then per
 // RRset (A, AAAA, NSEC, as present) one signature per key, in key order.

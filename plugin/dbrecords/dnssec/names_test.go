@@ -83,3 +83,33 @@ func TestSuccessor(t *testing.T) {
 		t.Errorf("Expected %q to fit and to sort after %q", got, owner)
 	}
 }
+
+// TestCoveringNSEC: the NSEC for a name a wildcard answers covers the name
+// and everything below it, and no other name that could exist.
+func TestCoveringNSEC(t *testing.T) {
+	for _, name := range []string{"x.wild.example.org.", "b.wild.example.org.", "a.wild.example.org.", `\000.wild.example.org.`, "x0.wild.example.org.", `a[.wild.example.org.`} {
+		n := CoveringNSEC(name, 30)
+		p, s := n.Hdr.Name, n.NextDomain
+		if wireLen(p) > 255 || wireLen(s) > 255 {
+			t.Fatalf("%s: expected names that fit, got %q and %q", name, p, s)
+		}
+		covers := func(x string) bool { return canonicalLess(p, x) && canonicalLess(x, s) }
+		for _, in := range []string{name, "a." + name, "zzz.y." + name} {
+			if !covers(in) {
+				t.Errorf("%s: expected %s covered by %s -> %s", name, in, p, s)
+			}
+		}
+		label := strings.SplitN(name, ".", 2)[0]
+		outs := []string{"wild.example.org.", "*.wild.example.org.", "host.wild.example.org.", "y.wild.example.org.", label + "a.wild.example.org.", "www.example.org.", "x.host.wild.example.org."}
+		if !strings.HasPrefix(label, `\`) {
+			// the host name just before: the last letter one less, then "zzz"
+			prev := label[:len(label)-1] + string(label[len(label)-1]-1) + "zzz"
+			outs = append(outs, prev+".wild.example.org.", "a."+prev+".wild.example.org.")
+		}
+		for _, out := range outs {
+			if out != name && covers(out) {
+				t.Errorf("%s: expected %s not covered by %s -> %s", name, out, p, s)
+			}
+		}
+	}
+}
