@@ -223,7 +223,6 @@ func NSECOf(owner string, ttl uint32, types ...uint16) *dns.NSEC {
 	}
 }
 
-
 // SignEntry sets e.sigs: inception and expiration (4 bytes each), then per
 // RRset (A, AAAA, NSEC, as present) one signature per key, in key order.
 func (s *Signer) SignEntry(e *store.Entry, zone string) {
