@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"sort"
 
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/source"
@@ -188,10 +189,13 @@ func (l *loader) startSerials(ctx context.Context, entries []zoneChange, below, 
 		}
 	}
 	rule.mark(watermark)
-	for _, c := range entries {
-		if c.seq > watermark {
-			rule.add(c.seq, c.zone, watermark)
-		}
+	// The entries come in order: those above the watermark are the pending
+	// changes as they are, without a second copy (unless most of the array
+	// would be kept for a few).
+	k := sort.Search(len(entries), func(i int) bool { return entries[i].seq > watermark })
+	rule.pending = entries[k:]
+	if k > len(entries)/2 {
+		rule.pending = slices.Clone(rule.pending)
 	}
 	return rule, nil
 }
