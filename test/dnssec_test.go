@@ -333,6 +333,22 @@ func TestParentAndChildZones(t *testing.T) {
 	if strings.Join(cut, " ") != "NS DS A" {
 		t.Errorf("Expected the cut NS, DS and glue A in the parent's AXFR, got %v", cut)
 	}
+
+	// The glue is in the parent's transfers, so a change of it is a change
+	// of the parent: a new serial, and an IXFR that carries it.
+	serial := soaSerial(t, s, "example.org.")
+	exec1(t, db, "UPDATE dns_records SET content = '192.0.2.54' WHERE name = 'ns1.sub.example.org'")
+	waitFor(t, 5*time.Second, "the new glue", func() bool { return answerA(t, s, "ns1.sub.example.org.") == "192.0.2.54" })
+	if now := soaSerial(t, s, "example.org."); !serialLess(serial, now) {
+		t.Fatalf("Expected the parent's serial to move with its glue, got %d after %d", now, serial)
+	}
+	diff, err := xfr(t, s.dns, "example.org.", serial, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(fmt.Sprint(diff), "192.0.2.54") {
+		t.Errorf("Expected the parent's IXFR to carry the new glue, got %v", diff)
+	}
 }
 
 // TestRSAKeyWarned: an RSA key works, and start-up warns that signing a

@@ -47,9 +47,9 @@ func (d *DBRecords) signReply(m *dns.Msg, snap *store.Snapshot, zi int, z store.
 				m.Answer = append(m.Answer, dnssec.Copies(a.ns)...)
 				m.Extra = append(m.Extra, d.glueSigs(snap, s, zi, m.Extra)...)
 			case dns.TypeDNSKEY:
-				m.Answer = append(m.Answer, sigsIn(a.dnskey)...)
+				m.Answer = append(m.Answer, dnssec.Copies(sigsIn(a.dnskey))...)
 			case dns.TypeNSEC:
-				m.Answer = append(m.Answer, sigsIn(a.nsec)...)
+				m.Answer = append(m.Answer, dnssec.Copies(sigsIn(a.nsec))...)
 			default:
 				apex, _ := snap.Get(z.Name)
 				m.Answer = append(m.Answer, s.EntrySigs(&apex, h.Rrtype, owner, z.Name, h.Ttl)...)

@@ -132,7 +132,7 @@ func (l *loader) position(ctx context.Context) error {
 		}
 		for _, c := range cs {
 			t.See(c.Seq, now)
-			if zi := l.zoneOf(c.Name); zi >= 0 {
+			for _, zi := range l.zonesOf(c.Name) {
 				entries = append(entries, zoneChange{c.Seq, zi})
 			}
 		}
@@ -178,7 +178,9 @@ func (l *loader) startSerials(ctx context.Context, entries []zoneChange, below, 
 			break
 		}
 		for _, c := range cs {
-			note(l.zoneOf(c.Name), c.Seq)
+			for _, zi := range l.zonesOf(c.Name) {
+				note(zi, c.Seq)
+			}
 		}
 		scanned += len(cs)
 		below = cs[len(cs)-1].Seq
@@ -207,6 +209,20 @@ func (l *loader) zoneOf(name string) int {
 		return -1
 	}
 	return l.zones.Match(key + ".")
+}
+
+// zonesOf returns the zones whose transfers hold a change-log name: its
+// own, and the parent's too when it is the address of a name server inside
+// a zone of the block below another (the parent sends it as glue).
+func (l *loader) zonesOf(name string) []int {
+	zi := l.zoneOf(name)
+	if zi < 0 {
+		return nil
+	}
+	if p := l.zones.Parent(zi); p >= 0 && slices.Contains(l.glue, records.NameKey(name)+".") {
+		return []int{zi, p}
+	}
+	return []int{zi}
 }
 
 // sizeHint estimates the names a full load will find, so the index is sized
@@ -265,7 +281,7 @@ func (l *loader) apply(ctx context.Context, fresh []source.Change, w0, w1 uint64
 
 	old := slices.Clone(l.serial.last)
 	for _, c := range fresh {
-		if zi := l.zoneOf(c.Name); zi >= 0 {
+		for _, zi := range l.zonesOf(c.Name) {
 			l.serial.add(c.Seq, zi, w0)
 		}
 	}
@@ -283,10 +299,12 @@ func (l *loader) apply(ctx context.Context, fresh []source.Change, w0, w1 uint64
 		} else {
 			delete(l.invalid, k)
 		}
-		if zi := l.zoneOf(k); zi >= 0 {
-			if was, changed := b.Set(k+".", l.zones.List[zi].Name, recs[k]); changed {
+		if zs := l.zonesOf(k); len(zs) > 0 {
+			if was, changed := b.Set(k+".", l.zones.List[zs[0]].Name, recs[k]); changed {
 				was = was.Detached() // not the old bucket's memory
-				olds[zi] = append(olds[zi], was)
+				for _, zi := range zs {
+					olds[zi] = append(olds[zi], was)
+				}
 			}
 		}
 	}

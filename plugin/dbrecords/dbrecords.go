@@ -138,6 +138,11 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		m.Answer, m.Extra = d.apex(snap, zi, z, owner, qtype)
 	} else {
 		e, found = snap.Find(qname, z.Name)
+		if (!found || e.Name() != qname) && d.zones.Below(zi, qname) {
+			d.emptyNonTerminal(m, snap, zi, z, s, qname, qtype, do)
+			w.WriteMsg(m)
+			return dns.RcodeSuccess, nil
+		}
 		switch {
 		case !found && d.Fall.Through(qname):
 			return plugin.NextOrFailure(d.Name(), d.Next, ctx, w, r)

@@ -48,6 +48,30 @@ func (d *DBRecords) cut(snap *store.Snapshot, ci int) (ns, ds, glue []dns.RR) {
 	return ns, d.dsRRs(snap, ci, c.Name), glue
 }
 
+// emptyNonTerminal answers qtype at qname, a name of zone zi with no
+// records of its own but a zone of the block below it (sub.a.example.org
+// below example.org makes a.example.org exist): NODATA, or with DO its NSEC
+// (types RRSIG and NSEC) as the answer to an NSEC or RRSIG query and as the
+// proof otherwise. Neither NXDOMAIN (RFC 8020 would hide the child zone)
+// nor a wildcard of zi applies.
+func (d *DBRecords) emptyNonTerminal(m *dns.Msg, snap *store.Snapshot, zi int, z store.Version, s *dnssec.Signer, qname string, qtype uint16, do bool) {
+	if !do {
+		m.Ns = []dns.RR{z.SOA(d.cfg.negativeTTL, d.cfg.negativeTTL)}
+		return
+	}
+	nsec := dnssec.NSECOf(qname, s.NegTTL, dns.TypeRRSIG, dns.TypeNSEC)
+	sigs := s.SignNow([]dns.RR{nsec}, z.Name)
+	switch qtype {
+	case dns.TypeNSEC:
+		m.Answer = append([]dns.RR{nsec}, sigs...)
+	case dns.TypeRRSIG:
+		m.Answer = sigs
+	default:
+		m.Ns = append([]dns.RR{z.SOA(d.cfg.negativeTTL, d.cfg.negativeTTL)}, d.soaNeg(d.apexSigned(snap, zi, z, s))...)
+		m.Ns = append(append(m.Ns, nsec), sigs...)
+	}
+}
+
 // delegationDS answers a DS query for the apex of zone ci from its parent
 // zone pi, in m: the DS RRset, or NODATA; signed by the parent with DO.
 func (d *DBRecords) delegationDS(m *dns.Msg, snap *store.Snapshot, pi, ci int, owner, qname string, do bool) {

@@ -11,6 +11,7 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/dnssec"
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
 	"github.com/miekg/dns"
@@ -388,5 +389,41 @@ func TestSignedQueryTypes(t *testing.T) {
 			continue
 		}
 		verifySection(t, "long black lie", r.Ns, keys)
+	}
+}
+
+// TestEmptyNonTerminalAboveChild: with example.org and sub.deep.example.org
+// in one block, deep.example.org exists in the parent (a child zone lies
+// below it): NODATA, never NXDOMAIN (RFC 8020 would hide the child) nor an
+// answer from the parent's wildcard; signed, its NSEC lists RRSIG and NSEC.
+func TestEmptyNonTerminalAboveChild(t *testing.T) {
+	k := testKey(t, t.TempDir(), dns.ED25519, 257)
+	cfg := &config{zones: []string{"example.org.", "sub.deep.example.org."}, ttl: 60, negativeTTL: 30, keys: []*dnssec.Key{k}}
+	d := New(cfg)
+	l := &loader{zones: d.zones, signers: d.signers}
+	b := l.signing(store.NewFullBuilder(0, []store.Version{{Zone: d.zones.List[0], Serial: 1}, {Zone: d.zones.List[1], Serial: 1}}))
+	b.Add("*.example.org.", "example.org.", records.Record{Addr: netip.MustParseAddr("192.0.2.9"), TTL: 60})
+	d.serve(b.Finish())
+	for _, do := range []bool{false, true} {
+		m := new(dns.Msg)
+		m.SetQuestion("deep.example.org.", dns.TypeA)
+		if do {
+			m.SetEdns0(1232, true)
+		}
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		d.ServeDNS(context.Background(), rec, m)
+		r := rec.Msg
+		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 0 || len(r.Ns) == 0 {
+			t.Fatalf("do=%v: expected NODATA, got %v", do, r)
+		}
+		if !do {
+			continue
+		}
+		verifySection(t, "ENT above a child", r.Ns, []*dns.DNSKEY{k.RR})
+		for _, rr := range r.Ns {
+			if n, ok := rr.(*dns.NSEC); ok && (n.Hdr.Name != "deep.example.org." || !slices.Equal(n.TypeBitMap, []uint16{dns.TypeRRSIG, dns.TypeNSEC})) {
+				t.Errorf("Expected deep.example.org's NSEC with RRSIG NSEC, got %v", n)
+			}
+		}
 	}
 }

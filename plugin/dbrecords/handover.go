@@ -44,6 +44,7 @@ type settings struct {
 	journal            int
 	keys               string           // what signs, as text: the keys and the NSEC TTL; "" when nothing does
 	answers            string           // what answers hold besides the table: ttl, ns and negative_ttl, as text
+	glue               []string         // the ns names, part of answers
 	signers            []*dnssec.Signer // by zone index, for keys; compared through keys
 }
 

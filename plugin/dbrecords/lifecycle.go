@@ -27,7 +27,7 @@ func (d *DBRecords) OnStartup() error {
 	dsns := newDSNSource(d.cfg)
 	label := strings.Join(d.cfg.zones, " ")
 	s := settings{ttl: d.cfg.ttl, refresh: d.cfg.refresh, reconcile: d.cfg.reconcile, journal: d.cfg.journal, keys: d.keysText(), signers: d.signers,
-		answers: fmt.Sprint(d.cfg.ttl, d.cfg.ns, d.cfg.negativeTTL)}
+		answers: fmt.Sprint(d.cfg.ttl, d.cfg.ns, d.cfg.negativeTTL), glue: d.cfg.ns}
 	sh := loaders.attach(d.loaderKey(), label, s, d.token, func(sh *shared) { d.startLoader(sh, dsns, s) }, d.startNotifier)
 	d.mu.Lock()
 	d.sh = sh
@@ -98,6 +98,7 @@ func (d *DBRecords) startLoader(sh *shared, dsns *dsnSource, s settings) {
 		signers:    s.signers,
 		keys:       s.keys,
 		answers:    s.answers,
+		glue:       s.glue,
 		set:        sh.set,
 		table:      d.cfg.table,
 		scrub:      dsns.scrub,

@@ -61,6 +61,7 @@ type loader struct {
 	signers   []*dnssec.Signer    // by zone index, nil entries for unsigned zones; nil when none is signed
 	keys      string              // settings.keys of signers
 	answers   string              // settings.answers, as last taken
+	glue      []string            // the ns names (lower-case FQDNs): their addresses are glue where they lie in a child zone
 	resign    bool                // a reload changed the signers: sign every entry again before the next sync
 	renewAt   uint64              // the bucket renew looked at last
 	renewedAt time.Time           // when renew last ran; zero before the first snapshot
@@ -92,9 +93,7 @@ func (l *loader) run(ctx context.Context) {
 	l.requestFull(reasonStartup)
 	failures, lastFull, polled := 0, time.Now(), false
 	for {
-		if l.resign {
-			l.resignAll()
-		}
+		l.takeSigners()
 		// A poll runs between two reconciles, whatever their interval.
 		if l.pendingFull == "" && polled && l.reconcile > 0 && time.Since(lastFull) >= l.reconcile {
 			l.requestFull(reasonReconcile)
@@ -138,7 +137,7 @@ func (l *loader) update(s settings) {
 	ttlChanged := s.ttl != l.ttl
 	l.ttl = s.ttl
 	if s.answers != l.answers {
-		l.answers = s.answers
+		l.answers, l.glue = s.answers, s.glue
 		// Secondaries see the change by a new serial, and get the whole
 		// zone: the SOA, the NS RRset or every TTL changed.
 		if l.track != nil {
@@ -453,6 +452,19 @@ func (r *limiter) allow(now time.Time) bool {
 	}
 	r.last = now
 	return true
+}
+
+// takeSigners signs the served data with the signers a reload handed over,
+// before anything else is read: at once from memory, or with the full read
+// a reload also asked for (which signs everything, and publishes once).
+func (l *loader) takeSigners() {
+	switch {
+	case !l.resign:
+	case l.pendingFull != "":
+		l.resign = false
+	default:
+		l.resignAll()
+	}
 }
 
 // sameSigners reports whether snap was signed by signers.

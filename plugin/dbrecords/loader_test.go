@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/dnssec"
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/source"
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
@@ -409,5 +410,31 @@ func TestBacklogNewestFirst(t *testing.T) {
 	}
 	if n, _ := tl.track.Waiting(); n != 0 || tl.serial(0) != 25001 {
 		t.Errorf("Expected no gap and serial 25001, got %d waiting and serial %d", n, tl.serial(0))
+	}
+}
+
+// TestReloadKeysAndTTL: a reload that changes the keys and the ttl publishes
+// one snapshot, with a new serial, the new TTL and the new signatures: never
+// new data under an old serial, nor two contents under one serial.
+func TestReloadKeysAndTTL(t *testing.T) {
+	src, tl := loaded(t)
+	src.commitOne("a.example.org", "192.0.2.1")
+	tl.step(t)
+	before := tl.serial(0)
+	var pubs []*store.Snapshot
+	tl.publish = func(s *store.Snapshot) { pubs = append(pubs, s) }
+	k := testKey(t, t.TempDir(), dns.ED25519, 257)
+	signers := []*dnssec.Signer{dnssec.New([]*dnssec.Key{k}, 30), nil}
+	tl.update(settings{ttl: 120, refresh: time.Second, keys: "k", signers: signers, answers: "ttl 120"})
+	tl.takeSigners()
+	if err := tl.full(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(pubs) != 1 {
+		t.Fatalf("Expected one snapshot published, got %d", len(pubs))
+	}
+	e, _ := pubs[0].Get("a.example.org.")
+	if rrs := e.RRs("a.example.org.", dns.TypeA); len(rrs) != 1 || rrs[0].Header().Ttl != 120 || e.Sigs == "" || !serialLess(before, pubs[0].Zones[0].Serial) {
+		t.Errorf("Expected a new serial, TTL 120 and signatures, got serial %d (was %d), %v, signed %v", pubs[0].Zones[0].Serial, before, rrs, e.Sigs != "")
 	}
 }

@@ -61,6 +61,17 @@ func (zs ZoneSet) Parent(zi int) int {
 	return best
 }
 
+// Below reports whether a zone of the set other than zi lies strictly below
+// name: name, in zone zi, is then an empty non-terminal of zi at least.
+func (zs ZoneSet) Below(zi int, name string) bool {
+	for i, z := range zs.List {
+		if i != zi && z.Name != name && InZone(z.Name, name) {
+			return true
+		}
+	}
+	return false
+}
+
 // Children returns the zones whose parent (see Parent) is zone zi.
 func (zs ZoneSet) Children(zi int) []int {
 	var out []int

@@ -421,8 +421,8 @@ func one(ctx context.Context, rt func(context.Context) error) error {
 // row of each name tells how many of its rows were left out.
 func Capped(table, where string) string {
 	return fmt.Sprintf("SELECT name, type, content, ttl, IF(rn = 1, GREATEST(n - %[1]d, 0), 0) FROM ("+
-		"SELECT name, type, content, ttl, ROW_NUMBER() OVER (PARTITION BY name ORDER BY id) AS rn, "+
-		"COUNT(*) OVER (PARTITION BY name) AS n FROM `%[2]s`%[3]s) AS capped WHERE rn <= %[1]d", records.MaxRecords, table, where)
+		"SELECT name, type, content, ttl, ROW_NUMBER() OVER (PARTITION BY TRIM(TRAILING '.' FROM name) ORDER BY id) AS rn, "+
+		"COUNT(*) OVER (PARTITION BY TRIM(TRAILING '.' FROM name)) AS n FROM `%[2]s`%[3]s) AS capped WHERE rn <= %[1]d", records.MaxRecords, table, where)
 }
 
 // Rows implements Source.
