@@ -287,7 +287,7 @@ func TestChartHA(t *testing.T) {
 		t.Errorf("Expected the priority class and image from the values, got %q and %q", pod.PriorityClassName, pod.Containers[0].Image)
 	}
 	corefile := m.configMap.Data["Corefile"]
-	for _, want := range []string{"example.org:1053 example.net:1053 {", "table hosts_v2", "refresh 500ms", "reconcile 1h", "ns ns1.example.org ns2.example.org", "fallthrough", "whoami"} {
+	for _, want := range []string{"example.org:1053 example.net:1053 {", "table hosts_v2", "refresh 500ms", "reconcile 1h", "ns ns1.example.org ns2.example.org", "fallthrough", "whoami", "galera_nodes 127.0.0.1:3306"} {
 		if !strings.Contains(corefile, want) {
 			t.Errorf("Expected the Corefile to contain %q, got:\n%s", want, corefile)
 		}

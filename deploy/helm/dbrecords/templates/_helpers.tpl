@@ -83,6 +83,9 @@ zones hold their signatures too. */}}
         {{- if $v.ixfrJournal }}
         ixfr_journal {{ $v.ixfrJournal }}
         {{- end }}
+        {{- with $v.galeraNodes }}
+        galera_nodes {{ join " " . }}
+        {{- end }}
         {{- if .Values.dnssec.keys }}
         {{- if not .Values.dnssec.keySecret }}{{ fail "dnssec.keys needs dnssec.keySecret, the Secret holding them" }}{{ end }}
         key file{{ range .Values.dnssec.keys }} /etc/dbrecords-dnssec/{{ . }}{{ end }}
