@@ -119,11 +119,14 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
+	reply := func() (int, error) {
+		w.WriteMsg(m)
+		return dns.RcodeSuccess, nil
+	}
 	if qtype == dns.TypeDS && qname == z.Name {
 		if pi := d.zones.Parent(zi); pi >= 0 {
 			d.delegationDS(m, snap, pi, zi, owner, qname, signerOf(snap, pi) != nil && state.Do())
-			w.WriteMsg(m)
-			return dns.RcodeSuccess, nil
+			return reply()
 		}
 	}
 
@@ -132,16 +135,14 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	if qname == z.Name {
 		if apex, ok := snap.Get(z.Name); ok && qtype != dns.TypeANY && !fits(state, &apex, qtype, s, do) {
 			m.Truncated = true
-			w.WriteMsg(m)
-			return dns.RcodeSuccess, nil
+			return reply()
 		}
 		m.Answer, m.Extra = d.apex(snap, zi, z, owner, qtype)
 	} else {
 		e, found = snap.Find(qname, z.Name)
 		if (!found || e.Name() != qname) && d.zones.Below(zi, qname) {
 			d.emptyNonTerminal(m, snap, zi, z, s, qname, qtype, do)
-			w.WriteMsg(m)
-			return dns.RcodeSuccess, nil
+			return reply()
 		}
 		switch {
 		case !found && d.Fall.Through(qname):
@@ -157,8 +158,7 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 			// cost every query what a large answer costs; TC sends the
 			// client to TCP at once.
 			m.Truncated = true
-			w.WriteMsg(m)
-			return dns.RcodeSuccess, nil
+			return reply()
 		default:
 			m.Answer = below(s, &e, z.Name, owner, qname, qtype, do)
 		}
@@ -169,8 +169,7 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	if do {
 		d.signReply(m, snap, zi, z, s, owner, qname, e, found)
 	}
-	w.WriteMsg(m)
-	return dns.RcodeSuccess, nil
+	return reply()
 }
 
 // fits reports whether the answer for qtype at e fits the client's UDP
