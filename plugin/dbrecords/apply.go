@@ -4,7 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
-	"sort"
+	"time"
 
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/source"
@@ -121,52 +121,95 @@ func (l *loader) position(ctx context.Context) error {
 		log.Infof("A write transaction older than change %d of table %q is open; looking for gaps from there", from, l.table)
 	}
 	t, now := source.NewTracker(inc, from, proof == nil), l.clock()
-	// Only each entry's number and zone are kept, not its name: a write
-	// transaction open for long makes the window reach far back (1,000,000
-	// entries: 16 MB rather than every entry's name and row).
-	var entries []zoneChange
+	// A gap gets the time of the entry above it, as the database's clock
+	// has it against ours: running replicas saw it then, and the gaps they
+	// expired long ago do not hold this one's serial back (they are still
+	// watched). So the window is read twice at most, and only the changes
+	// that wait for a recent gap are kept, whatever an old transaction
+	// left open makes the window reach back to.
+	dbNow, _ := l.src.Now(ctx)
+	seenAt := func(c source.Change) time.Time {
+		if c.At.IsZero() || dbNow.IsZero() {
+			return now
+		}
+		return now.Add(-max(0, dbNow.Sub(c.At)))
+	}
+	last := make([]uint64, len(l.zones.List))
+	found := make([]bool, len(last))
+	err = l.window(ctx, from, func(c source.Change) {
+		t.See(c.Seq, seenAt(c))
+		for _, zi := range l.zonesOf(c.Name) {
+			last[zi], found[zi] = max(last[zi], c.Seq), true
+		}
+	})
+	if err != nil {
+		return err
+	}
+	expired := t.ExpireOlder(now)
+	w := t.Watermark()
+	var pending []zoneChange
+	if w < t.Cursor { // changes wait for a recent gap: the serials come from the entries up to it
+		clear(last)
+		clear(found)
+		err = l.window(ctx, from, func(c source.Change) {
+			for _, zi := range l.zonesOf(c.Name) {
+				if c.Seq > w {
+					pending = append(pending, zoneChange{c.Seq, zi})
+				} else {
+					last[zi], found[zi] = max(last[zi], c.Seq), true
+				}
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
+	rule, err := l.startSerials(ctx, last, found, pending, from+1, w, st.PrunedBelow)
+	if err != nil {
+		return err
+	}
+	l.track, l.serial = t, rule
+	if expired > 0 {
+		l.reportGaps(source.Settled{Expired: expired}, now)
+	}
+	return nil
+}
+
+// window calls fn for every change-log entry after from, in order.
+func (l *loader) window(ctx context.Context, from uint64, fn func(source.Change)) error {
 	for cursor := from; ; {
 		cs, err := l.src.ChangesAfter(ctx, cursor, source.ChangeBatch)
 		if err != nil {
 			return err
 		}
 		for _, c := range cs {
-			t.See(c.Seq, now)
-			for _, zi := range l.zonesOf(c.Name) {
-				entries = append(entries, zoneChange{c.Seq, zi})
-			}
+			fn(c)
 		}
 		if len(cs) < source.ChangeBatch {
-			break
+			return nil
 		}
 		cursor = cs[len(cs)-1].Seq
 	}
-	rule, err := l.startSerials(ctx, entries, from+1, t.Watermark(), st.PrunedBelow)
-	if err != nil {
-		return err
-	}
-	l.track, l.serial = t, rule
-	return nil
 }
 
 // startSerials applies the serial rule to a change log seen for the first
-// time: a zone's serial is its last change at or below the watermark, looked
-// for in the window, then backwards from below (at most maxSerialScan
-// entries), else the prune floor, and at least the watermark's epoch mark.
-// Changes above the watermark wait.
-func (l *loader) startSerials(ctx context.Context, entries []zoneChange, below, watermark, floor uint64) (serialRule, error) {
-	rule := serialRule{last: make([]uint64, len(l.zones.List))}
-	found := make([]bool, len(rule.last))
-	left := len(found)
+// time: a zone's serial is its last change at or below the watermark (last,
+// where found: in the window), else looked for backwards from below (at
+// most maxSerialScan entries), else the prune floor, and at least the
+// watermark's epoch mark. The changes above the watermark wait (pending, in
+// order).
+func (l *loader) startSerials(ctx context.Context, last []uint64, found []bool, pending []zoneChange, below, watermark, floor uint64) (serialRule, error) {
+	rule := serialRule{last: last, pending: pending}
+	left := 0
+	for _, f := range found {
+		if !f {
+			left++
+		}
+	}
 	note := func(zi int, seq uint64) {
 		if zi >= 0 && !found[zi] {
 			rule.last[zi], found[zi] = seq, true
 			left--
-		}
-	}
-	for i := len(entries) - 1; i >= 0 && left > 0; i-- {
-		if entries[i].seq <= watermark {
-			note(entries[i].zone, entries[i].seq)
 		}
 	}
 	for scanned := 0; left > 0 && scanned < maxSerialScan && below > 0; {
@@ -191,14 +234,6 @@ func (l *loader) startSerials(ctx context.Context, entries []zoneChange, below, 
 		}
 	}
 	rule.mark(watermark)
-	// The entries come in order: those above the watermark are the pending
-	// changes as they are, without a second copy (unless most of the array
-	// would be kept for a few).
-	k := sort.Search(len(entries), func(i int) bool { return entries[i].seq > watermark })
-	rule.pending = entries[k:]
-	if k > len(entries)/2 {
-		rule.pending = slices.Clone(rule.pending)
-	}
 	return rule, nil
 }
 

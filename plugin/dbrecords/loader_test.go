@@ -438,3 +438,37 @@ func TestReloadKeysAndTTL(t *testing.T) {
 		t.Errorf("Expected a new serial, TTL 120 and signatures, got serial %d (was %d), %v, signed %v", pubs[0].Zones[0].Serial, before, rrs, e.Sigs != "")
 	}
 }
+
+// TestStartBehindOldTransaction: a replica that starts while a write
+// transaction taken minutes ago is still open treats the gap as the running
+// replicas do, expired: its serials do not wait, it keeps no backlog of
+// pending changes, and the gap is still watched, so the late commit is
+// applied. A gap as young as the log's last entries still holds the serial.
+func TestStartBehindOldTransaction(t *testing.T) {
+	for _, tc := range []struct {
+		age  time.Duration
+		held bool
+	}{{2 * time.Minute, false}, {time.Second, true}} {
+		src := newFakeSource()
+		src.dbNow = t0
+		tx := holdOpen(src, "held.example.org", "first.example.org")
+		var top uint64
+		for i := range 3000 {
+			top = src.commitOne(fmt.Sprintf("n%d.example.org", i), "192.0.2.7")
+		}
+		src.age(tc.age)
+		tl := newTestLoader(src)
+		tl.load(t)
+		if held := tl.serial(0) != uint32(top); held != tc.held || held != (len(tl.loader.serial.pending) > 0) {
+			t.Fatalf("age %s: expected the serial held %v (pending changes with it), got serial %d (top %d), %d pending", tc.age, tc.held, tl.serial(0), top, len(tl.loader.serial.pending))
+		}
+		if n, _ := tl.track.Waiting(); n == 0 {
+			t.Fatalf("age %s: expected the open transaction's gap still watched", tc.age)
+		}
+		tx.commit()
+		tl.step(t)
+		if got := tl.answer("held.example.org"); got != "192.0.2.1" {
+			t.Errorf("age %s: expected the late commit served, got %s", tc.age, got)
+		}
+	}
+}

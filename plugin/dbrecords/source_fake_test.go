@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/source"
@@ -26,12 +27,14 @@ type fakeSource struct {
 	prunedBelow uint64
 	noProof     bool
 	fail        error // returned by every call while set
+	dbNow       time.Time // what Now reports; zero: unknown
 	txs         int
 }
 
 type fakeEntry struct {
 	name string
 	tx   *fakeTx
+	at   time.Time // Change.At; zero: unknown
 }
 
 type fakeTx struct {
@@ -147,7 +150,7 @@ func (f *fakeSource) visible(keep func(uint64) bool) []source.Change {
 	var out []source.Change
 	for s, e := range f.entries {
 		if !e.tx.open && keep(s) {
-			out = append(out, source.Change{Seq: s, Name: e.name})
+			out = append(out, source.Change{Seq: s, Name: e.name, At: e.at})
 		}
 	}
 	slices.SortFunc(out, func(a, b source.Change) int { return int(a.Seq) - int(b.Seq) }) //nolint:gosec // small test numbers
@@ -192,6 +195,26 @@ func (f *fakeSource) OlderWriter(_ context.Context, seq uint64) bool {
 		}
 	}
 	return false
+}
+
+// Now implements source.Source: the database clock, zero (unknown) unless a
+// test sets dbNow.
+func (f *fakeSource) Now(context.Context) (time.Time, error) {
+	defer f.mu.Unlock()
+	if err := f.lock(); err != nil {
+		return time.Time{}, err
+	}
+	return f.dbNow, nil
+}
+
+// age stamps every entry with the database time d before dbNow.
+func (f *fakeSource) age(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for s, e := range f.entries {
+		e.at = f.dbNow.Add(-d)
+		f.entries[s] = e
+	}
 }
 
 func (f *fakeSource) ChangesAfter(_ context.Context, after uint64, limit int) ([]source.Change, error) {

@@ -189,6 +189,24 @@ func (t *Tracker) Forget(below uint64) {
 	}
 }
 
+// ExpireOlder marks the gaps first seen more than GapTimeout before now as
+// expired, and returns how many it marked. A replica that starts sees every
+// gap for the first time: with the time of the change-log entry above each
+// (when running replicas saw it), the gaps they expired long ago do not hold
+// its serial back, nor make it keep the whole log since.
+func (t *Tracker) ExpireOlder(now time.Time) int {
+	n := 0
+	for _, gs := range t.gaps {
+		for _, g := range gs {
+			if !g.expired && now.Sub(g.since) > GapTimeout {
+				g.expired = true
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // Watermark returns the highest number at and below which every number has
 // been seen, proven dead or waited for longer than gapTimeout.
 func (t *Tracker) Watermark() uint64 {

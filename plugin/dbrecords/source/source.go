@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 )
@@ -12,6 +13,7 @@ import (
 type Change struct {
 	Seq  uint64
 	Name string
+	At   time.Time // when the writer's statement ran, by the database's clock; zero when unknown
 }
 
 // seqRange is an inclusive run of sequence numbers.
@@ -59,6 +61,9 @@ type Source interface {
 	Top(ctx context.Context) (uint64, error)
 	// ChangesAfter returns up to limit entries with a number above after.
 	ChangesAfter(ctx context.Context, after uint64, limit int) ([]Change, error)
+	// Now is the database's clock, which Change.At is read by; zero when
+	// unknown.
+	Now(ctx context.Context) (time.Time, error)
 	// ChangesIn returns up to limit entries whose numbers lie in ranges.
 	ChangesIn(ctx context.Context, ranges []ClassRange, limit int) ([]Change, error)
 	// ChangesBefore returns up to limit entries with a number below before,

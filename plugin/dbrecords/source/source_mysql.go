@@ -167,14 +167,14 @@ func (s *mysqlSource) OlderWriter(ctx context.Context, seq uint64) bool {
 func (s *mysqlSource) ChangesAfter(ctx context.Context, after uint64, limit int) ([]Change, error) {
 	ctx, cancel := call(ctx)
 	defer cancel()
-	return s.changeQuery(ctx, s.syncWait+"SELECT seq, name FROM `"+s.changes+"` WHERE seq > ? ORDER BY seq LIMIT "+strconv.Itoa(limit), after)
+	return s.changeQuery(ctx, s.syncWait+"SELECT seq, name, UNIX_TIMESTAMP(changed_at) FROM `"+s.changes+"` WHERE seq > ? ORDER BY seq LIMIT "+strconv.Itoa(limit), after)
 }
 
 // ChangesBefore implements Source.
 func (s *mysqlSource) ChangesBefore(ctx context.Context, before uint64, limit int) ([]Change, error) {
 	ctx, cancel := call(ctx)
 	defer cancel()
-	return s.changeQuery(ctx, "SELECT seq, name FROM `"+s.changes+"` WHERE seq < ? ORDER BY seq DESC LIMIT "+strconv.Itoa(limit), before)
+	return s.changeQuery(ctx, "SELECT seq, name, UNIX_TIMESTAMP(changed_at) FROM `"+s.changes+"` WHERE seq < ? ORDER BY seq DESC LIMIT "+strconv.Itoa(limit), before)
 }
 
 // ChangesIn implements Source.
@@ -197,7 +197,7 @@ func (s *mysqlSource) ChangesIn(ctx context.Context, ranges []ClassRange, limit 
 			}
 		}
 		ctx, cancel := call(ctx)
-		cs, err := s.changeQuery(ctx, s.syncWait+"SELECT seq, name FROM `"+s.changes+"` WHERE "+cond.String()+" ORDER BY seq LIMIT "+strconv.Itoa(limit-len(out)), args...)
+		cs, err := s.changeQuery(ctx, s.syncWait+"SELECT seq, name, UNIX_TIMESTAMP(changed_at) FROM `"+s.changes+"` WHERE "+cond.String()+" ORDER BY seq LIMIT "+strconv.Itoa(limit-len(out)), args...)
 		cancel()
 		if err != nil {
 			return nil, err
@@ -218,14 +218,32 @@ func (s *mysqlSource) changeQuery(ctx context.Context, query string, args ...any
 		var (
 			c    Change
 			name sql.NullString
+			at   sql.NullFloat64
 		)
-		if err := rows.Scan(&c.Seq, &name); err != nil {
+		if err := rows.Scan(&c.Seq, &name, &at); err != nil {
 			return nil, fmt.Errorf("reading table %q: %w", s.changes, err)
 		}
-		c.Name = name.String
+		c.Name, c.At = name.String, unixTime(at)
 		out = append(out, c)
 	}
 	return out, rows.Err()
+}
+
+// Now implements Source.
+func (s *mysqlSource) Now(ctx context.Context) (time.Time, error) {
+	ctx, cancel := call(ctx)
+	defer cancel()
+	var now sql.NullFloat64
+	err := s.db.QueryRowContext(ctx, "SELECT UNIX_TIMESTAMP(NOW(6))").Scan(&now)
+	return unixTime(now), err
+}
+
+// unixTime turns UNIX_TIMESTAMP's seconds into a time; zero for NULL.
+func unixTime(secs sql.NullFloat64) time.Time {
+	if !secs.Valid {
+		return time.Time{}
+	}
+	return time.UnixMicro(int64(math.Round(secs.Float64 * 1e6)))
 }
 
 // OpenWriters implements Source.
