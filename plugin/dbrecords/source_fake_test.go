@@ -26,7 +26,7 @@ type fakeSource struct {
 	entries     map[uint64]fakeEntry
 	prunedBelow uint64
 	noProof     bool
-	fail        error // returned by every call while set
+	fail        error     // returned by every call while set
 	dbNow       time.Time // what Now reports; zero: unknown
 	txs         int
 }
