@@ -3,8 +3,8 @@ package dbrecords
 import (
 	"context"
 	"maps"
+	"math"
 	"slices"
-	"time"
 
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/source"
@@ -121,23 +121,21 @@ func (l *loader) position(ctx context.Context) error {
 		log.Infof("A write transaction older than change %d of table %q is open; looking for gaps from there", from, l.table)
 	}
 	t, now := source.NewTracker(inc, from, proof == nil), l.clock()
-	// A gap gets the time of the entry above it, as the database's clock
-	// has it against ours: running replicas saw it then, and the gaps they
-	// expired long ago do not hold this one's serial back (they are still
-	// watched). So the window is read twice at most, and only the changes
-	// that wait for a recent gap are kept, whatever an old transaction
-	// left open makes the window reach back to.
+	// The gaps below an entry written longer than the gap timeout ago were
+	// gaps for the running replicas too, which expired them long ago: they
+	// do not hold this replica's serial back either (they are still
+	// watched, and given up on this replica's own clock). So the window is
+	// read twice at most, and only the changes that wait for a recent gap
+	// are kept, however far back an old transaction makes the window reach.
 	dbNow, _ := l.src.Now(ctx)
-	seenAt := func(c source.Change) time.Time {
-		if c.At.IsZero() || dbNow.IsZero() {
-			return now
-		}
-		return now.Add(-max(0, dbNow.Sub(c.At)))
-	}
+	var old uint64 // the highest entry written more than GapTimeout ago
 	last := make([]uint64, len(l.zones.List))
 	found := make([]bool, len(last))
-	err = l.window(ctx, from, func(c source.Change) {
-		t.See(c.Seq, seenAt(c))
+	err = l.window(ctx, from, math.MaxUint64, func(c source.Change) {
+		t.See(c.Seq, now)
+		if !c.At.IsZero() && !dbNow.IsZero() && dbNow.Sub(c.At) > source.GapTimeout {
+			old = c.Seq
+		}
 		for _, zi := range l.zonesOf(c.Name) {
 			last[zi], found[zi] = max(last[zi], c.Seq), true
 		}
@@ -145,13 +143,18 @@ func (l *loader) position(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	expired := t.ExpireOlder(now)
+	expired := t.ExpireBelow(old)
 	w := t.Watermark()
 	var pending []zoneChange
 	if w < t.Cursor { // changes wait for a recent gap: the serials come from the entries up to it
 		clear(last)
 		clear(found)
-		err = l.window(ctx, from, func(c source.Change) {
+		// As the first pass saw them: entries committed since are news
+		// for the first poll.
+		err = l.window(ctx, from, t.Cursor, func(c source.Change) {
+			if t.Waits(c.Seq) {
+				return
+			}
 			for _, zi := range l.zonesOf(c.Name) {
 				if c.Seq > w {
 					pending = append(pending, zoneChange{c.Seq, zi})
@@ -175,14 +178,18 @@ func (l *loader) position(ctx context.Context) error {
 	return nil
 }
 
-// window calls fn for every change-log entry after from, in order.
-func (l *loader) window(ctx context.Context, from uint64, fn func(source.Change)) error {
+// window calls fn for every change-log entry after from and up to to, in
+// order.
+func (l *loader) window(ctx context.Context, from, to uint64, fn func(source.Change)) error {
 	for cursor := from; ; {
 		cs, err := l.src.ChangesAfter(ctx, cursor, source.ChangeBatch)
 		if err != nil {
 			return err
 		}
 		for _, c := range cs {
+			if c.Seq > to {
+				return nil
+			}
 			fn(c)
 		}
 		if len(cs) < source.ChangeBatch {

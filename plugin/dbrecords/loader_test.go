@@ -459,6 +459,7 @@ func TestStartBehindOldTransaction(t *testing.T) {
 		src.age(tc.age)
 		tl := newTestLoader(src)
 		tl.load(t)
+		tl.step(t) // the first poll settles the gaps on this replica's own clock
 		if held := tl.serial(0) != uint32(top); held != tc.held || held != (len(tl.loader.serial.pending) > 0) {
 			t.Fatalf("age %s: expected the serial held %v (pending changes with it), got serial %d (top %d), %d pending", tc.age, tc.held, tl.serial(0), top, len(tl.loader.serial.pending))
 		}
@@ -470,5 +471,29 @@ func TestStartBehindOldTransaction(t *testing.T) {
 		if got := tl.answer("held.example.org"); got != "192.0.2.1" {
 			t.Errorf("age %s: expected the late commit served, got %s", tc.age, got)
 		}
+	}
+}
+
+// TestStartBehindOldTransactionWithoutProof: without the proof, a gap under
+// entries written hours ago is expired from the start but not given up: it
+// is watched for GapGiveUp on this replica's clock, so the commit that
+// fills it is applied, not left to the next reconcile.
+func TestStartBehindOldTransactionWithoutProof(t *testing.T) {
+	src := newFakeSource()
+	src.noProof = true
+	src.dbNow = t0
+	tx := holdOpen(src, "held.example.org", "first.example.org")
+	src.commitOne("after.example.org", "192.0.2.7")
+	src.age(2 * time.Hour)
+	tl := newTestLoader(src)
+	tl.load(t)
+	tl.step(t)
+	tx.commit()
+	tl.step(t)
+	if got := tl.answer("held.example.org"); got != "192.0.2.1" {
+		t.Errorf("Expected the late commit served, got %s", got)
+	}
+	if tl.pendingFull != "" {
+		t.Errorf("Expected no full read for a gap watched on this replica's clock, got one for %q", tl.pendingFull)
 	}
 }

@@ -189,22 +189,30 @@ func (t *Tracker) Forget(below uint64) {
 	}
 }
 
-// ExpireOlder marks the gaps first seen more than GapTimeout before now as
-// expired, and returns how many it marked. A replica that starts sees every
-// gap for the first time: with the time of the change-log entry above each
-// (when running replicas saw it), the gaps they expired long ago do not hold
-// its serial back, nor make it keep the whole log since.
-func (t *Tracker) ExpireOlder(now time.Time) int {
+// ExpireBelow marks every gap below seq as expired (it no longer holds the
+// watermark; it is still watched, and given up on its own clock), and
+// returns how many it marked. A replica that starts sees every gap for the
+// first time; those below a change-log entry written longer than the gap
+// timeout ago were there for the running replicas too, which expired them
+// long ago.
+func (t *Tracker) ExpireBelow(seq uint64) int {
 	n := 0
 	for _, gs := range t.gaps {
 		for _, g := range gs {
-			if !g.expired && now.Sub(g.since) > GapTimeout {
+			if !g.expired && g.Hi < seq {
 				g.expired = true
 				n++
 			}
 		}
 	}
 	return n
+}
+
+// Waits reports whether seq is in a gap: not seen yet, below the cursor.
+func (t *Tracker) Waits(seq uint64) bool {
+	gs := t.gaps[seq%t.inc]
+	i := sort.Search(len(gs), func(i int) bool { return gs[i].Hi >= seq })
+	return i < len(gs) && gs[i].Lo <= seq
 }
 
 // Watermark returns the highest number at and below which every number has
