@@ -261,7 +261,7 @@ func (l *loader) zonesOf(name string) []int {
 	if zi < 0 {
 		return nil
 	}
-	if p := l.zones.Parent(zi); p >= 0 && slices.Contains(l.glue, records.NameKey(name)+".") {
+	if p := l.zones.Parent(zi); p >= 0 && slices.Contains(l.ns, records.NameKey(name)+".") {
 		return []int{zi, p}
 	}
 	return []int{zi}

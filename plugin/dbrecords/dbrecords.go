@@ -280,7 +280,7 @@ func (d *DBRecords) apex(snap *store.Snapshot, zi int, z store.Version, owner st
 		soa.Hdr.Name = owner
 		return []dns.RR{soa}, nil
 	case dns.TypeNS:
-		return d.nsRRs(z, owner), d.glue(snap)
+		return d.nsRRs(z, owner), d.glue(snap, -1)
 	case dns.TypeA, dns.TypeAAAA:
 		if e, ok := snap.Get(z.Name); ok {
 			return e.RRs(owner, qtype), nil
@@ -305,10 +305,14 @@ func (d *DBRecords) nsRRs(z store.Version, owner string) []dns.RR {
 	return rrs
 }
 
-// glue returns the addresses this plugin serves for its own name servers.
-func (d *DBRecords) glue(snap *store.Snapshot) []dns.RR {
+// glue returns the addresses this plugin serves for its own name servers,
+// those inside zone inside only when inside is not -1 (a cut's glue).
+func (d *DBRecords) glue(snap *store.Snapshot, inside int) []dns.RR {
 	var extra []dns.RR
 	for _, n := range d.cfg.ns {
+		if inside >= 0 && d.zones.Match(n) != inside {
+			continue
+		}
 		e, ok := snap.Get(n)
 		if !ok {
 			continue

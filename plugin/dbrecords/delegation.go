@@ -34,18 +34,7 @@ func (d *DBRecords) dsRRs(snap *store.Snapshot, ci int, owner string) []dns.RR {
 // the DS RRset and the glue (addresses of the name servers inside ci).
 func (d *DBRecords) cut(snap *store.Snapshot, ci int) (ns, ds, glue []dns.RR) {
 	c := d.zones.List[ci]
-	ns = d.nsRRs(store.Version{Zone: c}, c.Name)
-	for _, rr := range ns {
-		n := rr.(*dns.NS).Ns
-		if d.zones.Match(n) != ci {
-			continue // not inside the child: not glue
-		}
-		if e, ok := snap.Get(n); ok {
-			glue = append(glue, e.RRs(n, dns.TypeA)...)
-			glue = append(glue, e.RRs(n, dns.TypeAAAA)...)
-		}
-	}
-	return ns, d.dsRRs(snap, ci, c.Name), glue
+	return d.nsRRs(store.Version{Zone: c}, c.Name), d.dsRRs(snap, ci, c.Name), d.glue(snap, ci)
 }
 
 // emptyNonTerminal answers qtype at qname, a name of zone zi with no

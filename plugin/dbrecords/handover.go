@@ -1,6 +1,7 @@
 package dbrecords
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,15 +43,16 @@ type settings struct {
 	ttl                uint32
 	refresh, reconcile time.Duration
 	journal            int
-	keys               string           // what signs, as text: the keys and the NSEC TTL; "" when nothing does
-	answers            string           // what answers hold besides the table: ttl, ns and negative_ttl, as text
-	glue               []string         // the ns names, part of answers
+	keys               string   // what signs, as text: the keys and the NSEC TTL; "" when nothing does
+	ns                 []string // lower-case FQDNs; with ttl and negativeTTL, what answers hold besides the table
+	negativeTTL        uint32
 	signers            []*dnssec.Signer // by zone index, for keys; compared through keys
 }
 
 // same reports whether s and o set the loader up alike.
 func (s settings) same(o settings) bool {
-	return s.ttl == o.ttl && s.refresh == o.refresh && s.reconcile == o.reconcile && s.journal == o.journal && s.keys == o.keys && s.answers == o.answers
+	return s.ttl == o.ttl && s.refresh == o.refresh && s.reconcile == o.reconcile && s.journal == o.journal && s.keys == o.keys &&
+		slices.Equal(s.ns, o.ns) && s.negativeTTL == o.negativeTTL
 }
 
 // shared is a running loader and the plugin instances that use it.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -27,7 +26,7 @@ func (d *DBRecords) OnStartup() error {
 	dsns := newDSNSource(d.cfg)
 	label := strings.Join(d.cfg.zones, " ")
 	s := settings{ttl: d.cfg.ttl, refresh: d.cfg.refresh, reconcile: d.cfg.reconcile, journal: d.cfg.journal, keys: d.keysText(), signers: d.signers,
-		answers: fmt.Sprint(d.cfg.ttl, d.cfg.ns, d.cfg.negativeTTL), glue: d.cfg.ns}
+		ns: d.cfg.ns, negativeTTL: d.cfg.negativeTTL}
 	sh := loaders.attach(d.loaderKey(), label, s, d.token, func(sh *shared) { d.startLoader(sh, dsns, s) }, d.startNotifier)
 	d.mu.Lock()
 	d.sh = sh
@@ -89,22 +88,22 @@ func (d *DBRecords) startLoader(sh *shared, dsns *dsnSource, s settings) {
 		return dsns.connector(addr)
 	}
 	l := &loader{
-		src:        source.NewMySQL(db, connect, d.cfg.table),
-		zones:      d.zones,
-		ttl:        s.ttl,
-		refresh:    s.refresh,
-		reconcile:  s.reconcile,
-		journal:    s.journal,
-		signers:    s.signers,
-		keys:       s.keys,
-		answers:    s.answers,
-		glue:       s.glue,
-		set:        sh.set,
-		table:      d.cfg.table,
-		scrub:      dsns.scrub,
-		label:      sh.label,
-		errLog:     limiter{interval: errorLogInterval},
-		invalidLog: limiter{interval: invalidLogInterval},
+		src:         source.NewMySQL(db, connect, d.cfg.table),
+		zones:       d.zones,
+		ttl:         s.ttl,
+		refresh:     s.refresh,
+		reconcile:   s.reconcile,
+		journal:     s.journal,
+		signers:     s.signers,
+		keys:        s.keys,
+		ns:          s.ns,
+		negativeTTL: s.negativeTTL,
+		set:         sh.set,
+		table:       d.cfg.table,
+		scrub:       dsns.scrub,
+		label:       sh.label,
+		errLog:      limiter{interval: errorLogInterval},
+		invalidLog:  limiter{interval: invalidLogInterval},
 		publish: func(s *store.Snapshot) {
 			sh.snap.Store(s)
 			once.Do(func() { close(sh.loaded) })

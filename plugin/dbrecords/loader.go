@@ -52,25 +52,25 @@ var errLogPruned = errors.New("change log was pruned past entries not yet read")
 // loader keeps one plugin instance's snapshot in step with the table. Only its
 // own goroutine (run) touches its fields.
 type loader struct {
-	src       source.Source
-	zones     records.ZoneSet
-	ttl       uint32
-	refresh   time.Duration
-	reconcile time.Duration       // full re-read interval; 0 means never
-	journal   int                 // bytes of IXFR journal per zone
-	signers   []*dnssec.Signer    // by zone index, nil entries for unsigned zones; nil when none is signed
-	keys      string              // settings.keys of signers
-	answers   string              // settings.answers, as last taken
-	glue      []string            // the ns names (lower-case FQDNs): their addresses are glue where they lie in a child zone
-	resign    bool                // a reload changed the signers: sign every entry again before the next sync
-	renewAt   uint64              // the bucket renew looked at last
-	renewedAt time.Time           // when renew last ran; zero before the first snapshot
-	table     string              // for log lines
-	scrub     func(string) string // removes passwords from a log line
-	label     string              // metrics label
-	publish   func(*store.Snapshot)
-	set       <-chan settings  // new settings from a reload
-	now       func() time.Time // the clock gaps age by; time.Now when nil
+	src         source.Source
+	zones       records.ZoneSet
+	ttl         uint32
+	refresh     time.Duration
+	reconcile   time.Duration    // full re-read interval; 0 means never
+	journal     int              // bytes of IXFR journal per zone
+	signers     []*dnssec.Signer // by zone index, nil entries for unsigned zones; nil when none is signed
+	keys        string           // settings.keys of signers
+	ns          []string         // lower-case FQDNs: their addresses are glue where they lie in a child zone
+	negativeTTL uint32
+	resign      bool                // a reload changed the signers: sign every entry again before the next sync
+	renewAt     uint64              // the bucket renew looked at last
+	renewedAt   time.Time           // when renew last ran; zero before the first snapshot
+	table       string              // for log lines
+	scrub       func(string) string // removes passwords from a log line
+	label       string              // metrics label
+	publish     func(*store.Snapshot)
+	set         <-chan settings  // new settings from a reload
+	now         func() time.Time // the clock gaps age by; time.Now when nil
 
 	cur         *store.Snapshot
 	track       *source.Tracker // nil until positioned on the change log
@@ -135,9 +135,9 @@ func (l *loader) update(s settings) {
 		}
 	}
 	ttlChanged := s.ttl != l.ttl
-	l.ttl = s.ttl
-	if s.answers != l.answers {
-		l.answers, l.glue = s.answers, s.glue
+	answersChanged := ttlChanged || !slices.Equal(s.ns, l.ns) || s.negativeTTL != l.negativeTTL
+	l.ttl, l.ns, l.negativeTTL = s.ttl, s.ns, s.negativeTTL
+	if answersChanged {
 		// Secondaries see the change by a new serial, and get the whole
 		// zone: the SOA, the NS RRset or every TTL changed.
 		if l.track != nil {

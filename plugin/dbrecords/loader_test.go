@@ -425,7 +425,7 @@ func TestReloadKeysAndTTL(t *testing.T) {
 	tl.publish = func(s *store.Snapshot) { pubs = append(pubs, s) }
 	k := testKey(t, t.TempDir(), dns.ED25519, 257)
 	signers := []*dnssec.Signer{dnssec.New([]*dnssec.Key{k}, 30), nil}
-	tl.update(settings{ttl: 120, refresh: time.Second, keys: "k", signers: signers, answers: "ttl 120"})
+	tl.update(settings{ttl: 120, refresh: time.Second, keys: "k", signers: signers})
 	tl.takeSigners()
 	if err := tl.full(context.Background()); err != nil {
 		t.Fatal(err)
