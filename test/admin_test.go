@@ -107,6 +107,12 @@ func TestAdminSchemaApply(t *testing.T) {
 	if err := db.QueryRow("SELECT COUNT(*) FROM dns_records WHERE name = 'old.example.org'").Scan(&n); err != nil || n != 1 {
 		t.Errorf("Expected the upgrade to keep the rows, got %d, %v", n, err)
 	}
+	// content, once VARCHAR(45) for addresses, is wide enough for every type.
+	var width int
+	if err := db.QueryRow("SELECT CHARACTER_MAXIMUM_LENGTH FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'dns_records' AND COLUMN_NAME = 'content'").Scan(&width); err != nil || width != 4096 {
+		t.Errorf("Expected the upgrade to widen content to 4096 characters, got %d, %v", width, err)
+	}
+	exec1(t, db, "INSERT INTO dns_records (name, type, content) VALUES ('long.example.org', 'TXT', ?)", strings.Repeat("k", 4000))
 
 	// Errors are clear and keep the password out.
 	cfg, err := mysql.ParseDSN(dsn)
@@ -126,13 +132,14 @@ func TestAdminSchemaApply(t *testing.T) {
 	}
 }
 
-// zoneRRs returns the A and AAAA RRs of a zone file, as sorted text.
+// zoneRRs returns the RRs of a zone file that dbrecords serves from rows
+// (all but the SOA and types it does not serve), as sorted text.
 func zoneRRs(t *testing.T, text string) []string {
 	t.Helper()
 	zp := dns.NewZoneParser(strings.NewReader(text), "", "")
 	var out []string
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
-		if rr.Header().Rrtype == dns.TypeA || rr.Header().Rrtype == dns.TypeAAAA {
+		if t := rr.Header().Rrtype; t != dns.TypeSOA && t != dns.TypeHINFO {
 			out = append(out, strings.ToLower(strings.Join(strings.Fields(rr.String()), " ")))
 		}
 	}
@@ -143,8 +150,8 @@ func zoneRRs(t *testing.T, text string) []string {
 	return out
 }
 
-// TestAdminImportExport: import loads a zone file's A and AAAA records and
-// reports the rest; export gives back the same records, and exporting what
+// TestAdminImportExport: import loads a zone file's records of every served
+// type and reports the rest; export gives back the same records, and exporting what
 // it exported and imported again gives the same file; a CSV loads too.
 func TestAdminImportExport(t *testing.T) {
 	_, dsn := newDB(t)
@@ -153,15 +160,15 @@ func TestAdminImportExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, errOut, code := runAdmin(t, dsn, nil, "import", "testdata/import.zone")
-	if code != 0 || !strings.Contains(errOut, "Imported 8 rows for 6 names") || !strings.Contains(errOut, "Skipped 1 MX, 1 NS, 1 SOA, 1 TXT") {
-		t.Fatalf("Expected 8 rows imported and MX, NS, SOA, TXT reported, got %d:\n%s", code, errOut)
+	if code != 0 || !strings.Contains(errOut, "Imported 18 rows for 13 names") || !strings.Contains(errOut, "Skipped 1 HINFO, 1 SOA:") {
+		t.Fatalf("Expected 18 rows imported and HINFO and SOA reported, got %d:\n%s", code, errOut)
 	}
 	exported, errOut, code := runAdmin(t, dsn, nil, "export", "--zone", "example.org")
 	if code != 0 {
 		t.Fatalf("Expected export to succeed, got %d: %s", code, errOut)
 	}
 	if got, want := zoneRRs(t, exported), zoneRRs(t, string(zone)); strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("Expected export to give back the zone's A and AAAA records\n%s\ngot\n%s", strings.Join(want, "\n"), strings.Join(got, "\n"))
+		t.Errorf("Expected export to give back the zone's records\n%s\ngot\n%s", strings.Join(want, "\n"), strings.Join(got, "\n"))
 	}
 	// Importing again replaces each name's rows rather than adding to them.
 	if _, errOut, code := runAdmin(t, dsn, []byte(exported), "import", "-"); code != 0 {
@@ -172,15 +179,15 @@ func TestAdminImportExport(t *testing.T) {
 	}
 
 	csvFile := filepath.Join(t.TempDir(), "records.csv")
-	csv := "name,type,content,ttl\nc1.example.org,A,192.0.2.31,\nc1.example.org,aaaa,2001:DB8::31,600\nc2.example.org,MX,10 x.example.org,\n"
+	csv := "name,type,content,ttl\nc1.example.org,A,192.0.2.31,\nc1.example.org,aaaa,2001:DB8::31,600\nc2.example.org,MX,10 x.example.org,\nc3.example.org,HINFO,cpu os,\n"
 	if err := os.WriteFile(csvFile, []byte(csv), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, errOut, code := runAdmin(t, dsn, nil, "import", csvFile); code != 0 || !strings.Contains(errOut, "Imported 2 rows for 1 names") || !strings.Contains(errOut, "Skipped 1 MX") {
+	if _, errOut, code := runAdmin(t, dsn, nil, "import", csvFile); code != 0 || !strings.Contains(errOut, "Imported 3 rows for 2 names") || !strings.Contains(errOut, "Skipped 1 HINFO") {
 		t.Fatalf("Expected the CSV imported, got %d: %s", code, errOut)
 	}
 	out, _, _ := runAdmin(t, dsn, nil, "export")
-	for _, want := range []string{"c1.example.org.\t\tIN\tA\t192.0.2.31", "c1.example.org.\t600\tIN\tAAAA\t2001:db8::31"} {
+	for _, want := range []string{"c1.example.org.\t\tIN\tA\t192.0.2.31", "c1.example.org.\t600\tIN\tAAAA\t2001:db8::31", "c2.example.org.\t\tIN\tMX\t10 x.example.org."} {
 		if !strings.Contains(out, want) {
 			t.Errorf("Expected the export to hold %q (a NULL ttl without one), got:\n%s", want, out)
 		}
@@ -205,6 +212,9 @@ func TestAdminImportExport(t *testing.T) {
 	}
 	if _, errOut, code := runAdmin(t, dsn, []byte("name,type,content\nx.example.org,A,2001:db8::1\n"), "import", "--format", "csv", "-"); code != 2 || !strings.Contains(errOut, "is not an A address") {
 		t.Errorf("Expected a bad CSV row refused with its line, got %d: %s", code, errOut)
+	}
+	if _, errOut, code := runAdmin(t, dsn, []byte("name,type,content\nx.example.org,MX,mail.example.org\n"), "import", "--format", "csv", "-"); code != 2 || !strings.Contains(errOut, "CSV line 2: MX content") {
+		t.Errorf("Expected an MX without a preference refused with its line, got %d: %s", code, errOut)
 	}
 	// A zone file for customer.net that also names another zone changes
 	// nothing, lists the stray name and fails; --allow-outside loads it.
@@ -299,8 +309,14 @@ CREATE EVENT dns_records_changes_prune ON SCHEDULE EVERY 1 MINUTE DO
 	}
 	today := string(b)
 	i := strings.Index(today, "-- The prune floor")
-	if i < 0 {
-		t.Fatal("Expected the schema to have a prune floor section")
+	j, k := strings.Index(today, "-- Upgrade: content"), strings.Index(today, "DROP PROCEDURE dns_records_widen_content;\n")
+	if i < 0 || j < 0 || k < j {
+		t.Fatal("Expected the schema to have a prune floor section and the widening of content")
 	}
-	return today[:i] + v1Prune
+	v1 := today[:j] + today[k+len("DROP PROCEDURE dns_records_widen_content;\n"):i]
+	v1 = strings.Replace(v1, "content VARCHAR(4096) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL", "content VARCHAR(45)  CHARACTER SET ascii COLLATE ascii_general_ci NOT NULL", 1)
+	if !strings.Contains(v1, "VARCHAR(45)") {
+		t.Fatal("Expected the v1 schema to have the narrow content column")
+	}
+	return v1 + v1Prune
 }

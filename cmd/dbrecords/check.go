@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"slices"
 	"sort"
 	"strconv"
@@ -47,21 +46,48 @@ func replicaAddrs(ctx context.Context, given []string, service string, port int)
 
 // rrset is what a name has of one type.
 type rrset struct {
-	addrs []string // sorted, as netip.Addr writes them
-	ttl   uint32
+	contents []string // sorted, in presentation form (records.Record.Content)
+	ttl      uint32
 }
 
 func (r rrset) String() string {
-	if len(r.addrs) == 0 {
+	if len(r.contents) == 0 {
 		return "nothing"
 	}
-	return fmt.Sprintf("%s (ttl %d)", strings.Join(r.addrs, " "), r.ttl)
+	return fmt.Sprintf("%s (ttl %d)", strings.Join(r.contents, " | "), r.ttl)
 }
 
 // expected is what the plugin serves for the rows of one name.
 type expected struct {
 	name string // FQDN, lower case
+	apex bool   // a zone's apex: its NS RRset adds the ns property's names
 	sets map[uint16]rrset
+}
+
+// types returns the types to ask for at e: A and AAAA always, and every
+// type the table has there.
+func (e expected) types() []uint16 {
+	ts := []uint16{dns.TypeA, dns.TypeAAAA}
+	for t := range e.sets {
+		if !slices.Contains(ts, t) {
+			ts = append(ts, t)
+		}
+	}
+	slices.Sort(ts)
+	return ts
+}
+
+// same reports whether a replica serving got serves what the table has.
+func (e expected) same(t uint16, got, want rrset) bool {
+	if e.apex && t == dns.TypeNS { // the ns property's names are added
+		for _, c := range want.contents {
+			if !slices.Contains(got.contents, c) {
+				return false
+			}
+		}
+		return true
+	}
+	return slices.Equal(got.contents, want.contents) && (len(want.contents) == 0 || got.ttl == want.ttl)
 }
 
 // check asks every replica for each zone's SOA serial and for the A and
@@ -134,14 +160,14 @@ func check(ctx context.Context, db *sql.DB, table string, zones []string, ttl ui
 			go func() {
 				defer wg.Done()
 				for e := range work {
-					for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+					for _, t := range e.types() {
 						got, err := served(r, e.name, t)
 						want := e.sets[t]
 						mu.Lock()
 						switch {
 						case err != nil:
 							report("%s %s %s: no answer (%v)", r, e.name, dns.TypeToString[t], err)
-						case !slices.Equal(got.addrs, want.addrs) || got.ttl != want.ttl:
+						case !e.same(t, got, want):
 							report("%s %s %s: table has %s, replica serves %s", r, e.name, dns.TypeToString[t], want, got)
 						}
 						mu.Unlock()
@@ -196,13 +222,22 @@ func loadExpected(ctx context.Context, db *sql.DB, table string, rules records.R
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	// Names below a delegation are the child's: the replicas refer them.
+	var cuts []string
+	for name, s := range served {
+		s.Settle()
+		if slices.Contains(s.Types(), dns.TypeNS) && !rules.Apex(name) {
+			cuts = append(cuts, name)
+		}
+	}
 	out := make([]expected, 0, len(served))
 	for name, s := range served {
-		e := expected{name: name, sets: map[uint16]rrset{}}
-		for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
-			if addrs := s.Addrs(t); len(addrs) > 0 {
-				e.sets[t] = rrset{addrs: addrs, ttl: s.TTL(t)}
-			}
+		if slices.ContainsFunc(cuts, func(c string) bool { return name != c && dns.IsSubDomain(c, name) }) {
+			continue
+		}
+		e := expected{name: name, apex: rules.Apex(name), sets: map[uint16]rrset{}}
+		for _, t := range s.Types() {
+			e.sets[t] = rrset{contents: s.Contents(t), ttl: s.TTL(t)}
 		}
 		out = append(out, e)
 	}
@@ -210,8 +245,8 @@ func loadExpected(ctx context.Context, db *sql.DB, table string, rules records.R
 	return out, nil
 }
 
-// servedNames returns the owner names of the A and AAAA records in an
-// AXFR of zone from replica r, in lower case.
+// servedNames returns the owner names of the records in an AXFR of zone
+// from replica r but its apex, in lower case.
 func servedNames(r, zone string) ([]string, error) {
 	m := new(dns.Msg)
 	m.SetAxfr(zone)
@@ -227,7 +262,7 @@ func servedNames(r, zone string) ([]string, error) {
 			return nil, e.Error
 		}
 		for _, rr := range e.RR {
-			if t := rr.Header().Rrtype; t != dns.TypeA && t != dns.TypeAAAA {
+			if strings.EqualFold(rr.Header().Name, zone) {
 				continue
 			}
 			if n := strings.ToLower(rr.Header().Name); !seen[n] {
@@ -249,23 +284,15 @@ func served(r, name string, t uint16) (rrset, error) {
 		return rrset{}, fmt.Errorf("rcode %s", dns.RcodeToString[resp.Rcode])
 	}
 	var set rrset
-	for _, rr := range resp.Answer {
-		var ip net.IP
-		switch v := rr.(type) {
-		case *dns.A:
-			ip = v.A
-		case *dns.AAAA:
-			ip = v.AAAA
-		default:
+	// A delegation's NS RRset comes in a referral's authority section.
+	for _, rr := range slices.Concat(resp.Answer, resp.Ns) {
+		h := rr.Header()
+		if h.Rrtype != t || !strings.EqualFold(h.Name, name) {
 			continue
 		}
-		addr, _ := netip.AddrFromSlice(ip) // an AAAA keeps its IPv6 form, IPv4-mapped included
-		if t == dns.TypeA {
-			addr = addr.Unmap()
-		}
-		set.addrs, set.ttl = append(set.addrs, addr.String()), rr.Header().Ttl
+		set.contents, set.ttl = append(set.contents, strings.TrimPrefix(rr.String(), h.String())), h.Ttl
 	}
-	sort.Strings(set.addrs)
+	sort.Strings(set.contents)
 	return set, nil
 }
 

@@ -28,11 +28,12 @@ type row struct {
 // replaces.
 const importBatch = 1000
 
-// importFile loads A and AAAA records from a zone file or a CSV file
-// (name,type,content[,ttl], an optional header line) into table. Every name
-// it loads gets exactly the rows the file gives it: its rows already in the
-// table are replaced, a batch of names per transaction. Other record types
-// are counted and reported, not loaded.
+// importFile loads the records of a zone file or a CSV file (name,type,
+// content[,ttl], an optional header line) into table. Every name it loads
+// gets exactly the rows the file gives it: its rows already in the table are
+// replaced, a batch of names per transaction. What the plugin makes itself
+// (SOA, DNSSEC records) and types it does not serve are counted and
+// reported, not loaded.
 func importFile(ctx context.Context, db *sql.DB, table, path, format, origin string, zones []string, stdin io.Reader, stderr io.Writer) error {
 	if !tableName.MatchString(table) {
 		return fmt.Errorf("--table: invalid table name %q", table)
@@ -104,7 +105,7 @@ func importFile(ctx context.Context, db *sql.DB, table, path, format, origin str
 			parts = append(parts, fmt.Sprintf("%d %s", n, t))
 		}
 		sort.Strings(parts)
-		fmt.Fprintf(stderr, "Skipped %s: dbrecords serves A and AAAA only (SOA and NS come from the Corefile).\n", strings.Join(parts, ", "))
+		fmt.Fprintf(stderr, "Skipped %s: the SOA comes from the Corefile, DNSSEC records are made by the plugin, other types are not served (docs/records.md).\n", strings.Join(parts, ", "))
 	}
 	return nil
 }
@@ -190,7 +191,12 @@ func readZone(r io.Reader, path, origin string, add func(row), skipped map[strin
 			addr, _ := netip.AddrFromSlice(v.AAAA) // keeps an IPv4-mapped address in IPv6 form
 			add(row{name: name, typ: "AAAA", content: addr.String(), ttl: int64(h.Ttl)})
 		default:
-			skipped[dns.TypeToString[h.Rrtype]]++
+			if !records.ServedType(h.Rrtype) {
+				skipped[dns.TypeToString[h.Rrtype]]++
+				continue
+			}
+			// The RDATA as the zone file has it, names made absolute by the parser.
+			add(row{name: name, typ: dns.TypeToString[h.Rrtype], content: strings.TrimPrefix(rr.String(), h.String()), ttl: int64(h.Ttl)})
 		}
 	}
 	if err := zp.Err(); err != nil {
@@ -198,6 +204,10 @@ func readZone(r io.Reader, path, origin string, add func(row), skipped map[strin
 	}
 	return nil
 }
+
+// csvRules judge a CSV line's content alone; the plugin judges the rest
+// (zones, apex, CNAME beside other data) when it reads the row.
+var csvRules = records.NewRules([]string{"."}, 60)
 
 // readCSV reads name,type,content[,ttl] lines; an empty ttl is NULL.
 func readCSV(r io.Reader, add func(row), skipped map[string]int) error {
@@ -220,15 +230,20 @@ func readCSV(r io.Reader, add func(row), skipped map[string]int) error {
 		}
 		rw := row{name: strings.TrimSuffix(strings.ToLower(strings.TrimSpace(rec[0])), "."), typ: strings.ToUpper(strings.TrimSpace(rec[1])),
 			content: strings.TrimSpace(rec[2]), ttl: -1}
-		if rw.typ != "A" && rw.typ != "AAAA" {
+		t := dns.StringToType[rw.typ]
+		if !records.ServedType(t) {
 			skipped[rw.typ]++
 			continue
 		}
-		addr, err := netip.ParseAddr(rw.content)
-		if err != nil || addr.Is4() != (rw.typ == "A") {
-			return fmt.Errorf("CSV line %d: %q is not an %s address", line, rw.content, rw.typ)
+		if t == dns.TypeA || t == dns.TypeAAAA {
+			addr, err := netip.ParseAddr(rw.content)
+			if err != nil || addr.Is4() != (rw.typ == "A") {
+				return fmt.Errorf("CSV line %d: %q is not an %s address", line, rw.content, rw.typ)
+			}
+			rw.content = addr.String()
+		} else if _, _, why := csvRules.Valid(rw.name+".", rw.typ, rw.content, 0, true); why != "" {
+			return fmt.Errorf("CSV line %d: %s content %q: %s", line, rw.typ, rw.content, why)
 		}
-		rw.content = addr.String()
 		if len(rec) == 4 && strings.TrimSpace(rec[3]) != "" {
 			if rw.ttl, err = strconv.ParseInt(strings.TrimSpace(rec[3]), 10, 64); err != nil || rw.ttl < 0 || rw.ttl > 2147483647 {
 				return fmt.Errorf("CSV line %d: invalid TTL %q", line, rec[3])
@@ -272,12 +287,15 @@ func export(ctx context.Context, db *sql.DB, table string, zones []string, defTT
 		if err := rows.Scan(&rw.name, &rw.typ, &rw.content, &ttl); err != nil {
 			return err
 		}
-		fqdn, why := rules.Valid(rw.name, rw.typ, rw.content, ttl.Int64, !ttl.Valid)
+		fqdn, normal, why := rules.Valid(rw.name, rw.typ, rw.content, ttl.Int64, !ttl.Valid)
 		if why != "" {
 			skipped[why]++
 			continue
 		}
 		typ, content := strings.ToUpper(strings.TrimSpace(rw.typ)), strings.TrimSpace(rw.content)
+		if format == "zone" {
+			content = normal // an unquoted TXT, say, is one string, which a zone file quotes
+		}
 		switch {
 		case format == "csv" && ttl.Valid:
 			cw.Write([]string{fqdn, typ, content, strconv.FormatInt(ttl.Int64, 10)}) //nolint:errcheck // checked at Flush

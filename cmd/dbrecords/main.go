@@ -37,7 +37,7 @@ func main() {
 
 const usage = `usage:
   dbrecords schema apply [--table T] [--grant-to ACCOUNT]   create or upgrade the tables, print the grants
-  dbrecords import [--table T] [--origin ZONE] [--zone Z]... [--allow-outside] [--format zone|csv] FILE|-   load A/AAAA records
+  dbrecords import [--table T] [--origin ZONE] [--zone Z]... [--allow-outside] [--format zone|csv] FILE|-   load records (every served type)
   dbrecords export [--table T] [--zone ZONE]... [--default-ttl N] [--format zone|csv]   write the table out
   dbrecords check [--table T] --zone ZONE... [--ttl N] [--sample N] [--axfr] [--service NAME] [HOST:PORT...]
                                                            compare replicas' answers with the table

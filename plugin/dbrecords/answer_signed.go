@@ -45,7 +45,6 @@ func (d *DBRecords) signReply(m *dns.Msg, snap *store.Snapshot, zi int, z store.
 				m.Answer = append(m.Answer, dnssec.Copies(a.soa)...)
 			case dns.TypeNS:
 				m.Answer = append(m.Answer, dnssec.Copies(a.ns)...)
-				m.Extra = append(m.Extra, d.glueSigs(snap, s, zi, m.Extra)...)
 			case dns.TypeDNSKEY:
 				m.Answer = append(m.Answer, dnssec.Copies(sigsIn(a.dnskey))...)
 			case dns.TypeNSEC:
@@ -60,7 +59,7 @@ func (d *DBRecords) signReply(m *dns.Msg, snap *store.Snapshot, zi int, z store.
 				ttl = s.NegTTL
 			}
 			m.Answer = append(m.Answer, s.EntrySigs(&e, h.Rrtype, owner, z.Name, ttl)...)
-		case found && (h.Rrtype == dns.TypeA || h.Rrtype == dns.TypeAAAA):
+		case found && h.Rrtype != dns.TypeNSEC:
 			// Synthesized from a wildcard: the wildcard's own signatures,
 			// whose label count tells the validator so (RFC 4034 section
 			// 3.1.3), and the proof that no closer name exists. The cost
@@ -83,12 +82,12 @@ func (d *DBRecords) signReply(m *dns.Msg, snap *store.Snapshot, zi int, z store.
 	case found && e.Name() == qname: // NODATA
 		// In lower case: an NSEC's next name is signed as written
 		// (RFC 6840 section 5.1), and it was signed in lower case.
-		m.Ns = append(m.Ns, dnssec.NSECOf(qname, s.NegTTL, s.Bitmap(&e)...))
+		m.Ns = append(m.Ns, dnssec.NSECOf(qname, s.NegTTL, s.Bitmap(&e, z.Name)...))
 		m.Ns = append(m.Ns, s.EntrySigs(&e, dns.TypeNSEC, qname, z.Name, s.NegTTL)...)
 	default: // NODATA at a wildcard's name, or a name that does not exist (black lies)
 		types := []uint16{dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNXNAME}
 		if found {
-			types = s.Bitmap(&e)
+			types = s.Bitmap(&e, z.Name)
 		}
 		nsec := dnssec.NSECOf(qname, s.NegTTL, types...)
 		m.Ns = append(m.Ns, nsec)
@@ -119,7 +118,9 @@ func (d *DBRecords) apexDNSSEC(snap *store.Snapshot, zi int, z store.Version, s 
 		out = dnssec.Copies(slices.Concat(a.soa, a.ns, sigsIn(a.dnskey), sigsIn(a.nsec)))
 		if apex, ok := snap.Get(z.Name); ok {
 			for _, t := range apex.Types() {
-				if t != dns.TypeNSEC { // the apex NSEC is a.nsec, with the zone's own types
+				// The apex NSEC is a.nsec, with the zone's own types; the NS
+				// RRset is a.ns, with the ns property's names.
+				if t != dns.TypeNSEC && t != dns.TypeNS {
 					out = append(out, s.EntrySigs(&apex, t, owner, z.Name, apex.RRs(owner, t)[0].Header().Ttl)...)
 				}
 			}
@@ -139,24 +140,6 @@ func sigsIn(rrs []dns.RR) []dns.RR {
 		i--
 	}
 	return rrs[i:]
-}
-
-// glueSigs returns the signatures of the addresses in extra that zone zi
-// holds, from their entries; addresses of another zone of the block (below
-// a cut) are glue, which is not signed (RFC 4035 section 2.2).
-func (d *DBRecords) glueSigs(snap *store.Snapshot, s *dnssec.Signer, zi int, extra []dns.RR) []dns.RR {
-	zone := d.zones.List[zi].Name
-	var out []dns.RR
-	for i, rr := range extra {
-		h := rr.Header()
-		if i > 0 && extra[i-1].Header().Name == h.Name && extra[i-1].Header().Rrtype == h.Rrtype {
-			continue // one RRset, signed once
-		}
-		if e, ok := snap.Get(h.Name); ok && d.zones.Match(h.Name) == zi {
-			out = append(out, s.EntrySigs(&e, h.Rrtype, h.Name, zone, h.Ttl)...)
-		}
-	}
-	return out
 }
 
 // soaNeg returns the SOA's signatures for a negative answer, whose SOA has
@@ -185,7 +168,7 @@ func (d *DBRecords) apexSigned(snap *store.Snapshot, zi int, z store.Version, s 
 	a := &apexSigs{signer: s, serial: z.Serial, apexData: data, expir: time.Unix(int64(expir), 0)}
 	soa := z.SOA(d.cfg.ttl, d.cfg.negativeTTL)
 	a.soa = s.Sign([]dns.RR{soa}, z.Name, s.ZSK, incep, expir)
-	ns := d.nsRRs(z, z.Name)
+	ns := d.nsRRs(snap, z, z.Name)
 	a.ns = s.Sign(ns, z.Name, s.ZSK, incep, expir)
 	var keys []dns.RR
 	for _, k := range s.Keys {
@@ -196,11 +179,11 @@ func (d *DBRecords) apexSigned(snap *store.Snapshot, zi int, z store.Version, s 
 	a.dnskey = append(keys, s.Sign(keys, z.Name, s.KSK, incep, expir)...)
 	var types []uint16
 	if hasApex {
-		types = s.Bitmap(&apex)
-		types = types[:len(types)-2] // A, AAAA as present
+		types = apex.Types() // the apex's rows' types, and NSEC
 	}
 	types = append(types, dns.TypeNS, dns.TypeSOA, dns.TypeRRSIG, dns.TypeNSEC, dns.TypeDNSKEY)
 	slices.Sort(types)
+	types = slices.Compact(types)
 	nsec := dnssec.NSECOf(z.Name, s.NegTTL, types...)
 	a.nsec = append([]dns.RR{nsec}, s.Sign([]dns.RR{nsec}, z.Name, s.ZSK, incep, expir)...)
 	d.apexc[zi].p.Store(a)

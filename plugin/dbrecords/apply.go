@@ -9,6 +9,7 @@ import (
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/source"
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
+	"github.com/miekg/dns"
 )
 
 // full reads the whole table into a new snapshot. The first time, it
@@ -32,6 +33,9 @@ func (l *loader) full(ctx context.Context) error {
 	// read again after the scan through the source's capped query, so that
 	// it holds what a poll would give it: its first rows by id.
 	over := map[string]bool{}
+	// Names with a CNAME or a DS are judged as a whole once all their rows
+	// are in (records.Settle).
+	settle := map[string]int{}
 	err = l.src.Rows(ctx, nil, func(r records.Row) {
 		key := records.NameKey(r.Name)
 		if over[key] {
@@ -42,6 +46,9 @@ func (l *loader) full(ctx context.Context) error {
 			over[key] = true
 			return
 		}
+		if reason == records.Valid && (sr.Rec.Type == dns.TypeCNAME || sr.Rec.Type == dns.TypeDS) {
+			settle[sr.FQDN] = sr.Zone
+		}
 		if reason != records.Valid {
 			invalid[key]++
 			invalidN++
@@ -50,6 +57,20 @@ func (l *loader) full(ctx context.Context) error {
 	})
 	if err != nil {
 		return err
+	}
+	for fqdn, zi := range settle {
+		if over[records.NameKey(fqdn)] {
+			continue // read again below, and settled there
+		}
+		recs, drops := records.Settle(b.Get(fqdn))
+		for _, dr := range drops {
+			invalid[records.NameKey(fqdn)] += dr.N
+			invalidN += dr.N
+			l.skipped[dr.Reason] += dr.N
+		}
+		if len(drops) > 0 {
+			b.Set(fqdn, l.zones.List[zi].Name, recs)
+		}
 	}
 	if len(over) > 0 {
 		keys := slices.Sorted(maps.Keys(over))
@@ -302,6 +323,15 @@ func (l *loader) readNames(ctx context.Context, keys []string) (map[string][]rec
 			l.skipped[reason]++
 		}
 	})
+	for key, rs := range recs {
+		var drops []records.Drop
+		if recs[key], drops = records.Settle(rs); len(drops) > 0 {
+			for _, dr := range drops {
+				invalid[key] += dr.N
+				l.skipped[dr.Reason] += dr.N
+			}
+		}
+	}
 	return recs, invalid, err
 }
 

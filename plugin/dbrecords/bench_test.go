@@ -30,15 +30,15 @@ func benchSnapshot() *store.Snapshot {
 		b := store.NewFullBuilder(benchNames, []store.Version{{Zone: zones.List[0], Serial: 1}})
 		for i := range benchNames {
 			name := fmt.Sprintf("app-%d.example.org.", i)
-			b.Add(name, "example.org.", records.Record{Addr: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), TTL: 60})
+			b.Add(name, "example.org.", records.AddrRecord(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 60))
 			if i%4 == 0 {
-				b.Add(name, "example.org.", records.Record{Addr: netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 12: byte(i >> 24), 13: byte(i >> 16), 14: byte(i >> 8), 15: byte(i)}), TTL: 60})
+				b.Add(name, "example.org.", records.AddrRecord(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 12: byte(i >> 24), 13: byte(i >> 16), 14: byte(i >> 8), 15: byte(i)}), 60))
 			}
 		}
-		b.Add("*.wild.example.org.", "example.org.", records.Record{Addr: netip.MustParseAddr("192.0.2.5"), TTL: 60})
-		b.Add("host.ent.example.org.", "example.org.", records.Record{Addr: netip.MustParseAddr("192.0.2.6"), TTL: 60})
+		b.Add("*.wild.example.org.", "example.org.", records.AddrRecord(netip.MustParseAddr("192.0.2.5"), 60))
+		b.Add("host.ent.example.org.", "example.org.", records.AddrRecord(netip.MustParseAddr("192.0.2.6"), 60))
 		for i := range 2000 { // a name as large as a name gets
-			b.Add("big.example.org.", "example.org.", records.Record{Addr: netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), TTL: 60})
+			b.Add("big.example.org.", "example.org.", records.AddrRecord(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), 60))
 		}
 		benchSnap = b.Finish()
 	})
@@ -98,7 +98,7 @@ func BenchmarkApplyBatch(b *testing.B) {
 		nb := store.NewBuilder(snap)
 		for range 1000 {
 			i = (i + 7919) % benchNames
-			nb.Set(fmt.Sprintf("app-%d.example.org.", i), "example.org.", []records.Record{{Addr: netip.AddrFrom4([4]byte{10, 1, 2, byte(i)}), TTL: 60}})
+			nb.Set(fmt.Sprintf("app-%d.example.org.", i), "example.org.", []records.Record{records.AddrRecord(netip.AddrFrom4([4]byte{10, 1, 2, byte(i)}), 60)})
 		}
 		nb.Finish()
 	}
@@ -122,10 +122,10 @@ func BenchmarkServeDNSSigned(b *testing.B) {
 		l := &loader{zones: d.zones, signers: d.signers}
 		nb := l.signing(store.NewFullBuilder(10000, []store.Version{{Zone: d.zones.List[0], Serial: 1}}))
 		for i := range 10000 {
-			nb.Add(fmt.Sprintf("app-%d.example.org.", i), "example.org.", records.Record{Addr: netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), TTL: 60})
+			nb.Add(fmt.Sprintf("app-%d.example.org.", i), "example.org.", records.AddrRecord(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 60))
 		}
 		for i := range 2000 { // a wildcard as large as a name gets
-			nb.Add("*.big.example.org.", "example.org.", records.Record{Addr: netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), TTL: 60})
+			nb.Add("*.big.example.org.", "example.org.", records.AddrRecord(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), 60))
 		}
 		d.serve(nb.Finish())
 		// What a random name under the large wildcard cost when the RRset

@@ -1,9 +1,10 @@
-// Package dbrecords is a CoreDNS plugin that serves A and AAAA records from a
-// MySQL table, holding the whole table in memory and following its changes.
+// Package dbrecords is a CoreDNS plugin that serves the records of a MySQL
+// table, holding the whole table in memory and following its changes.
 package dbrecords
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -113,9 +114,6 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	case dns.TypeNXNAME:
 		return dns.RcodeFormatError, nil // a meta-type, only for NSEC bitmaps (RFC 9824 section 3.5)
 	}
-	s := signerOf(snap, zi)
-	do := s != nil && state.Do()
-
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
@@ -129,47 +127,162 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 			return reply()
 		}
 	}
+	if d.answer(state, m, snap, zi, owner, qname, qtype, true) {
+		return plugin.NextOrFailure(d.Name(), d.Next, ctx, w, r)
+	}
+	if !m.Truncated {
+		d.chase(state, m, snap, qtype)
+	}
+	return reply()
+}
 
+// answer fills m with the answer for qname (owner as asked) and qtype from
+// zone zi of snap. For the query's own name (first), it reports that the
+// query falls through to the next plugin, and sets TC when the answer would
+// not fit; the names of a CNAME chain do neither.
+func (d *DBRecords) answer(state request.Request, m *dns.Msg, snap *store.Snapshot, zi int, owner, qname string, qtype uint16, first bool) (next bool) {
+	z := store.Version{Zone: d.zones.List[zi], Serial: snap.Zones[zi].Serial}
+	s := signerOf(snap, zi)
+	do := s != nil && state.Do()
 	var e store.Entry
 	found := true
 	if qname == z.Name {
-		if apex, ok := snap.Get(z.Name); ok && qtype != dns.TypeANY && !fits(state, &apex, qtype, s, do) {
+		if apex, ok := snap.Get(z.Name); first && ok && qtype != dns.TypeANY && !fits(state, &apex, qtype, s, do) {
 			m.Truncated = true
-			return reply()
+			return false
 		}
-		m.Answer, m.Extra = d.apex(snap, zi, z, owner, qtype)
+		m.Answer = d.apex(snap, zi, z, owner, qtype)
 	} else {
+		if cut, ok := snap.Cut(qname, z.Name); ok && (qtype != dns.TypeDS || cut.Name() != qname) {
+			d.referral(m, snap, z.Name, s, &cut, do)
+			return false
+		}
 		e, found = snap.Find(qname, z.Name)
 		if (!found || e.Name() != qname) && d.zones.Below(zi, qname) {
 			d.emptyNonTerminal(m, snap, zi, z, s, qname, qtype, do)
-			return reply()
+			return false
 		}
 		switch {
-		case !found && d.Fall.Through(qname):
-			return plugin.NextOrFailure(d.Name(), d.Next, ctx, w, r)
+		case !found && first && d.Fall.Through(qname):
+			return true
 		case !found && do:
 			// Black lies (RFC 9824): the name exists with an NSEC and its
 			// signature only, so queries for those are answered.
 			m.Answer = blackLie(s, z.Name, qname, qtype)
 		case !found:
 			m.Rcode = dns.RcodeNameError
-		case !fits(state, &e, qtype, s, do):
+		case first && !fits(state, &e, qtype, s, do):
 			// Built, signed and then cut by the server, a large RRset would
 			// cost every query what a large answer costs; TC sends the
 			// client to TCP at once.
 			m.Truncated = true
-			return reply()
+			return false
 		default:
 			m.Answer = below(s, &e, z.Name, owner, qname, qtype, do)
 		}
 	}
+	m.Extra = append(m.Extra, d.additional(snap, m.Answer, do)...)
 	if len(m.Answer) == 0 {
 		m.Ns = []dns.RR{z.SOA(d.cfg.negativeTTL, d.cfg.negativeTTL)}
 	}
 	if do {
 		d.signReply(m, snap, zi, z, s, owner, qname, e, found)
 	}
-	return reply()
+	return false
+}
+
+// maxChain is the most CNAME links an answer follows.
+const maxChain = 8
+
+// chase follows the CNAME that m answers with through the zones served
+// here (RFC 1034 section 4.3.2 step 3a), appending each target's answer: up
+// to maxChain links, stopping at a loop or a name outside the zones. The
+// last name decides the rcode (RFC 6604) and the authority section.
+func (d *DBRecords) chase(state request.Request, m *dns.Msg, snap *store.Snapshot, qtype uint16) {
+	switch qtype {
+	case dns.TypeCNAME, dns.TypeANY, dns.TypeNSEC, dns.TypeRRSIG:
+		return
+	}
+	seen := map[string]bool{strings.ToLower(state.QName()): true}
+	step := m.Answer
+	for range maxChain {
+		if len(step) == 0 || step[0].Header().Rrtype != dns.TypeCNAME {
+			return
+		}
+		target := step[0].(*dns.CNAME).Target // lower case, as the store keeps it
+		zi := d.zones.Match(target)
+		if zi < 0 || seen[target] {
+			return
+		}
+		seen[target] = true
+		next := new(dns.Msg)
+		d.answer(state, next, snap, zi, target, target, qtype, false)
+		m.Answer = append(m.Answer, next.Answer...)
+		m.Ns = append(m.Ns, next.Ns...)
+		m.Extra = append(m.Extra, next.Extra...)
+		m.Rcode = next.Rcode
+		step = next.Answer
+	}
+}
+
+// referral answers a query at or below cut, a delegation of zone (RFC 1034
+// section 4.3.2 step 3b): not authoritative, the cut's NS RRset in the
+// authority section with, under DO, its signed DS RRset or the signed NSEC
+// that proves there is none (RFC 4035 section 3.1.4), and the addresses of
+// its name servers that the zone holds (glue below the cut, unsigned).
+func (d *DBRecords) referral(m *dns.Msg, snap *store.Snapshot, zone string, s *dnssec.Signer, cut *store.Entry, do bool) {
+	m.Authoritative = false
+	name := cut.Name()
+	ns := cut.RRs(name, dns.TypeNS)
+	m.Ns = ns
+	if do {
+		if ds := cut.RRs(name, dns.TypeDS); len(ds) > 0 {
+			m.Ns = append(append(m.Ns, ds...), s.EntrySigs(cut, dns.TypeDS, name, zone, ds[0].Header().Ttl)...)
+		} else {
+			m.Ns = append(m.Ns, dnssec.NSECOf(name, s.NegTTL, s.Bitmap(cut, zone)...))
+			m.Ns = append(m.Ns, s.EntrySigs(cut, dns.TypeNSEC, name, zone, s.NegTTL)...)
+		}
+	}
+	m.Extra = d.additional(snap, ns, do)
+}
+
+// additional returns the addresses this replica serves for the names that
+// rrs point at (MX, SRV and NS targets, RFC 1035 section 3.3), each RRset
+// signed under do where it is its zone's data, unsigned where it is glue
+// below a delegation (RFC 4035 section 2.2).
+func (d *DBRecords) additional(snap *store.Snapshot, rrs []dns.RR, do bool) []dns.RR {
+	var out []dns.RR
+	var seen []string
+	for _, rr := range rrs {
+		k := records.KindOf(rr.Header().Rrtype)
+		if k == nil || k.Target == nil {
+			continue
+		}
+		t := strings.ToLower(k.Target(rr))
+		zi := d.zones.Match(t)
+		if t == "." || zi < 0 || slices.Contains(seen, t) {
+			continue
+		}
+		seen = append(seen, t)
+		e, ok := snap.Get(t)
+		if !ok {
+			continue
+		}
+		zone := d.zones.List[zi].Name
+		glue := false
+		if t != zone {
+			_, glue = snap.Cut(t, zone)
+		}
+		s := signerOf(snap, zi)
+		for _, typ := range []uint16{dns.TypeA, dns.TypeAAAA} {
+			set := e.RRs(t, typ)
+			out = append(out, set...)
+			if do && s != nil && !glue && len(set) > 0 {
+				out = append(out, s.EntrySigs(&e, typ, t, zone, set[0].Header().Ttl)...)
+			}
+		}
+	}
+	return out
 }
 
 // fits reports whether the answer for qtype at e fits the client's UDP
@@ -177,11 +290,14 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 // header, the question, the RRset with compressed owners and, with do, one
 // signature per key plus the OPT record.
 func fits(state request.Request, e *store.Entry, qtype uint16, s *dnssec.Signer, do bool) bool {
-	if qtype == dns.TypeANY {
+	switch qtype {
+	case dns.TypeANY:
 		qtype = anyType(e)
-	}
-	if qtype != dns.TypeA && qtype != dns.TypeAAAA {
+	case dns.TypeNSEC, dns.TypeRRSIG:
 		return true
+	}
+	if qtype != dns.TypeCNAME && e.Has(dns.TypeCNAME) {
+		qtype = dns.TypeCNAME
 	}
 	room := dns.MaxMsgSize
 	if state.Proto() == "udp" {
@@ -204,12 +320,16 @@ func signerOf(snap *store.Snapshot, zi int) *dnssec.Signer {
 }
 
 // anyType is the one RRset an ANY query at e is answered with (RFC 8482):
-// its A RRset, else its AAAA RRset; 0 when it has neither.
+// its A RRset, else its AAAA RRset, else its first; 0 when it has none.
 func anyType(e *store.Entry) uint16 {
-	for _, t := range e.Types() {
+	ts := e.Types()
+	for _, t := range ts {
 		if t == dns.TypeA || t == dns.TypeAAAA {
 			return t
 		}
+	}
+	if len(ts) > 1 {
+		return ts[0]
 	}
 	return 0
 }
@@ -225,19 +345,17 @@ func below(s *dnssec.Signer, e *store.Entry, zone, owner, qname string, qtype ui
 		qtype = anyType(e)
 	}
 	switch qtype {
-	case dns.TypeA, dns.TypeAAAA:
-		return e.RRs(owner, qtype)
 	case dns.TypeNSEC, dns.TypeRRSIG:
 		own := e.Name() == qname
 		if s == nil || !own && !do {
 			return nil
 		}
-		nsec := dnssec.NSECOf(qname, s.NegTTL, s.Bitmap(e)...)
+		nsec := dnssec.NSECOf(qname, s.NegTTL, s.Bitmap(e, zone)...)
 		if qtype == dns.TypeNSEC {
 			return []dns.RR{nsec}
 		}
 		var sigs []dns.RR
-		for _, t := range e.Types() {
+		for _, t := range dnssec.Signed(e, zone) {
 			rrset, ttl := []dns.RR{nsec}, s.NegTTL
 			if t != dns.TypeNSEC {
 				rrset = e.RRs(owner, t)
@@ -250,8 +368,15 @@ func below(s *dnssec.Signer, e *store.Entry, zone, owner, qname string, qtype ui
 			}
 		}
 		return sigs
+	case 0:
+		return nil
+	case dns.TypeCNAME:
+	default:
+		if e.Has(dns.TypeCNAME) { // the CNAME answers every other type (RFC 1034 section 3.6.2)
+			qtype = dns.TypeCNAME
+		}
 	}
-	return nil
+	return e.RRs(owner, qtype)
 }
 
 // blackLie answers an NSEC or RRSIG query for a name that does not exist in a
@@ -267,50 +392,66 @@ func blackLie(s *dnssec.Signer, zone, qname string, qtype uint16) []dns.RR {
 	return nil
 }
 
-// apex answers a query for the zone's own name: SOA, NS (with in-zone glue),
-// any A/AAAA rows at the apex, and in a signed zone its DNSKEY, NSEC and
-// RRSIG records.
-func (d *DBRecords) apex(snap *store.Snapshot, zi int, z store.Version, owner string, qtype uint16) (answer, extra []dns.RR) {
-	if qtype == dns.TypeANY {
-		qtype = dns.TypeSOA // one RRset (RFC 8482)
-	}
+// apex answers a query for the zone's own name: SOA, NS (the ns property's
+// names and the apex's NS rows), the apex's rows of other types, and in a
+// signed zone its DNSKEY, NSEC and RRSIG records.
+func (d *DBRecords) apex(snap *store.Snapshot, zi int, z store.Version, owner string, qtype uint16) []dns.RR {
 	switch qtype {
-	case dns.TypeSOA:
+	case dns.TypeANY, dns.TypeSOA: // ANY: one RRset (RFC 8482)
 		soa := z.SOA(d.cfg.ttl, d.cfg.negativeTTL)
 		soa.Hdr.Name = owner
-		return []dns.RR{soa}, nil
+		return []dns.RR{soa}
 	case dns.TypeNS:
-		return d.nsRRs(z, owner), d.glue(snap, -1)
-	case dns.TypeA, dns.TypeAAAA:
-		if e, ok := snap.Get(z.Name); ok {
-			return e.RRs(owner, qtype), nil
-		}
+		return d.nsRRs(snap, z, owner)
 	case dns.TypeDNSKEY, dns.TypeNSEC, dns.TypeRRSIG:
 		if s := signerOf(snap, zi); s != nil {
-			return d.apexDNSSEC(snap, zi, z, s, owner, qtype), nil
+			return d.apexDNSSEC(snap, zi, z, s, owner, qtype)
 		}
+		return nil
 	}
-	return nil, nil
+	if e, ok := snap.Get(z.Name); ok {
+		return e.RRs(owner, qtype)
+	}
+	return nil
 }
 
-func (d *DBRecords) nsRRs(z store.Version, owner string) []dns.RR {
+// nsRRs returns zone z's NS RRset named owner: the ns property's names (the
+// zone's MNAME without it) and the NS rows at its apex, with the lower TTL
+// of the two (RFC 2181 section 5.2).
+func (d *DBRecords) nsRRs(snap *store.Snapshot, z store.Version, owner string) []dns.RR {
 	names := d.cfg.ns
 	if len(names) == 0 {
 		names = []string{z.MName}
 	}
-	rrs := make([]dns.RR, len(names))
-	for i, n := range names {
-		rrs[i] = &dns.NS{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: d.cfg.ttl}, Ns: n}
+	var rows []dns.RR
+	if snap != nil {
+		if e, ok := snap.Get(z.Name); ok {
+			rows = e.RRs(owner, dns.TypeNS)
+		}
+	}
+	ttl := d.cfg.ttl
+	if len(rows) > 0 {
+		ttl = min(ttl, rows[0].Header().Ttl)
+	}
+	rrs := make([]dns.RR, 0, len(names)+len(rows))
+	for _, n := range names {
+		rrs = append(rrs, &dns.NS{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: ttl}, Ns: n})
+	}
+	for _, rr := range rows {
+		if !slices.ContainsFunc(rrs, func(x dns.RR) bool { return strings.EqualFold(x.(*dns.NS).Ns, rr.(*dns.NS).Ns) }) {
+			rr.Header().Ttl = ttl
+			rrs = append(rrs, rr)
+		}
 	}
 	return rrs
 }
 
-// glue returns the addresses this plugin serves for its own name servers,
-// those inside zone inside only when inside is not -1 (a cut's glue).
+// glue returns the addresses this plugin serves for its own name servers
+// inside zone inside: a cut's glue.
 func (d *DBRecords) glue(snap *store.Snapshot, inside int) []dns.RR {
 	var extra []dns.RR
 	for _, n := range d.cfg.ns {
-		if inside >= 0 && d.zones.Match(n) != inside {
+		if d.zones.Match(n) != inside {
 			continue
 		}
 		e, ok := snap.Get(n)

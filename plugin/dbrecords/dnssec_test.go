@@ -132,7 +132,15 @@ func TestSignedAnswers(t *testing.T) {
 				{"ent.example.org.", dns.TypeA, 0, "RRSIG NSEC"},
 				{"anything.wild.example.org.", dns.TypeAAAA, 0, "A RRSIG NSEC"},
 				{"nope.example.org.", dns.TypeA, 0, "RRSIG NSEC NXNAME"},
-				{"example.org.", dns.TypeTXT, 0, "A NS SOA RRSIG NSEC DNSKEY"},
+				{"example.org.", dns.TypeSRV, 0, "A NS SOA MX TXT RRSIG NSEC DNSKEY CAA"},
+				{"example.org.", dns.TypeMX, 0, "answer"},
+				{"example.org.", dns.TypeCAA, 0, "answer"},
+				{"_acme-challenge.example.org.", dns.TypeTXT, 0, "answer"},
+				{"_sip._udp.example.org.", dns.TypeSRV, 0, "answer"},
+				{"chain.example.org.", dns.TypeA, 0, "answer"},
+				{"app.cw.example.org.", dns.TypeA, 0, "answer"},
+				{"signed.example.org.", dns.TypeDS, 0, "answer"},
+				{"sub.example.org.", dns.TypeDS, 0, "NS RRSIG NSEC"},
 			} {
 				r := askDO(t, d, q.qname, q.qtype)
 				what := q.qname + " " + dns.TypeToString[q.qtype]
@@ -145,7 +153,7 @@ func TestSignedAnswers(t *testing.T) {
 						continue
 					}
 					verifySection(t, what, r.Answer, keys)
-					if strings.HasPrefix(q.qname, "anything.wild.") {
+					if strings.HasPrefix(q.qname, "anything.wild.") || strings.HasPrefix(q.qname, "app.cw.") {
 						// From the wildcard: the proof that no closer name exists.
 						if types := verifySection(t, what, r.Ns, keys); len(types) != 1 || types[0] != dns.TypeNSEC {
 							t.Errorf("%s: expected a signed NSEC covering the name, got %v", what, r.Ns)
@@ -209,7 +217,7 @@ func TestSignaturesFollowChanges(t *testing.T) {
 	d, keys := signedPlugin(t, dns.ECDSAP256SHA256, 257)
 	l := &loader{zones: d.zones, signers: d.signers, cur: d.snapshot(), publish: d.serve}
 	b := l.signing(store.NewBuilder(l.cur))
-	b.Set("www.example.org.", "example.org.", []records.Record{{Addr: netip.MustParseAddr("192.0.2.77"), TTL: 60}})
+	b.Set("www.example.org.", "example.org.", []records.Record{records.AddrRecord(netip.MustParseAddr("192.0.2.77"), 60)})
 	b.Set("v4only.example.org.", "example.org.", nil)
 	d.serve(b.Finish())
 	r := askDO(t, d, "www.example.org.", dns.TypeA)
@@ -310,6 +318,46 @@ func types(rrs []dns.RR) string {
 	return strings.Join(out, " ")
 }
 
+// TestSignedDelegations: a referral from a signed zone carries the cut's NS
+// RRset unsigned, with the signed DS of a signed child or the signed NSEC
+// that proves an insecure one (RFC 4035 section 3.1.4), and unsigned glue.
+func TestSignedDelegations(t *testing.T) {
+	d, keys := signedPlugin(t, dns.ECDSAP256SHA256, 257)
+	for _, q := range []struct {
+		qname string
+		want  uint16 // what proves the child's status: DS or NSEC
+	}{
+		{"sub.example.org.", dns.TypeNSEC},
+		{"deep.below.sub.example.org.", dns.TypeNSEC},
+		{"www.signed.example.org.", dns.TypeDS},
+	} {
+		r := askDO(t, d, q.qname, dns.TypeA)
+		if r.Authoritative || len(r.Answer) != 0 {
+			t.Errorf("%s: expected a referral (no AA, no answer), got %v", q.qname, r)
+			continue
+		}
+		var signed, ns []dns.RR
+		for _, rr := range r.Ns {
+			if rr.Header().Rrtype == dns.TypeNS {
+				ns = append(ns, rr)
+			} else {
+				signed = append(signed, rr)
+			}
+		}
+		if types := verifySection(t, q.qname, signed, keys); len(types) != 1 || types[0] != q.want {
+			t.Errorf("%s: expected a signed %s in the referral, got %v", q.qname, dns.TypeToString[q.want], r.Ns)
+		}
+		for _, rr := range slices.Concat(r.Ns, r.Extra) {
+			if sig, ok := rr.(*dns.RRSIG); ok && (sig.TypeCovered == dns.TypeNS || sig.TypeCovered == dns.TypeA) {
+				t.Errorf("%s: expected the NS RRset and the glue unsigned, got %s", q.qname, sig)
+			}
+		}
+		if len(ns) == 0 {
+			t.Errorf("%s: expected the cut's NS RRset, got %v", q.qname, r.Ns)
+		}
+	}
+}
+
 // TestSignedQueryTypes: DNSKEY, NSEC and RRSIG are zone data, answered with
 // or without DO (RFC 4035 section 3.1), and never denied by an NSEC that
 // lists them; ANY gets one signed RRset; NXNAME is FORMERR; the black lie
@@ -330,8 +378,8 @@ func TestSignedQueryTypes(t *testing.T) {
 		{"ent.example.org.", dns.TypeNSEC, true, "NSEC RRSIG"},
 		{"anything.wild.example.org.", dns.TypeNSEC, true, "NSEC RRSIG"},
 		{"nope.example.org.", dns.TypeNSEC, true, "NSEC RRSIG"},
-		{"example.org.", dns.TypeRRSIG, true, "RRSIG RRSIG RRSIG RRSIG RRSIG"}, // SOA, NS, DNSKEY (by the KSK), NSEC, A,
-		{"example.org.", dns.TypeRRSIG, false, "RRSIG RRSIG RRSIG RRSIG RRSIG"},
+		{"example.org.", dns.TypeRRSIG, true, "RRSIG RRSIG RRSIG RRSIG RRSIG RRSIG RRSIG RRSIG"}, // SOA, NS, DNSKEY (by the KSK), NSEC, A, MX, TXT, CAA
+		{"example.org.", dns.TypeRRSIG, false, "RRSIG RRSIG RRSIG RRSIG RRSIG RRSIG RRSIG RRSIG"},
 		{"www.example.org.", dns.TypeRRSIG, true, "RRSIG RRSIG RRSIG"},
 		{"anything.wild.example.org.", dns.TypeRRSIG, true, "RRSIG RRSIG"},
 		{"nope.example.org.", dns.TypeRRSIG, true, "RRSIG"},
@@ -402,7 +450,7 @@ func TestEmptyNonTerminalAboveChild(t *testing.T) {
 	d := New(cfg)
 	l := &loader{zones: d.zones, signers: d.signers}
 	b := l.signing(store.NewFullBuilder(0, []store.Version{{Zone: d.zones.List[0], Serial: 1}, {Zone: d.zones.List[1], Serial: 1}}))
-	b.Add("*.example.org.", "example.org.", records.Record{Addr: netip.MustParseAddr("192.0.2.9"), TTL: 60})
+	b.Add("*.example.org.", "example.org.", records.AddrRecord(netip.MustParseAddr("192.0.2.9"), 60))
 	d.serve(b.Finish())
 	for _, do := range []bool{false, true} {
 		m := new(dns.Msg)

@@ -19,7 +19,7 @@ var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
 // v4 is an A record of 192.0.2.last.
 func v4(last int) records.Record {
-	return records.Record{Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(last)}), TTL: 60} //nolint:gosec // wraps on purpose
+	return records.AddrRecord(netip.AddrFrom4([4]byte{192, 0, 2, byte(last)}), 60) //nolint:gosec // wraps on purpose
 }
 
 // testKey writes a key of alg with flags for example.org into dir, as

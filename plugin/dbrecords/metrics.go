@@ -11,7 +11,7 @@ import (
 // dbrecords block, so its cardinality is bounded by the Corefile.
 var (
 	// recordsGauge is the number of records (A and AAAA RRs) being served.
-	recordsGauge = gauge("records", "Number of A and AAAA records being served.", "zones")
+	recordsGauge = gauge("records", "Number of records being served, of every type.", "zones")
 	// invalidRowsGauge is the number of table rows skipped because they cannot be served.
 	invalidRowsGauge = gauge("invalid_rows", "Number of table rows skipped because they cannot be served.", "zones")
 	// syncErrors counts failed syncs with the database.

@@ -2,6 +2,7 @@ package dbrecords
 
 import (
 	"errors"
+	"slices"
 
 	"github.com/coredns/coredns/plugin/transfer"
 
@@ -74,10 +75,9 @@ func (d *DBRecords) Transfer(zone string, serial uint32) (<-chan []dns.RR, error
 // zones below it that the block serves (NS, DS, glue), every RRset, SOA.
 func (d *DBRecords) sendZone(ch chan<- []dns.RR, snap *store.Snapshot, zi int, soa *dns.SOA) {
 	z := d.zones.List[zi]
-	batch := append([]dns.RR{soa}, d.nsRRs(store.Version{Zone: z}, z.Name)...)
+	batch := append([]dns.RR{soa}, d.nsRRs(snap, store.Version{Zone: z}, z.Name)...)
 	if e, ok := snap.Get(z.Name); ok {
-		batch = append(batch, e.RRs(z.Name, dns.TypeA)...)
-		batch = append(batch, e.RRs(z.Name, dns.TypeAAAA)...)
+		batch = appendRRsets(batch, &e, dns.TypeNS) // its NS rows are in the NS RRset
 	}
 	for _, ci := range d.zones.Children(zi) { // the cuts to zones below, served here too
 		ns, ds, glue := d.cut(snap, ci)
@@ -92,8 +92,7 @@ func (d *DBRecords) sendZone(ch chan<- []dns.RR, snap *store.Snapshot, zi int, s
 			if e.Empty() || name == z.Name || d.zones.Match(name) != zi {
 				continue // an empty non-terminal, the apex (sent), or another zone's
 			}
-			batch = append(batch, e.RRs(name, dns.TypeA)...)
-			batch = append(batch, e.RRs(name, dns.TypeAAAA)...)
+			batch = appendRRsets(batch, &e, 0)
 			if len(batch) >= xfrBatch {
 				ch <- batch
 				batch = nil
@@ -101,6 +100,16 @@ func (d *DBRecords) sendZone(ch chan<- []dns.RR, snap *store.Snapshot, zi int, s
 		}
 	}
 	ch <- append(batch, soa)
+}
+
+// appendRRsets appends e's RRsets but those of type except to batch.
+func appendRRsets(batch []dns.RR, e *store.Entry, except uint16) []dns.RR {
+	for _, t := range e.Types() {
+		if t != dns.TypeNSEC && t != except {
+			batch = append(batch, e.RRs(e.Name(), t)...)
+		}
+	}
+	return batch
 }
 
 // sendDiff sends the differences between the entries changed (as a client
@@ -115,7 +124,10 @@ func sendDiff(ch chan<- []dns.RR, snap *store.Snapshot, changed []store.Entry, s
 	for _, adding := range []bool{false, true} {
 		for _, was := range changed {
 			now, _ := snap.Get(was.Name())
-			for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+			for _, t := range slices.Compact(slices.Sorted(slices.Values(slices.Concat(was.Types(), now.Types())))) {
+				if t == dns.TypeNSEC {
+					continue
+				}
 				del, add := rrsetDiff(was.RRs(was.Name(), t), now.RRs(was.Name(), t))
 				if adding {
 					batch = append(batch, add...)

@@ -224,16 +224,16 @@ func NSECOf(owner string, ttl uint32, types ...uint16) *dns.NSEC {
 }
 
 // SignEntry sets e.sigs: inception and expiration (4 bytes each), then per
-// RRset (A, AAAA, NSEC, as present) one signature per key, in key order.
+// signed RRset (Signed) one signature per key, in key order.
 func (s *Signer) SignEntry(e *store.Entry, zone string) {
 	incep, expir := s.window()
 	b := binary.BigEndian.AppendUint32(nil, incep)
 	b = binary.BigEndian.AppendUint32(b, expir)
 	name := e.Name()
-	for _, t := range e.Types() {
+	for _, t := range Signed(e, zone) {
 		var rrset []dns.RR
 		if t == dns.TypeNSEC {
-			rrset = []dns.RR{NSECOf(name, s.NegTTL, s.Bitmap(e)...)}
+			rrset = []dns.RR{NSECOf(name, s.NegTTL, s.Bitmap(e, zone)...)}
 		} else {
 			rrset = e.RRs(name, t)
 		}
@@ -250,11 +250,40 @@ func (s *Signer) SignEntry(e *store.Entry, zone string) {
 	e.Sigs = string(b)
 }
 
-// Bitmap is the NSEC type list of an existing name.
-func (s *Signer) Bitmap(e *store.Entry) []uint16 {
+// Bitmap is the NSEC type list of an existing name of zone. At a
+// delegation it lists NS and DS only: the rest there is the child's (RFC
+// 4035 section 2.3), glue included.
+func (s *Signer) Bitmap(e *store.Entry, zone string) []uint16 {
+	if IsCut(e, zone) {
+		if e.Has(dns.TypeDS) {
+			return []uint16{dns.TypeNS, dns.TypeDS, dns.TypeRRSIG, dns.TypeNSEC}
+		}
+		return []uint16{dns.TypeNS, dns.TypeRRSIG, dns.TypeNSEC}
+	}
 	ts := e.Types()
-	ts = ts[:len(ts)-1]
-	return append(ts, dns.TypeRRSIG, dns.TypeNSEC)
+	ts = append(ts[:len(ts)-1], dns.TypeRRSIG, dns.TypeNSEC)
+	slices.Sort(ts) // a bitmap is packed in type order (CAA is above NSEC)
+	return ts
+}
+
+// IsCut reports whether e is a delegation point of zone: NS records below
+// its apex.
+func IsCut(e *store.Entry, zone string) bool {
+	return len(e.Name()) != len(zone) && e.Has(dns.TypeNS)
+}
+
+// Signed returns the types of e's RRsets that zone signs, in the order
+// their signatures are kept, NSEC last: all of them, but at a delegation
+// only the DS (the NS RRset there is the child's and is not signed, RFC
+// 4035 section 2.2).
+func Signed(e *store.Entry, zone string) []uint16 {
+	if IsCut(e, zone) {
+		if e.Has(dns.TypeDS) {
+			return []uint16{dns.TypeDS, dns.TypeNSEC}
+		}
+		return []uint16{dns.TypeNSEC}
+	}
+	return e.Types()
 }
 
 // EntrySigs returns the RRSIGs kept in e for its RRset of type t, for the
@@ -268,7 +297,7 @@ func (s *Signer) EntrySigs(e *store.Entry, t uint16, owner string, zone string, 
 		per += k.sigLen
 	}
 	off := 8
-	for _, et := range e.Types() {
+	for _, et := range Signed(e, zone) {
 		if et == t {
 			break
 		}
@@ -340,15 +369,15 @@ func Copies(rrs []dns.RR) []dns.RR {
 }
 
 // rawSig returns k's signature of rrset (one owner, one type) under the
-// RRSIG fields of sig. A, AAAA and NSEC RRsets, made for every answer and
-// every name, are signed here without the copies and the 4 KB buffer of
-// dns.RRSIG.Sign: the RFC 4034 section 3.1.8.1 data is the RRSIG RDATA
-// without the signature, then the RRs in canonical form (owner in lower
-// case, TTL sig.OrigTtl) and order. Other types, and keys signRaw does not
-// handle (RSA), go through dns.RRSIG.Sign.
+// RRSIG fields of sig. RRsets whose RDATA is canonical already (every
+// type the table holds), made for every answer and every name, are signed
+// here without the copies and the 4 KB buffer of dns.RRSIG.Sign: the RFC
+// 4034 section 3.1.8.1 data is the RRSIG RDATA without the signature, then
+// the RRs in canonical form (owner in lower case, TTL sig.OrigTtl) and
+// order. Other RRsets (SOA, DNSKEY), and keys signRaw does not handle
+// (RSA), go through dns.RRSIG.Sign.
 func (k *Key) rawSig(rrset []dns.RR, sig *dns.RRSIG) ([]byte, error) {
-	switch sig.TypeCovered {
-	case dns.TypeA, dns.TypeAAAA, dns.TypeNSEC: // no names to lower in their RDATA (RFC 6840 section 5.1)
+	if canonical(rrset) {
 		raw, err := k.signSet(rrset, sig)
 		if !errors.Is(err, errSlowPath) {
 			return raw, err
@@ -359,6 +388,49 @@ func (k *Key) rawSig(rrset []dns.RR, sig *dns.RRSIG) ([]byte, error) {
 		return nil, err
 	}
 	return base64.StdEncoding.DecodeString(slow.Signature)
+}
+
+// canonical reports whether rrset's RDATA is already in canonical form (RFC
+// 4034 section 6.2): types with no names in it, and the types the store
+// keeps, whose names it lowers when it parses them (records.rdata).
+func canonical(rrset []dns.RR) bool {
+	switch rrset[0].Header().Rrtype {
+	case dns.TypeA, dns.TypeAAAA, dns.TypeNSEC, dns.TypeTXT, dns.TypeCAA, dns.TypeDS,
+		dns.TypeCNAME, dns.TypeMX, dns.TypeSRV, dns.TypeNS, dns.TypePTR:
+		for _, rr := range rrset {
+			if !isLower(rdataNames(rr)) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// rdataNames returns the names in rr's RDATA, joined.
+func rdataNames(rr dns.RR) string {
+	switch rr := rr.(type) {
+	case *dns.CNAME:
+		return rr.Target
+	case *dns.MX:
+		return rr.Mx
+	case *dns.SRV:
+		return rr.Target
+	case *dns.NS:
+		return rr.Ns
+	case *dns.PTR:
+		return rr.Ptr
+	}
+	return ""
+}
+
+func isLower(s string) bool {
+	for i := range len(s) {
+		if s[i] >= 'A' && s[i] <= 'Z' {
+			return false
+		}
+	}
+	return true
 }
 
 // signSet is rawSig's own path.

@@ -12,17 +12,35 @@
 -- Applying this file again upgrades an older schema of dbrecords in place.
 --
 -- Names are ASCII and compared case-insensitively (ascii_general_ci), which the
--- plugin relies on when it re-reads a name in any letter case.
+-- plugin relies on when it re-reads a name in any letter case. content is the
+-- RDATA in presentation form (docs/records.md), compared exactly (TXT values
+-- are case-sensitive).
 
 CREATE TABLE IF NOT EXISTS dns_records (
   id      BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
-  name    VARCHAR(253) CHARACTER SET ascii COLLATE ascii_general_ci NOT NULL,
-  type    VARCHAR(10)  CHARACTER SET ascii COLLATE ascii_general_ci NOT NULL,
-  content VARCHAR(45)  CHARACTER SET ascii COLLATE ascii_general_ci NOT NULL,
+  name    VARCHAR(253)  CHARACTER SET ascii COLLATE ascii_general_ci NOT NULL,
+  type    VARCHAR(10)   CHARACTER SET ascii COLLATE ascii_general_ci NOT NULL,
+  content VARCHAR(4096) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
   ttl     INT UNSIGNED NULL,
   PRIMARY KEY (id),
   KEY dns_records_name (name)
 ) ENGINE=InnoDB;
+
+-- Upgrade: content was VARCHAR(45) (addresses only) before every record type
+-- was served. Widening it rebuilds the table (ALTER TABLE copies its rows,
+-- and writers wait on large tables); it runs only when the column is narrower.
+DROP PROCEDURE IF EXISTS dns_records_widen_content;
+DELIMITER //
+CREATE PROCEDURE dns_records_widen_content()
+BEGIN
+  IF (SELECT CHARACTER_MAXIMUM_LENGTH FROM information_schema.COLUMNS
+      WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'dns_records' AND COLUMN_NAME = 'content') < 4096 THEN
+    ALTER TABLE dns_records MODIFY content VARCHAR(4096) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL;
+  END IF;
+END //
+DELIMITER ;
+CALL dns_records_widen_content();
+DROP PROCEDURE dns_records_widen_content;
 
 -- One row per changed name. seq orders the log; changed_at is for pruning.
 CREATE TABLE IF NOT EXISTS dns_records_changes (

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
+	"github.com/miekg/dns"
 )
 
 // Builder derives a new snapshot from an old one. It decodes a bucket the
@@ -66,6 +67,10 @@ func (b *Builder) Set(name, zone string, recs []records.Record) (was Entry, chan
 		return was, false
 	}
 	b.s.Records += len(recs) - had
+	if name != zone {
+		now := Entry{data: data, nlen: was.nlen}
+		b.s.cuts += boolInt(now.Has(dns.TypeNS)) - boolInt(had > 0 && was.Has(dns.TypeNS))
+	}
 	switch {
 	case had == 0:
 		b.upsert(name, recs)
@@ -85,13 +90,28 @@ func (b *Builder) Set(name, zone string, recs []records.Record) (was Entry, chan
 func (b *Builder) Add(name, zone string, r records.Record) bool {
 	var recs []records.Record
 	if bi, i := b.locate(name); i >= 0 {
-		recs = b.entries(bi)[i].records()
+		recs = b.entries(bi)[i].Records()
 	}
 	recs, ok := records.AddRecord(recs, r)
 	if ok {
 		b.Set(name, zone, recs)
 	}
 	return ok
+}
+
+// Get returns the records name has in this batch.
+func (b *Builder) Get(name string) []records.Record {
+	if bi, i := b.locate(name); i >= 0 {
+		return b.entries(bi)[i].Records()
+	}
+	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Finish signs (in signed zones) and encodes the changed buckets, and

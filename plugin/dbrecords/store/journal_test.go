@@ -14,7 +14,7 @@ import (
 func TestJournalDefaultBudget(t *testing.T) {
 	recs := make([]records.Record, 40)
 	for i := range recs {
-		recs[i] = records.Record{Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), TTL: 60}
+		recs[i] = records.AddrRecord(netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), 60)
 	}
 	var h history
 	for i := range 10000 {

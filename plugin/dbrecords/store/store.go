@@ -3,7 +3,6 @@ package store
 import (
 	"encoding/binary"
 	"net"
-	"net/netip"
 	"slices"
 	"strings"
 
@@ -12,10 +11,12 @@ import (
 )
 
 // Entry is one name in a snapshot. Its name and its records share one string,
-// so a name costs one allocation: the name, then per record its address
-// length (4 or 16), the address and the TTL (4 bytes, big endian). An Entry
-// without records is an empty non-terminal: it exists because below > 0
-// names under it have records.
+// so a name costs one allocation: the name, then per record (records.Record.Size)
+// either an address length (4 or 16), the address and the TTL (4 bytes, big
+// endian) for A and AAAA, or a 0, the type and the data length (2 bytes
+// each), the RDATA and the TTL for every other type. An Entry without
+// records is an empty non-terminal: it exists because below > 0 names under
+// it have records.
 type Entry struct {
 	data  string
 	nlen  uint16
@@ -28,32 +29,50 @@ func (e *Entry) Name() string { return e.data[:e.nlen] }
 
 // pack encodes name and recs as an entry's data.
 func pack(name string, recs []records.Record) string {
-	b := make([]byte, 0, len(name)+21*len(recs))
+	n := len(name)
+	for _, r := range recs {
+		n += r.Size()
+	}
+	b := make([]byte, 0, n)
 	b = append(b, name...)
 	for _, r := range recs {
-		ip := r.Addr.AsSlice()
-		b = append(b, byte(len(ip)))
-		b = append(b, ip...)
+		switch r.Type {
+		case dns.TypeA, dns.TypeAAAA:
+			b = append(b, byte(len(r.Data)))
+		default:
+			b = append(b, 0)
+			b = binary.BigEndian.AppendUint16(b, r.Type)
+			b = binary.BigEndian.AppendUint16(b, uint16(len(r.Data))) //nolint:gosec // at most records.MaxBytes
+		}
+		b = append(b, r.Data...)
 		b = binary.BigEndian.AppendUint32(b, r.TTL)
 	}
 	return string(b)
 }
 
 // next decodes the record at offset i of e's data and returns the offset after it.
-func (e *Entry) next(i int) (ip string, ttl uint32, j int) {
+func (e *Entry) next(i int) (t uint16, rd string, ttl uint32, j int) {
 	n := int(e.data[i])
-	ip = e.data[i+1 : i+1+n]
-	return ip, binary.BigEndian.Uint32([]byte(e.data[i+1+n : i+5+n])), i + 5 + n
+	switch n {
+	case net.IPv4len:
+		t = dns.TypeA
+	case net.IPv6len:
+		t = dns.TypeAAAA
+	default:
+		t = binary.BigEndian.Uint16([]byte(e.data[i+1 : i+3]))
+		n = int(binary.BigEndian.Uint16([]byte(e.data[i+3 : i+5])))
+		i += 4
+	}
+	rd = e.data[i+1 : i+1+n]
+	return t, rd, binary.BigEndian.Uint32([]byte(e.data[i+1+n : i+5+n])), i + 5 + n
 }
 
-// records decodes e's records.
-func (e *Entry) records() []records.Record {
+// Records decodes e's records.
+func (e *Entry) Records() []records.Record {
 	var recs []records.Record
 	for i := int(e.nlen); i < len(e.data); {
-		var ip string
 		var r records.Record
-		ip, r.TTL, i = e.next(i)
-		r.Addr, _ = netip.AddrFromSlice([]byte(ip))
+		r.Type, r.Data, r.TTL, i = e.next(i)
 		recs = append(recs, r)
 	}
 	return recs
@@ -63,24 +82,33 @@ func (e *Entry) records() []records.Record {
 func (e *Entry) Count() int {
 	n := 0
 	for i := int(e.nlen); i < len(e.data); n++ {
-		_, _, i = e.next(i)
+		_, _, _, i = e.next(i)
 	}
 	return n
 }
 
-// WireSize is the size of e's RRset of qtype in a reply whose owner names
-// are compressed to a pointer: what RRs would build, without building it.
-func (e *Entry) WireSize(qtype uint16) int {
-	want := net.IPv4len
-	if qtype == dns.TypeAAAA {
-		want = net.IPv6len
+// Has reports whether e has records of type t.
+func (e *Entry) Has(t uint16) bool {
+	for i := int(e.nlen); i < len(e.data); {
+		rt, _, _, j := e.next(i)
+		if rt == t {
+			return true
+		}
+		i = j
 	}
+	return false
+}
+
+// WireSize is the size of e's RRset of qtype in a reply whose owner names
+// are compressed to a pointer: what RRs would build, without building it
+// (names in RDATA counted uncompressed).
+func (e *Entry) WireSize(qtype uint16) int {
 	size := 0
 	for i := int(e.nlen); i < len(e.data); {
-		ip, _, j := e.next(i)
+		t, rd, _, j := e.next(i)
 		i = j
-		if len(ip) == want {
-			size += 2 + 10 + want // pointer, type, class, TTL, length; the address
+		if t == qtype {
+			size += 2 + 10 + len(rd) // pointer, type, class, TTL, length; the data
 		}
 	}
 	return size
@@ -88,41 +116,39 @@ func (e *Entry) WireSize(qtype uint16) int {
 
 // RRs returns new RRs of qtype for owner; nothing it returns is shared with the snapshot.
 func (e *Entry) RRs(owner string, qtype uint16) []dns.RR {
-	want := net.IPv4len
-	if qtype == dns.TypeAAAA {
-		want = net.IPv6len
-	}
 	var out []dns.RR
 	for i := int(e.nlen); i < len(e.data); {
-		ip, ttl, j := e.next(i)
+		t, rd, ttl, j := e.next(i)
 		i = j
-		if len(ip) != want {
+		if t != qtype {
 			continue
 		}
 		hdr := dns.RR_Header{Name: owner, Rrtype: qtype, Class: dns.ClassINET, Ttl: ttl}
-		if want == net.IPv6len {
-			out = append(out, &dns.AAAA{Hdr: hdr, AAAA: net.IP(ip)})
-		} else {
-			out = append(out, &dns.A{Hdr: hdr, A: net.IP(ip)})
+		switch t {
+		case dns.TypeAAAA:
+			out = append(out, &dns.AAAA{Hdr: hdr, AAAA: net.IP(rd)})
+		case dns.TypeA:
+			out = append(out, &dns.A{Hdr: hdr, A: net.IP(rd)})
+		default:
+			if rr := (records.Record{Type: t, TTL: ttl, Data: rd}).RR(owner); rr != nil {
+				out = append(out, rr)
+			}
 		}
 	}
 	return out
 }
 
-// Types returns the RRset types of e in signing order, NSEC last.
+// Types returns the RRset types of e in signing order (ascending), NSEC last.
 func (e *Entry) Types() []uint16 {
-	var v4, v6 bool
-	for i := int(e.nlen); i < len(e.data); {
-		ip, _, j := e.next(i)
-		v4, v6, i = v4 || len(ip) == 4, v6 || len(ip) == 16, j
-	}
 	var ts []uint16
-	if v4 {
-		ts = append(ts, dns.TypeA)
+	for i := int(e.nlen); i < len(e.data); {
+		t, _, _, j := e.next(i)
+		i = j
+		if !slices.Contains(ts, t) {
+			ts = append(ts, t)
+		}
 	}
-	if v6 {
-		ts = append(ts, dns.TypeAAAA)
-	}
+	slices.Sort(ts)
 	return append(ts, dns.TypeNSEC)
 }
 
@@ -165,6 +191,7 @@ type Snapshot struct {
 	Names     int       // entries, empty non-terminals included
 	Records   int       // records being served
 	wildcards int       // entries whose first label is '*'
+	cuts      int       // entries below their zone's apex with NS records: delegations
 	Zones     []Version // by zone index
 	Hist      []history // by zone index: the IXFR journal (journal.go)
 
@@ -294,6 +321,30 @@ func (s *Snapshot) Find(qname, zone string) (e Entry, ok bool) {
 	}
 	return s.getWildcard(ce)
 }
+
+// Cut returns the delegation that holds qname, a lower-case FQDN strictly
+// below zone: the entry with NS records closest to the apex at or above
+// qname (RFC 1034 section 4.3.2 step 3b). It costs nothing in a snapshot
+// without delegations and a lookup per label below the apex otherwise.
+func (s *Snapshot) Cut(qname, zone string) (Entry, bool) {
+	if s.cuts == 0 {
+		return Entry{}, false
+	}
+	offs := dns.Split(qname)
+	for k := len(offs) - dns.CountLabel(zone) - 1; k >= 0; k-- {
+		e, ok := s.Get(qname[offs[k]:])
+		if !ok {
+			return Entry{}, false // nothing exists below a name that does not
+		}
+		if e.Has(dns.TypeNS) {
+			return e, true
+		}
+	}
+	return Entry{}, false
+}
+
+// Cuts returns how many delegations the snapshot holds.
+func (s *Snapshot) Cuts() int { return s.cuts }
 
 // parent returns name without its first label; the root is its own parent.
 func parent(name string) string {

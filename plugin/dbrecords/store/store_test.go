@@ -12,7 +12,7 @@ import (
 
 // v4 is an A record for 192.0.2.last with TTL 60.
 func v4(last int) records.Record {
-	return records.Record{Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(last)}), TTL: 60} //nolint:gosec // wraps on purpose
+	return records.AddrRecord(netip.AddrFrom4([4]byte{192, 0, 2, byte(last)}), 60) //nolint:gosec // wraps on purpose
 }
 
 // model is what a snapshot must hold: records per name.
@@ -44,7 +44,7 @@ func (m model) check(t *testing.T, s *Snapshot) {
 		if !ok {
 			t.Fatalf("Expected %q to exist, got nothing", name)
 		}
-		if got := e.records(); !slices.Equal(got, m[name]) {
+		if got := e.Records(); !slices.Equal(got, m[name]) {
 			t.Fatalf("Expected %q to have records %v, got %v", name, m[name], got)
 		}
 		if !hasRecs && e.below <= 0 {
@@ -148,7 +148,7 @@ func TestBatchSharesUntouchedPages(t *testing.T) {
 	if copied != 1 {
 		t.Errorf("Expected one page copied for one change, got %d of %d", copied, len(s.pages))
 	}
-	if e, _ := old.Get("app-7.example.org."); e.records()[0].Addr != v4(1).Addr {
-		t.Errorf("Expected the old snapshot to keep 192.0.2.1, got %v", e.records()[0].Addr)
+	if e, _ := old.Get("app-7.example.org."); e.Records()[0] != v4(1) {
+		t.Errorf("Expected the old snapshot to keep 192.0.2.1, got %v", e.Records()[0])
 	}
 }
