@@ -1,4 +1,4 @@
-# dbrecords: a CoreDNS plugin serving A/AAAA records from MySQL.
+# dbrecords: a CoreDNS plugin serving DNS zones from a MySQL table.
 # `make demo` and `make test` work on a fresh Debian/Ubuntu machine with Go.
 
 MYSQL_DSN  ?= root@tcp(127.0.0.1:3306)/
@@ -15,7 +15,7 @@ export MYSQL_DSN
 
 PACKAGES   := knotd:knot delv:bind9-dnsutils
 
-.PHONY: version build generate packages test test-scale test-topologies bench helm image mysql demo stop fmt lint clean
+.PHONY: version build generate packages test test-scale test-topologies bench helm acme image mysql demo stop fmt lint clean
 
 ## version: the version and image tag (the chart's appVersion)
 version:
@@ -42,13 +42,18 @@ packages:
 	bash test/packages.sh $(PACKAGES)
 
 ## test: unit and integration tests, with the race detector, against a real MariaDB
-test: build mysql packages helm
-	DBRECORDS_REQUIRE_DB=1 COREDNS_BINARY=$(CURDIR)/coredns ADMIN_BINARY=$(CURDIR)/dbrecords HELM_BINARY=$(CURDIR)/bin/helm PROMQL_BINARY=$(CURDIR)/bin/promql $(GOTEST) ./...
+test: build mysql packages helm acme
+	DBRECORDS_REQUIRE_DB=1 COREDNS_BINARY=$(CURDIR)/coredns ADMIN_BINARY=$(CURDIR)/dbrecords HELM_BINARY=$(CURDIR)/bin/helm PROMQL_BINARY=$(CURDIR)/bin/promql \
+		PEBBLE_BINARY=$(CURDIR)/bin/pebble LEGO_BINARY=$(CURDIR)/bin/lego $(GOTEST) ./...
 
 ## helm: bin/helm and bin/promql (a PromQL parser), which the chart tests use (pinned in test/tools/go.mod)
 helm:
 	go build -C test/tools -o $(CURDIR)/bin/helm helm.sh/helm/v3/cmd/helm
 	go build -C test/tools -o $(CURDIR)/bin/promql ./promql
+
+## acme: bin/pebble (Let's Encrypt's test CA) and bin/lego (an ACME client), which the DNS-01 test uses (pinned in test/acme/go.mod)
+acme:
+	go build -C test/acme -o $(CURDIR)/bin/ github.com/letsencrypt/pebble/v2/cmd/pebble github.com/go-acme/lego/v4/cmd/lego
 
 ## image: dbrecords-image.tar, an OCI image (dbrecords:$(VERSION), GOARCH=$(GOARCH)) built offline (docker load -i dbrecords-image.tar)
 image: build/coredns/main.go
