@@ -13,7 +13,7 @@ GOTEST     ?= go test -race -count=1 -timeout 15m
 
 export MYSQL_DSN
 
-PACKAGES   := knotd:knot delv:bind9-dnsutils
+PACKAGES   := knotd:knot delv:bind9-dnsutils unbound:unbound
 
 .PHONY: version build generate packages test test-scale test-topologies bench helm acme image mysql demo stop fmt lint clean
 
@@ -37,7 +37,7 @@ build/coredns/main.go: plugin.cfg $(wildcard build/gen/*.go)
 mysql:
 	bash test/mysql.sh
 
-## packages: the Debian packages the tests use besides MariaDB (Knot as a secondary, delv), installed when missing
+## packages: the Debian packages the tests use besides MariaDB (Knot as a secondary and as the reference server, delv and Unbound as validators), installed when missing
 packages:
 	bash test/packages.sh $(PACKAGES)
 
