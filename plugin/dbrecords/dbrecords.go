@@ -203,18 +203,25 @@ func (d *DBRecords) chase(state request.Request, m *dns.Msg, snap *store.Snapsho
 	case dns.TypeCNAME, dns.TypeANY, dns.TypeNSEC, dns.TypeRRSIG:
 		return
 	}
-	seen := map[string]bool{strings.ToLower(state.QName()): true}
 	step := m.Answer
+	var seen []string // the names of the chain, allocated only for one
 	for range maxChain {
-		if len(step) == 0 || step[0].Header().Rrtype != dns.TypeCNAME {
+		if len(step) == 0 {
 			return
 		}
-		target := step[0].(*dns.CNAME).Target // lower case, as the store keeps it
+		c, ok := step[0].(*dns.CNAME)
+		if !ok {
+			return
+		}
+		if seen == nil {
+			seen = []string{strings.ToLower(state.QName())}
+		}
+		target := c.Target // lower case, as the store keeps it
 		zi := d.zones.Match(target)
-		if zi < 0 || seen[target] {
+		if zi < 0 || slices.Contains(seen, target) {
 			return
 		}
-		seen[target] = true
+		seen = append(seen, target)
 		next := new(dns.Msg)
 		d.answer(state, next, snap, zi, target, target, qtype, false)
 		m.Answer = append(m.Answer, next.Answer...)
@@ -251,6 +258,12 @@ func (d *DBRecords) referral(m *dns.Msg, snap *store.Snapshot, zone string, s *d
 // signed under do where it is its zone's data, unsigned where it is glue
 // below a delegation (RFC 4035 section 2.2).
 func (d *DBRecords) additional(snap *store.Snapshot, rrs []dns.RR, do bool) []dns.RR {
+	if len(rrs) == 0 {
+		return nil
+	}
+	if k := records.KindOf(rrs[0].Header().Rrtype); k == nil || k.Target == nil {
+		return nil // an answer is one RRset (a CNAME chain is chased name by name)
+	}
 	var out []dns.RR
 	var seen []string
 	for _, rr := range rrs {

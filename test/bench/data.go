@@ -44,6 +44,9 @@ func prepare(ctx context.Context, opt options, n int) (*dataset, error) {
 	if err := dbsetup.LoadApps(ctx, d.db, zone, n); err != nil {
 		return nil, err
 	}
+	if err := dbsetup.LoadMixed(ctx, d.db, zone, n); err != nil {
+		return nil, err
+	}
 	fmt.Fprintf(os.Stderr, "bench: loaded %d names into MySQL in %s\n", n, time.Since(began).Round(time.Millisecond))
 	if d.zoneFile, err = writeZone(opt.work, n); err != nil {
 		return nil, err
@@ -61,7 +64,25 @@ func prepare(ctx context.Context, opt options, n int) (*dataset, error) {
 		},
 		"flood": func(r *rand.Rand, i int) string { return fmt.Sprintf("rnd-%d-%08x.%s A", i, r.Uint32(), zone) },
 		"nodata": func(r *rand.Rand, _ int) string {
-			return fmt.Sprintf("app-%d.%s %s", r.Intn(n), zone, []string{"TXT", "MX"}[r.Intn(2)])
+			i := r.Intn(n)
+			if i%20 == 1 { // has a TXT (LoadMixed)
+				i--
+			}
+			return fmt.Sprintf("app-%d.%s %s", i, zone, []string{"TXT", "MX"}[r.Intn(2)])
+		},
+		// The whole zone: 10% CNAME (followed to its A), 5% TXT, the rest
+		// as hits.
+		"mixed": func(r *rand.Rand, _ int) string {
+			i := r.Intn(n)
+			switch k := r.Intn(100); {
+			case k < 10:
+				return fmt.Sprintf("alias-%d.%s A", i-i%10, zone)
+			case k < 15 && n > 20:
+				return fmt.Sprintf("app-%d.%s TXT", min(i-i%20+1, n-19), zone)
+			case k < 30:
+				return fmt.Sprintf("app-%d.%s AAAA", i-i%4, zone)
+			}
+			return fmt.Sprintf("app-%d.%s A", i, zone)
 		},
 	} {
 		if d.queries[mix], err = writeQueries(opt.work, mix, gen); err != nil {
@@ -90,6 +111,12 @@ func writeZone(dir string, n int) (string, error) {
 		fmt.Fprintf(w, "app-%d IN A %s\n", i, dbsetup.AppA(i))
 		if i%4 == 0 {
 			fmt.Fprintf(w, "app-%d IN AAAA %s\n", i, dbsetup.AppAAAA(i))
+		}
+		if i%10 == 0 { // as dbsetup.LoadMixed
+			fmt.Fprintf(w, "alias-%d IN CNAME app-%d\n", i, i)
+		}
+		if i%20 == 1 {
+			fmt.Fprintf(w, "app-%d IN TXT \"text %d\"\n", i, i)
 		}
 	}
 	if err := w.Flush(); err != nil {

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-var mixes = []string{"hits", "flood", "nodata"}
+var mixes = []string{"hits", "flood", "nodata", "mixed"}
 
 // measurements of one system over all rounds.
 type measurements struct {

@@ -108,13 +108,7 @@ func Statements(script string) []string { return schema.Statements(script) }
 // 4th (2001:db8::hi:lo from i). It generates the rows in SQL, so a million
 // takes seconds, on MySQL 8 and MariaDB alike.
 func LoadApps(ctx context.Context, db *sql.DB, zone string, n int) error {
-	digits := "(SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)"
-	var from, expr []string
-	for i, mul := 0, 1; mul < n; i, mul = i+1, mul*10 {
-		from = append(from, fmt.Sprintf("%s d%d", digits, i))
-		expr = append(expr, fmt.Sprintf("%d*d%d.d", mul, i))
-	}
-	nums := fmt.Sprintf("(SELECT %s AS n FROM %s) nums WHERE n < %d", strings.Join(expr, "+"), strings.Join(from, ", "), n)
+	nums := numbers(n)
 	for _, q := range []string{
 		"INSERT INTO dns_records (name, type, content) SELECT CONCAT('app-', n, '.', ?), 'A', " +
 			"CONCAT('10.', (n DIV 65536) % 256, '.', (n DIV 256) % 256, '.', n % 256) FROM " + nums,
@@ -123,6 +117,38 @@ func LoadApps(ctx context.Context, db *sql.DB, zone string, n int) error {
 	} {
 		if _, err := db.ExecContext(ctx, q, strings.TrimSuffix(zone, ".")); err != nil {
 			return fmt.Errorf("loading %d names: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// numbers is a FROM clause whose rows are n = 0 .. n-1, for INSERT ... SELECT.
+func numbers(n int) string {
+	digits := "(SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)"
+	var from, expr []string
+	for i, mul := 0, 1; mul < n; i, mul = i+1, mul*10 {
+		from = append(from, fmt.Sprintf("%s d%d", digits, i))
+		expr = append(expr, fmt.Sprintf("%d*d%d.d", mul, i))
+	}
+	return fmt.Sprintf("(SELECT %s AS n FROM %s) nums WHERE n < %d", strings.Join(expr, "+"), strings.Join(from, ", "), n)
+}
+
+// LoadMixed adds other types to what LoadApps loaded: for every 10th app
+// (i % 10 == 0) a name alias-<i> with a CNAME to app-<i>, and for every
+// 20th (i % 20 == 1) a TXT at app-<i> ("text <i>").
+func LoadMixed(ctx context.Context, db *sql.DB, zone string, n int) error {
+	nums := numbers(n)
+	zone = strings.TrimSuffix(zone, ".")
+	for _, q := range []string{
+		"INSERT INTO dns_records (name, type, content) SELECT CONCAT('alias-', n, '.', ?), 'CNAME', CONCAT('app-', n, '.', ?) FROM " + nums + " AND n % 10 = 0",
+		"INSERT INTO dns_records (name, type, content) SELECT CONCAT('app-', n, '.', ?), 'TXT', CONCAT('\"text ', n, '\"') FROM " + nums + " AND n % 20 = 1",
+	} {
+		args := []any{zone, zone}
+		if strings.Contains(q, "'TXT'") {
+			args = args[:1]
+		}
+		if _, err := db.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("loading the other types of %d names: %w", n, err)
 		}
 	}
 	return nil

@@ -37,7 +37,7 @@ var kinds = map[uint16]*Kind{
 		},
 		Target: func(rr dns.RR) string { return rr.(*dns.SRV).Target },
 	},
-	dns.TypeCAA: {check: func(rr dns.RR) bool { c := rr.(*dns.CAA); return c.Tag != "" }},
+	dns.TypeCAA: {check: func(rr dns.RR) bool { c := rr.(*dns.CAA); return caaTag(c.Tag) && printable(c.Value) }},
 	dns.TypeNS: {
 		check:  func(rr dns.RR) bool { n := rr.(*dns.NS); n.Ns = lowerName(n.Ns); return hostName(n.Ns) },
 		Target: func(rr dns.RR) string { return rr.(*dns.NS).Ns },
@@ -64,6 +64,32 @@ func hostName(n string) bool {
 		return false
 	}
 	return ValidName(key) && !strings.HasPrefix(key, "*")
+}
+
+// caaTag reports whether t is a CAA property tag: 1 to 15 ASCII letters
+// and digits (RFC 8659 section 4.1).
+func caaTag(t string) bool {
+	if t == "" || len(t) > 15 {
+		return false
+	}
+	for i := range len(t) {
+		if c := t[i] | 0x20; !(c >= 'a' && c <= 'z' || t[i] >= '0' && t[i] <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// printable reports whether s is printable ASCII without quotes and
+// backslashes, as CAA values are (RFC 8659 section 4.1.1: domain names,
+// parameters, URLs), so that they read back as written.
+func printable(s string) bool {
+	for i := range len(s) {
+		if s[i] < 0x20 || s[i] > 0x7e || s[i] == '"' || s[i] == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // typeCode returns the type of a row's type column (any case, blanks

@@ -330,9 +330,10 @@ func (s *Snapshot) Cut(qname, zone string) (Entry, bool) {
 	if s.cuts == 0 {
 		return Entry{}, false
 	}
-	offs := dns.Split(qname)
-	for k := len(offs) - dns.CountLabel(zone) - 1; k >= 0; k-- {
-		e, ok := s.Get(qname[offs[k]:])
+	all, below := dns.CountLabel(qname), dns.CountLabel(zone)
+	for n := below + 1; n <= all; n++ {
+		i, _ := dns.PrevLabel(qname, n)
+		e, ok := s.Get(qname[i:])
 		if !ok {
 			return Entry{}, false // nothing exists below a name that does not
 		}
