@@ -24,9 +24,12 @@ func TestMetrics(t *testing.T) {
 	labels := `{zones="example.org. example.net."}`
 
 	want := map[string]string{
-		"coredns_dbrecords_records" + labels:           "3",
-		"coredns_dbrecords_invalid_rows" + labels:      "1",
-		"coredns_dbrecords_sync_errors_total" + labels: "0",
+		"coredns_dbrecords_records" + labels:                                               "3",
+		"coredns_dbrecords_invalid_rows" + labels:                                          "1",
+		`coredns_dbrecords_records_by_type{type="A",zones="example.org. example.net."}`:    "2",
+		`coredns_dbrecords_records_by_type{type="AAAA",zones="example.org. example.net."}`: "1",
+		`coredns_dbrecords_records_by_type{type="TXT",zones="example.org. example.net."}`:  "0",
+		"coredns_dbrecords_sync_errors_total" + labels:                                     "0",
 	}
 	for metric, value := range want {
 		lines := s.metricLines(t, metric+" ")

@@ -398,5 +398,8 @@ func (l *loader) commit(snap *store.Snapshot) {
 	l.cur = snap
 	l.publish(snap)
 	recordsGauge.WithLabelValues(l.label).Set(float64(snap.Records))
+	for _, t := range records.Types() {
+		recordsByType.WithLabelValues(l.label, dns.TypeToString[t]).Set(float64(snap.ByType[t]))
+	}
 	invalidRowsGauge.WithLabelValues(l.label).Set(float64(l.invalidN))
 }

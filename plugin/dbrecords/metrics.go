@@ -10,8 +10,9 @@ import (
 // Every collector is labelled by "zones": the space-separated zones of one
 // dbrecords block, so its cardinality is bounded by the Corefile.
 var (
-	// recordsGauge is the number of records (A and AAAA RRs) being served.
-	recordsGauge = gauge("records", "Number of records being served, of every type.", "zones")
+	// recordsGauge is the number of records being served, recordsByType by type.
+	recordsGauge  = gauge("records", "Number of records being served, of every type.", "zones")
+	recordsByType = gauge("records_by_type", "Number of records being served, by type.", "zones", "type")
 	// invalidRowsGauge is the number of table rows skipped because they cannot be served.
 	invalidRowsGauge = gauge("invalid_rows", "Number of table rows skipped because they cannot be served.", "zones")
 	// syncErrors counts failed syncs with the database.
@@ -43,7 +44,7 @@ var (
 func deleteSeries(label string) {
 	l := prometheus.Labels{"zones": label}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
-		recordsGauge, invalidRowsGauge, syncErrors, lastSync, syncDuration, changesApplied,
+		recordsGauge, recordsByType, invalidRowsGauge, syncErrors, lastSync, syncDuration, changesApplied,
 		fullReads, gapNumbers, oldestGapAge, gapsExpired,
 	} {
 		v.DeletePartialMatch(l)

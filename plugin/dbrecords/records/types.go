@@ -2,6 +2,7 @@ package records
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -44,6 +45,16 @@ var kinds = map[uint16]*Kind{
 	},
 	dns.TypeDS:  {check: func(rr dns.RR) bool { return rr.(*dns.DS).Digest != "" }},
 	dns.TypePTR: {check: func(rr dns.RR) bool { p := rr.(*dns.PTR); p.Ptr = lowerName(p.Ptr); return hostName(p.Ptr) }},
+}
+
+// Types returns the types the plugin serves, in type order.
+func Types() []uint16 {
+	ts := []uint16{dns.TypeA, dns.TypeAAAA}
+	for t := range kinds {
+		ts = append(ts, t)
+	}
+	slices.Sort(ts)
+	return ts
 }
 
 // KindOf returns the kind of type t; nil for A, AAAA and types not served.

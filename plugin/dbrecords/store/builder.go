@@ -1,6 +1,7 @@
 package store
 
 import (
+	"maps"
 	"runtime"
 	"slices"
 	"strings"
@@ -30,6 +31,10 @@ func NewBuilder(old *Snapshot) *Builder {
 	s.pages = slices.Clone(old.pages)
 	s.Zones = slices.Clone(old.Zones)
 	s.Hist = slices.Clone(old.Hist)
+	s.ByType = maps.Clone(old.ByType)
+	if s.ByType == nil {
+		s.ByType = map[uint16]int{}
+	}
 	return &Builder{s: &s, work: map[uint64]*[]Entry{}, ownedPages: map[uint64]bool{}}
 }
 
@@ -67,6 +72,14 @@ func (b *Builder) Set(name, zone string, recs []records.Record) (was Entry, chan
 		return was, false
 	}
 	b.s.Records += len(recs) - had
+	if had > 0 {
+		for _, r := range was.Records() {
+			b.s.ByType[r.Type]--
+		}
+	}
+	for _, r := range recs {
+		b.s.ByType[r.Type]++
+	}
 	if name != zone {
 		now := Entry{data: data, nlen: was.nlen}
 		b.s.cuts += boolInt(now.Has(dns.TypeNS)) - boolInt(had > 0 && was.Has(dns.TypeNS))

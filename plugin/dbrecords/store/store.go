@@ -187,13 +187,14 @@ const entryHeader = 9
 // shares every unchanged page and bucket with the previous one.
 type Snapshot struct {
 	pages     []*page
-	mask      uint64    // bucket index mask
-	Names     int       // entries, empty non-terminals included
-	Records   int       // records being served
-	wildcards int       // entries whose first label is '*'
-	cuts      int       // entries below their zone's apex with NS records: delegations
-	Zones     []Version // by zone index
-	Hist      []history // by zone index: the IXFR journal (journal.go)
+	mask      uint64         // bucket index mask
+	Names     int            // entries, empty non-terminals included
+	Records   int            // records being served
+	ByType    map[uint16]int // Records by type (never nil once built; shared, read-only)
+	wildcards int            // entries whose first label is '*'
+	cuts      int            // entries below their zone's apex with NS records: delegations
+	Zones     []Version      // by zone index
+	Hist      []history      // by zone index: the IXFR journal (journal.go)
 
 	// Signers is what made the entries' signatures, set by the loader and
 	// opaque here; answers read signatures with it, so a snapshot and its
@@ -216,7 +217,7 @@ func newSnapshot(sizeHint int, zones []Version) *Snapshot {
 	for i := range hist {
 		hist[i].dirtyBase = true
 	}
-	return &Snapshot{pages: pages, mask: uint64(n - 1), Zones: slices.Clone(zones), Hist: hist} //nolint:gosec // n >= 256
+	return &Snapshot{pages: pages, mask: uint64(n - 1), Zones: slices.Clone(zones), Hist: hist, ByType: map[uint16]int{}} //nolint:gosec // n >= 256
 }
 
 // bucketsFor returns the power of two of buckets for about names names; it
