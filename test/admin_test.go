@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -244,13 +245,25 @@ func TestAdminCheck(t *testing.T) {
 		{"www.example.org", "AAAA", "2001:db8::1", 300},
 		{"*.apps.example.org", "A", "192.0.2.7", nil},
 		{"a.example.net", "A", "198.51.100.1", 120},
+		// Other types, and a delegation: its glue and the address at the
+		// cut are the child's, not expected in answers.
+		{"example.org", "TXT", `"v=spf1 -all"`, nil},
+		{"alias.example.org", "CNAME", "www.example.org", nil},
+		{"team.example.org", "NS", "ns1.team.example.org", nil},
+		{"team.example.org", "DS", "12345 13 2 2BB183AF5F22588179A53B0A98631FAD1A292118B8A2B0D9B1CA9B7A32C5C5A8", nil},
+		{"team.example.org", "A", "192.0.2.101", nil},
+		{"ns1.team.example.org", "A", "192.0.2.100", nil},
 	})
 	s := start(t, dsn)
 	xs := startCorefile(t, strings.Replace(transferBlock(dsn, nil), "to 192.0.2.53", "to *", 1)) // another replica, that allows transfers
 	xs.waitReady(t)
 	out, errOut, code := runAdmin(t, dsn, nil, "check", "--zone", "example.org", "--zone", "example.net", s.dns)
-	if code != 0 || !strings.Contains(out, "Checked 3 names and 2 zones on 1 replicas: 0 differences.") {
+	if code != 0 || !strings.Contains(out, "Checked 6 names and 2 zones on 1 replicas: 0 differences.") {
 		t.Fatalf("Expected no differences, got %d:\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = runAdmin(t, dsn, nil, "check", "--axfr", "--zone", "example.org", "--zone", "example.net", xs.dns)
+	if code != 0 || !strings.Contains(out, "0 differences.") {
+		t.Fatalf("Expected no differences with --axfr (glue is in the table), got %d:\n%s%s", code, out, errOut)
 	}
 
 	// Behind the triggers' back: no change-log entry, so the replica keeps
@@ -285,7 +298,8 @@ func TestAdminCheck(t *testing.T) {
 	if _, errOut, code := runAdmin(t, dsn, nil, "check", "--zone", "example.org", s.dns, "--sample", "2"); code != 2 || !strings.Contains(errOut, "flags go before the arguments") {
 		t.Errorf("Expected a flag after the replicas refused as usage, got %d: %s", code, errOut)
 	}
-	if out, _, code := runAdmin(t, dsn, nil, "check", "--zone", "example.org", "--zone", "example.net", "--sample", "2", s.dns); code > 1 || !strings.Contains(out, "Checked 2 names") {
+	// A sampled name below the delegation is the child's and not checked.
+	if out, _, code := runAdmin(t, dsn, nil, "check", "--zone", "example.org", "--zone", "example.net", "--sample", "2", s.dns); code > 1 || !regexp.MustCompile(`Checked [12] names`).MatchString(out) {
 		t.Errorf("Expected a sample of 2 names checked, got %d:\n%s", code, out)
 	}
 }

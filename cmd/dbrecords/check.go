@@ -102,7 +102,7 @@ func check(ctx context.Context, db *sql.DB, table string, zones []string, ttl ui
 	for i, z := range zones {
 		zones[i] = dns.Fqdn(strings.ToLower(z))
 	}
-	names, err := loadExpected(ctx, db, table, records.NewRules(zones, ttl), sample)
+	names, inTable, err := loadExpected(ctx, db, table, records.NewRules(zones, ttl), sample)
 	if err != nil {
 		return err
 	}
@@ -131,10 +131,6 @@ func check(ctx context.Context, db *sql.DB, table string, zones []string, ttl ui
 	// With axfr, every name a replica serves must be in the table: a row
 	// deleted behind the triggers' back is found this way.
 	if axfr && sample == 0 {
-		inTable := make(map[string]bool, len(names))
-		for _, e := range names {
-			inTable[e.name] = true
-		}
 		for _, r := range replicas {
 			for _, z := range zones {
 				extra, err := servedNames(r, z)
@@ -195,8 +191,10 @@ func check(ctx context.Context, db *sql.DB, table string, zones []string, ttl ui
 }
 
 // loadExpected reads the table's rows (all, or those of sample random
-// names) and returns what the plugin serves for each name, by its rules.
-func loadExpected(ctx context.Context, db *sql.DB, table string, rules records.Rules, sample int) ([]expected, error) {
+// names) and returns what the plugin serves for each name, by its rules,
+// and every name read. Names below a delegation are left out (the replicas
+// refer them), and at a delegation only its NS and DS are expected.
+func loadExpected(ctx context.Context, db *sql.DB, table string, rules records.Rules, sample int) ([]expected, map[string]bool, error) {
 	// The replicas read at most MaxRecords rows per name, the first by id.
 	where := ""
 	var args []any
@@ -206,7 +204,7 @@ func loadExpected(ctx context.Context, db *sql.DB, table string, rules records.R
 	}
 	rows, err := db.QueryContext(ctx, source.Capped(table, where)+" ORDER BY name", args...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer rows.Close()
 	served := map[string]*records.Served{}
@@ -215,34 +213,61 @@ func loadExpected(ctx context.Context, db *sql.DB, table string, rules records.R
 		var ttl sql.NullInt64
 		var cut int64
 		if err := rows.Scan(&name, &typ, &content, &ttl, &cut); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		rules.Add(served, name, typ, content, ttl.Int64, !ttl.Valid)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	// Names below a delegation are the child's: the replicas refer them.
-	var cuts []string
-	for name, s := range served {
-		s.Settle()
-		if slices.Contains(s.Types(), dns.TypeNS) && !rules.Apex(name) {
-			cuts = append(cuts, name)
+	// Every delegation, sampled or not: a sampled name may lie below one.
+	cuts := map[string]bool{}
+	nsRows, err := db.QueryContext(ctx, "SELECT DISTINCT name FROM "+table+" WHERE type = 'NS'")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer nsRows.Close()
+	for nsRows.Next() {
+		var name string
+		if err := nsRows.Scan(&name); err != nil {
+			return nil, nil, err
+		}
+		if n := records.NameKey(name) + "."; !rules.Apex(n) {
+			cuts[n] = true
 		}
 	}
+	if err := nsRows.Err(); err != nil {
+		return nil, nil, err
+	}
+	all := make(map[string]bool, len(served))
 	out := make([]expected, 0, len(served))
 	for name, s := range served {
-		if slices.ContainsFunc(cuts, func(c string) bool { return name != c && dns.IsSubDomain(c, name) }) {
+		all[name] = true
+		s.Settle()
+		if below(name, cuts) {
 			continue
 		}
 		e := expected{name: name, apex: rules.Apex(name), sets: map[uint16]rrset{}}
 		for _, t := range s.Types() {
+			if cuts[name] && t != dns.TypeNS && t != dns.TypeDS {
+				continue // the child's, behind the referral
+			}
 			e.sets[t] = rrset{contents: s.Contents(t), ttl: s.TTL(t)}
 		}
 		out = append(out, e)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
-	return out, nil
+	return out, all, nil
+}
+
+// below reports whether name lies strictly below one of cuts.
+func below(name string, cuts map[string]bool) bool {
+	for i, end := dns.NextLabel(name, 0); !end; i, end = dns.NextLabel(name, i) {
+		if cuts[name[i:]] {
+			return true
+		}
+	}
+	return false
 }
 
 // servedNames returns the owner names of the records in an AXFR of zone

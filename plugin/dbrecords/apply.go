@@ -2,9 +2,11 @@ package dbrecords
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/source"
@@ -275,17 +277,41 @@ func (l *loader) zoneOf(name string) int {
 }
 
 // zonesOf returns the zones whose transfers hold a change-log name: its
-// own, and the parent's too when it is the address of a name server inside
-// a zone of the block below another (the parent sends it as glue).
+// own, and, for a zone of the block below another, the parent's too when it
+// is the child's apex (its NS rows are the cut) or the address of one of
+// the child's name servers inside it (the parent sends it as glue).
 func (l *loader) zonesOf(name string) []int {
 	zi := l.zoneOf(name)
 	if zi < 0 {
 		return nil
 	}
-	if p := l.zones.Parent(zi); p >= 0 && slices.Contains(l.ns, records.NameKey(name)+".") {
+	p := l.zones.Parent(zi)
+	if p < 0 {
+		return []int{zi}
+	}
+	fqdn, apex := records.NameKey(name)+".", l.zones.List[zi].Name
+	if fqdn == apex || slices.Contains(l.ns, fqdn) || l.nsTarget(apex, fqdn) {
 		return []int{zi, p}
 	}
 	return []int{zi}
+}
+
+// nsTarget reports whether the served snapshot has an NS row at apex that
+// names target.
+func (l *loader) nsTarget(apex, target string) bool {
+	if l.cur == nil {
+		return false
+	}
+	e, ok := l.cur.Get(apex)
+	if !ok {
+		return false
+	}
+	for _, rr := range e.RRs(apex, dns.TypeNS) {
+		if strings.EqualFold(rr.(*dns.NS).Ns, target) {
+			return true
+		}
+	}
+	return false
 }
 
 // sizeHint estimates the names a full load will find, so the index is sized
@@ -364,6 +390,10 @@ func (l *loader) apply(ctx context.Context, fresh []source.Change, w0, w1 uint64
 
 	b := l.signing(store.NewBuilder(l.cur))
 	olds := make([][]store.Entry, len(l.zones.List))
+	// A parent whose cut to a child zone of the block changed (the NS rows
+	// at the child's apex) sends the whole zone: the glue it holds follows
+	// the NS names, whose old addresses no journal step keeps.
+	forget := make([]bool, len(l.zones.List))
 	for _, k := range keys {
 		l.invalidN += invalid[k] - l.invalid[k]
 		if invalid[k] > 0 {
@@ -377,19 +407,43 @@ func (l *loader) apply(ctx context.Context, fresh []source.Change, w0, w1 uint64
 				for _, zi := range zs {
 					olds[zi] = append(olds[zi], was)
 				}
+				if len(zs) > 1 && k+"." == l.zones.List[zs[0]].Name && !sameNS(&was, recs[k]) {
+					forget[zs[1]] = true
+				}
 			}
 		}
 	}
 	for zi := range l.serial.last {
 		from, to := l.cur.Zones[zi].Serial, l.serial.serial(zi)
 		b.SetSerial(zi, to)
-		if from != to || len(olds[zi]) > 0 {
+		switch {
+		case forget[zi]:
+			b.ForgetJournal(zi)
+		case from != to || len(olds[zi]) > 0:
 			b.Record(zi, &store.Step{From: from, To: to, Old: olds[zi]}, l.journal)
 		}
 	}
 	changesApplied.WithLabelValues(l.label).Add(float64(len(keys)))
 	l.commit(b.Finish())
 	return nil
+}
+
+// sameNS reports whether was and recs have the same NS records.
+func sameNS(was *store.Entry, recs []records.Record) bool {
+	var a, b []string
+	for _, r := range was.Records() {
+		if r.Type == dns.TypeNS {
+			a = append(a, fmt.Sprint(r.TTL, r.Data))
+		}
+	}
+	for _, r := range recs {
+		if r.Type == dns.TypeNS {
+			b = append(b, fmt.Sprint(r.TTL, r.Data))
+		}
+	}
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }
 
 // commit publishes snap and updates the gauges. A snapshot derived from

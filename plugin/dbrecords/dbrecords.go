@@ -171,10 +171,10 @@ func (d *DBRecords) answer(state request.Request, m *dns.Msg, snap *store.Snapsh
 			m.Answer = blackLie(s, z.Name, qname, qtype)
 		case !found:
 			m.Rcode = dns.RcodeNameError
-		case first && !fits(state, &e, qtype, s, do):
+		case !fits(state, &e, qtype, s, do):
 			// Built, signed and then cut by the server, a large RRset would
 			// cost every query what a large answer costs; TC sends the
-			// client to TCP at once.
+			// client to TCP at once (for a link of a CNAME chain too).
 			m.Truncated = true
 			return false
 		default:
@@ -224,11 +224,20 @@ func (d *DBRecords) chase(state request.Request, m *dns.Msg, snap *store.Snapsho
 		seen = append(seen, target)
 		next := new(dns.Msg)
 		d.answer(state, next, snap, zi, target, target, qtype, false)
+		if next.Truncated {
+			m.Truncated = state.Proto() == "udp" // over TCP, the chain ends where it fits
+			return
+		}
 		m.Answer = append(m.Answer, next.Answer...)
 		m.Ns = append(m.Ns, next.Ns...)
 		m.Extra = append(m.Extra, next.Extra...)
 		m.Rcode = next.Rcode
 		step = next.Answer
+		if m.Len() > dns.MaxMsgSize { // links that fit alone, not together
+			m.Answer, m.Ns, m.Extra = m.Answer[:len(m.Answer)-len(next.Answer)], m.Ns[:len(m.Ns)-len(next.Ns)], m.Extra[:len(m.Extra)-len(next.Extra)]
+			m.Truncated = state.Proto() == "udp"
+			return
+		}
 	}
 }
 
@@ -429,18 +438,24 @@ func (d *DBRecords) apex(snap *store.Snapshot, zi int, z store.Version, owner st
 }
 
 // nsRRs returns zone z's NS RRset named owner: the ns property's names (the
-// zone's MNAME without it) and the NS rows at its apex, with the lower TTL
-// of the two (RFC 2181 section 5.2).
+// zone's MNAME without it) and the NS rows at its apex in snap.
 func (d *DBRecords) nsRRs(snap *store.Snapshot, z store.Version, owner string) []dns.RR {
-	names := d.cfg.ns
-	if len(names) == 0 {
-		names = []string{z.MName}
-	}
 	var rows []dns.RR
 	if snap != nil {
 		if e, ok := snap.Get(z.Name); ok {
 			rows = e.RRs(owner, dns.TypeNS)
 		}
+	}
+	return d.mergeNS(z, owner, rows)
+}
+
+// mergeNS returns the NS RRset of zone z with the apex's NS rows: the ns
+// property's names, then the rows' other names, with the lower TTL of the
+// two (RFC 2181 section 5.2); with neither, the SOA's MNAME.
+func (d *DBRecords) mergeNS(z store.Version, owner string, rows []dns.RR) []dns.RR {
+	names := d.cfg.ns
+	if len(names) == 0 && len(rows) == 0 {
+		names = []string{z.MName} // without either, the SOA's MNAME
 	}
 	ttl := d.cfg.ttl
 	if len(rows) > 0 {
@@ -459,11 +474,12 @@ func (d *DBRecords) nsRRs(snap *store.Snapshot, z store.Version, owner string) [
 	return rrs
 }
 
-// glue returns the addresses this plugin serves for its own name servers
-// inside zone inside: a cut's glue.
-func (d *DBRecords) glue(snap *store.Snapshot, inside int) []dns.RR {
+// glue returns the addresses this plugin serves for the name servers in
+// ns (an NS RRset) that lie inside zone inside: a cut's glue.
+func (d *DBRecords) glue(snap *store.Snapshot, ns []dns.RR, inside int) []dns.RR {
 	var extra []dns.RR
-	for _, n := range d.cfg.ns {
+	for _, rr := range ns {
+		n := strings.ToLower(rr.(*dns.NS).Ns)
 		if d.zones.Match(n) != inside {
 			continue
 		}

@@ -198,6 +198,7 @@ func TestLargeRRsetTruncatesUnbuilt(t *testing.T) {
 	for i := range 2000 {
 		rows = append(rows, records.Row{Name: "big.example.org", Type: "A", Content: fmt.Sprintf("10.0.%d.%d", i>>8, i&255), TTLNull: true})
 	}
+	rows = append(rows, records.Row{Name: "to-big.example.org", Type: "CNAME", Content: "big.example.org", TTLNull: true})
 	d := newTestPlugin(rows)
 	for _, tc := range []struct {
 		name    string
@@ -226,6 +227,19 @@ func TestLargeRRsetTruncatesUnbuilt(t *testing.T) {
 			t.Errorf("%s: expected TC and no answer, got TC %v with %d answers", tc.name, rec.Msg.Truncated, len(rec.Msg.Answer))
 		case tc.want >= 0 && (rec.Msg.Truncated || len(rec.Msg.Answer) != tc.want):
 			t.Errorf("%s: expected %d answers, got TC %v with %d", tc.name, tc.want, rec.Msg.Truncated, len(rec.Msg.Answer))
+		}
+	}
+	// A CNAME to the large RRset: TC at the link that does not fit, before
+	// it is built; over TCP the whole chain.
+	for _, tcp := range []bool{false, true} {
+		m := new(dns.Msg)
+		m.SetQuestion("to-big.example.org.", dns.TypeA)
+		rec := dnstest.NewRecorder(&test.ResponseWriter{TCP: tcp})
+		if _, err := d.ServeDNS(context.Background(), rec, m); err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]int{false: 1, true: 2001}[tcp]; rec.Msg.Truncated == tcp || len(rec.Msg.Answer) != want {
+			t.Errorf("chain over TCP %v: expected TC %v and %d answers, got TC %v with %d", tcp, !tcp, want, rec.Msg.Truncated, len(rec.Msg.Answer))
 		}
 	}
 }

@@ -34,7 +34,8 @@ func (d *DBRecords) dsRRs(snap *store.Snapshot, ci int, owner string) []dns.RR {
 // the DS RRset and the glue (addresses of the name servers inside ci).
 func (d *DBRecords) cut(snap *store.Snapshot, ci int) (ns, ds, glue []dns.RR) {
 	c := d.zones.List[ci]
-	return d.nsRRs(snap, store.Version{Zone: c}, c.Name), d.dsRRs(snap, ci, c.Name), d.glue(snap, ci)
+	ns = d.nsRRs(snap, store.Version{Zone: c}, c.Name)
+	return ns, d.dsRRs(snap, ci, c.Name), d.glue(snap, ns, ci)
 }
 
 // emptyNonTerminal answers qtype at qname, a name of zone zi with no

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"strconv"
 	"sync"
 	"time"
@@ -78,7 +79,9 @@ func (tx *fakeTx) write(name string, addrs ...string) uint64 {
 	var rows []records.Row
 	for _, a := range addrs {
 		typ := "A"
-		if len(a) > 15 || slices.Contains([]byte(a), ':') {
+		if t, content, ok := strings.Cut(a, " "); ok { // "TYPE content"
+			typ, a = t, content
+		} else if len(a) > 15 || slices.Contains([]byte(a), ':') {
 			typ = "AAAA"
 		}
 		rows = append(rows, records.Row{Name: name, Type: typ, Content: a, TTLNull: true})

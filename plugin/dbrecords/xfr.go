@@ -63,7 +63,7 @@ func (d *DBRecords) Transfer(zone string, serial uint32) (<-chan []dns.RR, error
 		case "ixfr_current":
 			ch <- []dns.RR{soa}
 		case "ixfr":
-			sendDiff(ch, snap, changed, soa, serial)
+			d.sendDiff(ch, snap, v, changed, soa, serial)
 		default:
 			d.sendZone(ch, snap, zi, soa)
 		}
@@ -116,19 +116,36 @@ func appendRRsets(batch []dns.RR, e *store.Entry, except uint16) []dns.RR {
 // at serial has them) and snap, in IXFR format: the new SOA, the old SOA,
 // the records deleted, the new SOA, the records added, the new SOA. It
 // streams them in batches, computing each name's difference twice rather
-// than holding the whole difference.
-func sendDiff(ch chan<- []dns.RR, snap *store.Snapshot, changed []store.Entry, soa *dns.SOA, serial uint32) {
+// than holding the whole difference. The apex's NS RRset is compared as
+// served, its rows merged with the ns property's names.
+func (d *DBRecords) sendDiff(ch chan<- []dns.RR, snap *store.Snapshot, z store.Version, changed []store.Entry, soa *dns.SOA, serial uint32) {
 	old := *soa
 	old.Serial = serial
 	batch := []dns.RR{soa, &old}
 	for _, adding := range []bool{false, true} {
 		for _, was := range changed {
-			now, _ := snap.Get(was.Name())
-			for _, t := range slices.Compact(slices.Sorted(slices.Values(slices.Concat(was.Types(), now.Types())))) {
+			name := was.Name()
+			now, _ := snap.Get(name)
+			types := slices.Compact(slices.Sorted(slices.Values(slices.Concat(was.Types(), now.Types()))))
+			apex := z // the zone whose apex NS RRset name holds, if it is an apex
+			if ci := d.zones.Match(name); ci >= 0 && d.zones.List[ci].Name != z.Name {
+				// A child zone of the block: the parent holds its cut, the
+				// NS RRset at its apex and the glue below (sendZone).
+				apex = store.Version{Zone: d.zones.List[ci]}
+				types = []uint16{dns.TypeA, dns.TypeAAAA}
+				if name == apex.Name {
+					types = []uint16{dns.TypeNS}
+				}
+			}
+			for _, t := range types {
 				if t == dns.TypeNSEC {
 					continue
 				}
-				del, add := rrsetDiff(was.RRs(was.Name(), t), now.RRs(was.Name(), t))
+				wasSet, nowSet := was.RRs(name, t), now.RRs(name, t)
+				if t == dns.TypeNS && name == apex.Name {
+					wasSet, nowSet = d.mergeNS(apex, name, wasSet), d.mergeNS(apex, name, nowSet)
+				}
+				del, add := rrsetDiff(wasSet, nowSet)
 				if adding {
 					batch = append(batch, add...)
 				} else {

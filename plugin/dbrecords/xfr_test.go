@@ -13,6 +13,7 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/coredns/coredns/plugin/transfer"
 
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/store"
 	"github.com/miekg/dns"
 )
@@ -147,17 +148,24 @@ func applyIXFR(t *testing.T, have map[string]bool, rrs []dns.RR) (map[string]boo
 	return out, true
 }
 
-// TestIXFRProperty: over random change sequences (inserts, updates, deletes,
-// renames, transactions held open across polls so that content changes while
-// the serial waits), applying the IXFR from any version a client could hold
+// TestIXFRProperty: over random change sequences of every type (inserts,
+// updates, deletes, renames, delegations, apex NS rows, transactions held
+// open across polls so that content changes while the serial waits), applying the IXFR from any version a client could hold
 // to that version gives the current AXFR, and the journal answers
 // incrementally wherever the serial names one content.
 func TestIXFRProperty(t *testing.T) {
 	for seed := int64(1); seed <= 20; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewSource(seed)) //nolint:gosec // a test
-			src, tl := loaded(t)
-			d := New(&config{zones: []string{"example.org.", "example.net."}, ttl: 60, negativeTTL: 30})
+			src := newFakeSource()
+			tl := newTestLoader(src)
+			zones := []string{"example.org.", "example.net."}
+			if seed%2 == 0 { // a child zone in the block: the parent holds its cut
+				zones = append(zones, "b.example.org.")
+				tl.zones = records.NewZoneSet(zones, nil)
+			}
+			tl.load(t)
+			d := New(&config{zones: zones, ttl: 60, negativeTTL: 30})
 			d.zones = tl.zones
 			tl.journal = store.DefaultJournal
 			if seed%5 == 0 {
@@ -182,6 +190,25 @@ func TestIXFRProperty(t *testing.T) {
 					}
 					if rng.Intn(3) == 0 {
 						addrs = append(addrs, fmt.Sprintf("2001:db8::%d", rng.Intn(3)))
+					}
+					// Every other type, delegations and CNAMEs that Settle
+					// may drop beside other rows, and NS rows at the apex.
+					for _, other := range []string{`TXT "t%d"`, "MX 10 h%d.example.org", "CNAME h%d.example.org", "NS ns%d.example.net",
+						"DS 1234%d 13 2 2BB183AF5F22588179A53B0A98631FAD1A292118B8A2B0D9B1CA9B7A32C5C5A8"} {
+						if rng.Intn(7) == 0 {
+							addrs = append(addrs, fmt.Sprintf(other, rng.Intn(3)))
+						}
+					}
+					switch rng.Intn(15) {
+					case 0:
+						name = "example.org"
+					case 1:
+						name = "b.example.org"
+					case 2:
+						name = fmt.Sprintf("ns%d.b.example.org", rng.Intn(3))
+					}
+					if rng.Intn(7) == 0 {
+						addrs = append(addrs, fmt.Sprintf("NS ns%d.b.example.org", rng.Intn(3)))
 					}
 					if rng.Intn(6) == 0 {
 						tx := src.begin(1)
@@ -292,5 +319,37 @@ func TestRRsetDiffTTL(t *testing.T) {
 	now = []dns.RR{test.A("a.example.org. 60 IN A 192.0.2.1"), test.A("a.example.org. 60 IN A 192.0.2.3")}
 	if del, add = rrsetDiff(was, now); len(del) != 1 || len(add) != 1 {
 		t.Errorf("Expected one RR out and one in, got -%v +%v", del, add)
+	}
+}
+
+// TestChildCutFromRows: the NS rows at the apex of a zone of the block below
+// another are the parent's cut too: the parent's serial moves with them, its
+// AXFR carries them with their glue, and no made-up name joins them.
+func TestChildCutFromRows(t *testing.T) {
+	src := newFakeSource()
+	tl := newTestLoader(src)
+	zones := []string{"example.org.", "b.example.org."}
+	tl.zones = records.NewZoneSet(zones, nil)
+	tl.load(t)
+	d := New(&config{zones: zones, ttl: 60, negativeTTL: 30})
+	d.zones = tl.zones
+	before := tl.cur.Zones[0].Serial
+	src.commitOne("b.example.org", "NS ns1.b.example.org")
+	src.commitOne("ns1.b.example.org", "192.0.2.54")
+	tl.step(t)
+	d.serve(tl.cur)
+	if after := tl.cur.Zones[0].Serial; !serialLess(before, after) {
+		t.Errorf("Expected the parent's serial to move with the child's NS rows, got %d after %d", after, before)
+	}
+	got := axfrSet(t, transferred(t, d, "example.org.", 0))
+	for _, want := range []string{"b.example.org.\t60\tIN\tNS\tns1.b.example.org.", "ns1.b.example.org.\t60\tIN\tA\t192.0.2.54"} {
+		if !got[want] {
+			t.Errorf("Expected the parent's AXFR to hold %q, got %v", want, slices.Sorted(maps.Keys(got)))
+		}
+	}
+	for rr := range got {
+		if strings.HasPrefix(rr, "b.example.org.") && strings.Contains(rr, "ns.dns.") {
+			t.Errorf("Expected only the NS rows' names at the cut, got %q", rr)
+		}
 	}
 }

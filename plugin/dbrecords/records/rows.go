@@ -129,7 +129,6 @@ func Settle(recs []Record) ([]Record, []Drop) {
 			cnames++
 		case dns.TypeDS:
 			ds++
-			others++
 		case dns.TypeNS:
 			ns = true
 			others++
@@ -142,11 +141,13 @@ func Settle(recs []Record) ([]Record, []Drop) {
 		recs = slices.DeleteFunc(slices.Clone(recs), func(r Record) bool { return r.Type == t })
 		drops = append(drops, Drop{Reason: why, N: n})
 	}
-	if cnames > 1 || cnames == 1 && others > 0 {
-		drop(dns.TypeCNAME, CNAMEBeside, cnames)
-	}
+	// A DS without NS goes first: it is not data a CNAME has to yield to.
 	if ds > 0 && !ns {
 		drop(dns.TypeDS, DSNoCut, ds)
+		ds = 0
+	}
+	if cnames > 1 || cnames == 1 && others+ds > 0 {
+		drop(dns.TypeCNAME, CNAMEBeside, cnames)
 	}
 	return recs, drops
 }

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/miekg/dns"
 )
@@ -120,7 +121,8 @@ func typeCode(s string) uint16 {
 	return t
 }
 
-// MaxContent is the longest content a row may hold (SPEC "The table").
+// MaxContent is the most characters a row's content may hold, as many as
+// the column (SPEC "The table").
 const MaxContent = 4096
 
 // rdata parses content, the presentation form of a record of type t (not A
@@ -128,7 +130,7 @@ const MaxContent = 4096
 // in lower case.
 func rdata(t uint16, content string) (string, bool) {
 	content = strings.TrimSpace(content)
-	if content == "" || len(content) > MaxContent || strings.ContainsAny(content, "\n\r") {
+	if content == "" || utf8.RuneCountInString(content) > MaxContent || strings.ContainsAny(content, "\n\r") {
 		return "", false
 	}
 	var rr dns.RR

@@ -47,6 +47,7 @@ func TestParseTypes(t *testing.T) {
 		{"TXT", "", ""},
 		{"TXT", "line\nbreak", ""},
 		{"TXT", strings.Repeat("x", MaxContent+1), ""},
+		{"TXT", strings.Repeat("é", MaxContent+1), ""},
 		{"CAA", "0 issue", ""},
 		{"DS", "12345 13 2", ""},
 		{"DS", "12345 13 2 zz", ""},
@@ -71,6 +72,14 @@ func TestParseTypes(t *testing.T) {
 		if sr.Rec.RR("a.example.org.") == nil {
 			t.Errorf("%s: expected the data to unpack", what)
 		}
+	}
+}
+
+// TestContentLimit: the limit is in characters, as the column's is.
+func TestContentLimit(t *testing.T) {
+	zones := NewZoneSet([]string{"example.org."}, nil)
+	if _, reason := Parse(Row{Name: "a.example.org", Type: "TXT", Content: strings.Repeat("é", MaxContent), TTLNull: true}, zones, 60); reason != Valid {
+		t.Errorf("Expected %d two-byte characters served, got %q", MaxContent, reason)
 	}
 }
 
@@ -120,7 +129,8 @@ func TestSettle(t *testing.T) {
 		{"two CNAMEs", []Record{rec("CNAME", "b.example.org"), rec("CNAME", "c.example.org")}, nil, []Drop{{CNAMEBeside, 2}}},
 		{"a DS with NS", []Record{rec("NS", "ns.example.net"), ds}, []uint16{dns.TypeNS, dns.TypeDS}, nil},
 		{"a DS without NS", []Record{rec("A", "192.0.2.1"), ds}, []uint16{dns.TypeA}, []Drop{{DSNoCut, 1}}},
-		{"a CNAME beside a DS without NS", []Record{rec("CNAME", "b.example.org"), ds}, nil, []Drop{{CNAMEBeside, 1}, {DSNoCut, 1}}},
+		{"a CNAME beside a DS without NS", []Record{rec("CNAME", "b.example.org"), ds}, []uint16{dns.TypeCNAME}, []Drop{{DSNoCut, 1}}},
+		{"a CNAME beside NS and DS", []Record{rec("CNAME", "b.example.org"), rec("NS", "ns.example.net"), ds}, []uint16{dns.TypeNS, dns.TypeDS}, []Drop{{CNAMEBeside, 1}}},
 	} {
 		out, drops := Settle(tc.in)
 		var types []uint16

@@ -48,8 +48,9 @@ func NewFullBuilder(sizeHint int, zones []Version) *Builder {
 func (b *Builder) SetSerial(zi int, serial uint32) { b.s.Zones[zi].Serial = serial }
 
 // ForgetJournal empties zone zi's journal: a client at any earlier serial
-// gets the whole zone.
-func (b *Builder) ForgetJournal(zi int) { b.s.Hist[zi] = history{} }
+// gets the whole zone, also one at the serial the next step starts from,
+// which other contents may have had.
+func (b *Builder) ForgetJournal(zi int) { b.s.Hist[zi] = history{dirtyBase: true} }
 
 // Record appends a step to zone zi's journal, keeping it within budget bytes.
 func (b *Builder) Record(zi int, st *Step, budget int) {
