@@ -318,14 +318,15 @@ func fits(state request.Request, e *store.Entry, qtype uint16, s *dnssec.Signer,
 	case dns.TypeNSEC, dns.TypeRRSIG:
 		return true
 	}
-	if qtype != dns.TypeCNAME && e.Has(dns.TypeCNAME) {
-		qtype = dns.TypeCNAME
+	rrset := e.WireSize(qtype)
+	if rrset == 0 && qtype != dns.TypeCNAME { // a CNAME is alone at its name (records.Settle)
+		rrset = e.WireSize(dns.TypeCNAME)
 	}
 	room := dns.MaxMsgSize
 	if state.Proto() == "udp" {
 		room = state.Size()
 	}
-	size := 12 + len(state.QName()) + 2 + 4 + e.WireSize(qtype)
+	size := 12 + len(state.QName()) + 2 + 4 + rrset
 	if do {
 		size += 11 + s.SigsSize()
 	}
@@ -392,13 +393,14 @@ func below(s *dnssec.Signer, e *store.Entry, zone, owner, qname string, qtype ui
 		return sigs
 	case 0:
 		return nil
-	case dns.TypeCNAME:
-	default:
-		if e.Has(dns.TypeCNAME) { // the CNAME answers every other type (RFC 1034 section 3.6.2)
-			qtype = dns.TypeCNAME
-		}
 	}
-	return e.RRs(owner, qtype)
+	rrs := e.RRs(owner, qtype)
+	if len(rrs) == 0 && qtype != dns.TypeCNAME {
+		// A CNAME answers every other type (RFC 1034 section 3.6.2); it is
+		// alone at its name (records.Settle), so only where nothing else is.
+		rrs = e.RRs(owner, dns.TypeCNAME)
+	}
+	return rrs
 }
 
 // blackLie answers an NSEC or RRSIG query for a name that does not exist in a
