@@ -181,7 +181,7 @@ func (d *DBRecords) answer(state request.Request, m *dns.Msg, snap *store.Snapsh
 			m.Answer = below(s, &e, z.Name, owner, qname, qtype, do)
 		}
 	}
-	m.Extra = append(m.Extra, d.additional(snap, m.Answer, do)...)
+	m.Extra = append(m.Extra, d.additional(snap, z.Name, m.Answer, do)...)
 	if len(m.Answer) == 0 {
 		m.Ns = []dns.RR{z.SOA(d.cfg.negativeTTL, d.cfg.negativeTTL)}
 	}
@@ -259,14 +259,14 @@ func (d *DBRecords) referral(m *dns.Msg, snap *store.Snapshot, zone string, s *d
 			m.Ns = append(m.Ns, s.EntrySigs(cut, dns.TypeNSEC, name, zone, s.NegTTL)...)
 		}
 	}
-	m.Extra = d.additional(snap, ns, do)
+	m.Extra = d.additional(snap, zone, ns, do)
 }
 
 // additional returns the addresses this replica serves for the names that
-// rrs point at (MX, SRV and NS targets, RFC 1035 section 3.3), each RRset
+// rrs, answered from zone from, point at (MX, SRV and NS targets, RFC 1035 section 3.3), each RRset
 // signed under do where it is its zone's data, unsigned where it is glue
 // below a delegation (RFC 4035 section 2.2).
-func (d *DBRecords) additional(snap *store.Snapshot, rrs []dns.RR, do bool) []dns.RR {
+func (d *DBRecords) additional(snap *store.Snapshot, from string, rrs []dns.RR, do bool) []dns.RR {
 	if len(rrs) == 0 {
 		return nil
 	}
@@ -291,8 +291,10 @@ func (d *DBRecords) additional(snap *store.Snapshot, rrs []dns.RR, do bool) []dn
 			continue
 		}
 		zone := d.zones.List[zi].Name
-		glue := false
-		if t != zone {
+		// Glue: below a cut of its zone, or in a zone of the block below
+		// the answering zone from (the parent holds that cut).
+		glue := zone != from && dns.IsSubDomain(from, zone)
+		if !glue && t != zone {
 			_, glue = snap.Cut(t, zone)
 		}
 		s := signerOf(snap, zi)
