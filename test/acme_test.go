@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -88,24 +87,7 @@ func startPebble(t *testing.T, bin, dnsAddr string) (dir, mgmt, caFile string) {
 	// No random waits before validating, no nonces rejected at random: the
 	// test is about DNS, and stays quick.
 	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0")
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("Expected pebble to start, got %v", err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("pebble output:\n%s", out.String())
-		}
-	})
+	daemon(t, "pebble", cmd, out)
 	caFile = filepath.Join(pebbleDir, "test/certs/pebble.minica.pem")
 	dir = fmt.Sprintf("https://127.0.0.1:%d/dir", port)
 	mgmt = fmt.Sprintf("127.0.0.1:%d", mport)

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -157,24 +156,7 @@ zone:
 	}
 	out := &syncBuffer{}
 	cmd := exec.Command(bin, "-c", path)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("Expected knotd to start, got %v", err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("knotd output:\n%s", out.String())
-		}
-	})
+	daemon(t, "knotd", cmd, out)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	waitFor(t, 10*time.Second, "knotd to serve example.org", func() bool {
 		m := new(dns.Msg)

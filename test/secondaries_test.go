@@ -76,24 +76,7 @@ func startKnot(t *testing.T, port int, primary string, key bool) *knot {
 	}
 	k := &knot{addr: fmt.Sprintf("127.0.0.1:%d", port), out: &syncBuffer{}}
 	cmd := exec.Command(bin, "-c", conf)
-	cmd.Stdout, cmd.Stderr = k.out, k.out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("Expected knotd to start, got %v", err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("knotd output:\n%s", k.out.String())
-		}
-	})
+	daemon(t, "knotd", cmd, k.out)
 	return k
 }
 
@@ -204,4 +187,28 @@ func TestCoreDNSSecondary(t *testing.T) {
 			t.Errorf("Expected the secondary to answer %s for %s, got %s", want, name, got)
 		}
 	}
+}
+
+// daemon starts cmd, its output collected in out, and stops it by SIGTERM
+// (SIGKILL after 10 s) when t ends, logging the output if t failed.
+func daemon(t *testing.T, name string, cmd *exec.Cmd, out *syncBuffer) {
+	t.Helper()
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("Expected %s to start, got %v", name, err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, out.String())
+		}
+	})
 }

@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -153,24 +152,7 @@ remote-control:
 	}
 	out := &syncBuffer{}
 	cmd := exec.Command(bin, "-d", "-c", path)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("Expected unbound to start, got %v", err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("unbound output:\n%s", out.String())
-		}
-	})
+	daemon(t, "unbound", cmd, out)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	ask := func(name string, qtype uint16) (*dns.Msg, error) {
 		m := new(dns.Msg)
