@@ -124,12 +124,7 @@ func diffRows(seed int64) []diffRow {
 // startKnotPrimary serves zone (a zone file's text) for example.org with knotd.
 func startKnotPrimary(t *testing.T, zone string) string {
 	t.Helper()
-	bin, err := exec.LookPath("knotd")
-	if err != nil {
-		if bin = "/usr/sbin/knotd"; !fileExists(bin) {
-			t.Fatalf("Expected knotd (Debian package knot, which `make test` installs), got %v", err)
-		}
-	}
+	bin := daemonPath(t, "knotd", "knot")
 	dir := t.TempDir()
 	port := freePort(t)
 	if err := os.WriteFile(filepath.Join(dir, "example.org.zone"), []byte(zone), 0o600); err != nil {

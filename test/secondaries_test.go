@@ -63,12 +63,7 @@ template:
 
 func startKnot(t *testing.T, port int, primary string, key bool) *knot {
 	t.Helper()
-	bin, err := exec.LookPath("knotd")
-	if err != nil {
-		if bin = "/usr/sbin/knotd"; !fileExists(bin) {
-			t.Fatalf("Expected knotd (Debian package knot, which `make test` installs), got %v", err)
-		}
-	}
+	bin := daemonPath(t, "knotd", "knot")
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "knot.conf")
 	if err := os.WriteFile(conf, []byte(knotConfig(t, dir, port, primary, key)), 0o600); err != nil {
@@ -211,4 +206,17 @@ func daemon(t *testing.T, name string, cmd *exec.Cmd, out *syncBuffer) {
 			t.Logf("%s output:\n%s", name, out.String())
 		}
 	})
+}
+
+// daemonPath returns the path of a daemon from a Debian package (in PATH or
+// /usr/sbin), which `make test` installs.
+func daemonPath(t *testing.T, name, pkg string) string {
+	t.Helper()
+	bin, err := exec.LookPath(name)
+	if err != nil {
+		if bin = "/usr/sbin/" + name; !fileExists(bin) {
+			t.Fatalf("Expected %s (Debian package %s, which `make test` installs), got %v", name, pkg, err)
+		}
+	}
+	return bin
 }

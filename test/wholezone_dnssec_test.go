@@ -109,12 +109,7 @@ func TestWholeZoneDelv(t *testing.T) {
 // minimisation and harden-below-nxdomain, resolves every kind of answer of
 // the signed zone with AD set.
 func TestWholeZoneUnbound(t *testing.T) {
-	bin, err := exec.LookPath("unbound")
-	if err != nil {
-		if bin = "/usr/sbin/unbound"; !fileExists(bin) {
-			t.Fatalf("Expected unbound (Debian package unbound, which `make test` installs), got %v", err)
-		}
-	}
+	bin := daemonPath(t, "unbound", "unbound")
 	s, key := signedWholeZone(t)
 	dir := t.TempDir()
 	port := freePort(t)

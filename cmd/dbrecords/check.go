@@ -315,7 +315,7 @@ func served(r, name string, t uint16) (rrset, error) {
 		if h.Rrtype != t || !strings.EqualFold(h.Name, name) {
 			continue
 		}
-		set.contents, set.ttl = append(set.contents, strings.TrimPrefix(rr.String(), h.String())), h.Ttl
+		set.contents, set.ttl = append(set.contents, records.Presentation(rr)), h.Ttl
 	}
 	sort.Strings(set.contents)
 	return set, nil

@@ -196,7 +196,7 @@ func readZone(r io.Reader, path, origin string, add func(row), skipped map[strin
 				continue
 			}
 			// The RDATA as the zone file has it, names made absolute by the parser.
-			add(row{name: name, typ: dns.TypeToString[h.Rrtype], content: strings.TrimPrefix(rr.String(), h.String()), ttl: int64(h.Ttl)})
+			add(row{name: name, typ: dns.TypeToString[h.Rrtype], content: records.Presentation(rr), ttl: int64(h.Ttl)})
 		}
 	}
 	if err := zp.Err(); err != nil {

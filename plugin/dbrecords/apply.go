@@ -2,7 +2,6 @@ package dbrecords
 
 import (
 	"context"
-	"fmt"
 	"maps"
 	"math"
 	"slices"
@@ -430,20 +429,12 @@ func (l *loader) apply(ctx context.Context, fresh []source.Change, w0, w1 uint64
 
 // sameNS reports whether was and recs have the same NS records.
 func sameNS(was *store.Entry, recs []records.Record) bool {
-	var a, b []string
-	for _, r := range was.Records() {
-		if r.Type == dns.TypeNS {
-			a = append(a, fmt.Sprint(r.TTL, r.Data))
-		}
+	ns := func(rs []records.Record) []records.Record {
+		rs = slices.DeleteFunc(slices.Clone(rs), func(r records.Record) bool { return r.Type != dns.TypeNS })
+		slices.SortFunc(rs, func(a, b records.Record) int { return strings.Compare(a.Data, b.Data) })
+		return rs
 	}
-	for _, r := range recs {
-		if r.Type == dns.TypeNS {
-			b = append(b, fmt.Sprint(r.TTL, r.Data))
-		}
-	}
-	slices.Sort(a)
-	slices.Sort(b)
-	return slices.Equal(a, b)
+	return slices.Equal(ns(was.Records()), ns(recs))
 }
 
 // commit publishes snap and updates the gauges. A snapshot derived from

@@ -270,16 +270,14 @@ func (d *DBRecords) additional(snap *store.Snapshot, from string, rrs []dns.RR, 
 	if len(rrs) == 0 {
 		return nil
 	}
-	if k := records.KindOf(rrs[0].Header().Rrtype); k == nil || k.Target == nil {
-		return nil // an answer is one RRset (a CNAME chain is chased name by name)
+	// rrs is one RRset (a CNAME chain is chased name by name).
+	k := records.KindOf(rrs[0].Header().Rrtype)
+	if k == nil || k.Target == nil {
+		return nil
 	}
 	var out []dns.RR
 	var seen []string
 	for _, rr := range rrs {
-		k := records.KindOf(rr.Header().Rrtype)
-		if k == nil || k.Target == nil {
-			continue
-		}
 		t := strings.ToLower(k.Target(rr))
 		zi := d.zones.Match(t)
 		if t == "." || zi < 0 || slices.Contains(seen, t) {

@@ -398,7 +398,7 @@ func canonical(rrset []dns.RR) bool {
 	case dns.TypeA, dns.TypeAAAA, dns.TypeNSEC, dns.TypeTXT, dns.TypeCAA, dns.TypeDS,
 		dns.TypeCNAME, dns.TypeMX, dns.TypeSRV, dns.TypeNS, dns.TypePTR:
 		for _, rr := range rrset {
-			if !isLower(rdataNames(rr)) {
+			if n := rdataNames(rr); strings.ToLower(n) != n {
 				return false
 			}
 		}
@@ -422,15 +422,6 @@ func rdataNames(rr dns.RR) string {
 		return rr.Ptr
 	}
 	return ""
-}
-
-func isLower(s string) bool {
-	for i := range len(s) {
-		if s[i] >= 'A' && s[i] <= 'Z' {
-			return false
-		}
-	}
-	return true
 }
 
 // signSet is rawSig's own path.

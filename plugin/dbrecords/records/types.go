@@ -190,7 +190,11 @@ func (r Record) Content() string {
 	if rr == nil {
 		return ""
 	}
-	s := rr.String()
-	hdr := rr.Header().String()
-	return strings.TrimPrefix(s, hdr)
+	return Presentation(rr)
+}
+
+// Presentation returns rr's RDATA as a zone file writes it after the type:
+// what a row's content holds.
+func Presentation(rr dns.RR) string {
+	return strings.TrimPrefix(rr.String(), rr.Header().String())
 }

@@ -73,17 +73,22 @@ func (b *Builder) Set(name, zone string, recs []records.Record) (was Entry, chan
 		return was, false
 	}
 	b.s.Records += len(recs) - had
-	if had > 0 {
-		for _, r := range was.Records() {
-			b.s.ByType[r.Type]--
+	cut := 0 // +1 when name becomes a delegation, -1 when it stops being one
+	for i := int(was.nlen); i < len(was.data); {
+		var t uint16
+		t, _, _, i = was.next(i)
+		b.s.ByType[t]--
+		if t == dns.TypeNS && cut == 0 {
+			cut = -1
 		}
 	}
+	isCut := false
 	for _, r := range recs {
 		b.s.ByType[r.Type]++
+		isCut = isCut || r.Type == dns.TypeNS
 	}
 	if name != zone {
-		now := Entry{data: data, nlen: was.nlen}
-		b.s.cuts += boolInt(now.Has(dns.TypeNS)) - boolInt(had > 0 && was.Has(dns.TypeNS))
+		b.s.cuts += cut + boolInt(isCut)
 	}
 	switch {
 	case had == 0:
