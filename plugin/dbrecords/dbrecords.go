@@ -40,6 +40,8 @@ type DBRecords struct {
 
 	xfer *transfer.Transfer // the transfer plugin of this server block, for NOTIFY; nil without one
 
+	updates atomic.Pointer[updater] // DNS UPDATE, from OnStartup to OnShutdown; nil without an update block
+
 	signers []*dnssec.Signer // by zone index, as configured; nil when no zone is signed. Answers use the snapshot's.
 	apexc   []apexCache      // by zone index: the signed apex RRsets
 
@@ -96,6 +98,9 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	zi := d.zones.Match(qname)
 	if zi < 0 || state.QClass() != dns.ClassINET { // other classes are for plugins such as chaos
 		return plugin.NextOrFailure(d.Name(), d.Next, ctx, w, r)
+	}
+	if r.Opcode == dns.OpcodeUpdate { // writes go to the table, whatever this replica holds
+		return d.serveUpdate(ctx, w, r, zi)
 	}
 	snap := d.snapshot()
 	if snap == nil {

@@ -124,9 +124,13 @@ type dsnSource struct {
 	errLog  limiter
 }
 
-func newDSNSource(cfg *config) *dsnSource {
-	s := &dsnSource{file: cfg.dsnFile, tls: cfg.tls, cfg: withDefaults(cfg.dsn, cfg.tls), errLog: limiter{interval: errorLogInterval}}
-	s.note(cfg.dsn.Passwd)
+func newDSNSource(cfg *config) *dsnSource { return dsnSourceFor(cfg.dsn, cfg.dsnFile, cfg.tls) }
+
+// dsnSourceFor returns a dsnSource for dsn, read again from file ("" for
+// none) at every new connection.
+func dsnSourceFor(dsn *mysql.Config, file string, t *tls.Config) *dsnSource {
+	s := &dsnSource{file: file, tls: t, cfg: withDefaults(dsn, t), errLog: limiter{interval: errorLogInterval}}
+	s.note(dsn.Passwd)
 	return s
 }
 

@@ -60,6 +60,7 @@ type shared struct {
 	snap   atomic.Pointer[store.Snapshot] // what the instances answer from; nil until the first load
 	loaded chan struct{}                  // closed at the first load
 	change signal                         // broadcast at every new snapshot
+	polls  *pollRequests                  // syncs asked for by updates
 	label  string                         // the metrics label
 	set    chan settings                  // to the loader; holds the latest only
 	stop   func()                         // ends the loader and closes its pool
@@ -107,7 +108,7 @@ func (r *registry) attach(key, label string, s settings, tok *instanceToken, sta
 	r.mu.Lock()
 	sh, ok := r.byKey[key]
 	if !ok {
-		sh = &shared{loaded: make(chan struct{}), label: label, set: make(chan settings, 1), current: s}
+		sh = &shared{loaded: make(chan struct{}), label: label, set: make(chan settings, 1), polls: newPollRequests(), current: s}
 		r.byKey[key] = sh
 		start(sh)
 	}

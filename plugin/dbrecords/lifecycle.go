@@ -32,6 +32,9 @@ func (d *DBRecords) OnStartup() error {
 	d.sh = sh
 	d.mu.Unlock()
 	d.data.Store(&sh.snap)
+	if d.cfg.update != nil {
+		d.updates.Store(d.newUpdater())
+	}
 
 	t := time.NewTimer(startupWait)
 	defer t.Stop()
@@ -99,6 +102,7 @@ func (d *DBRecords) startLoader(sh *shared, dsns *dsnSource, s settings) {
 		ns:          s.ns,
 		negativeTTL: s.negativeTTL,
 		set:         sh.set,
+		polls:       sh.polls,
 		table:       d.cfg.table,
 		scrub:       dsns.scrub,
 		label:       sh.label,
@@ -137,5 +141,6 @@ func (d *DBRecords) OnShutdown() error {
 	if sh != nil {
 		loaders.detach(sh)
 	}
+	d.updates.Swap(nil).close()
 	return nil
 }

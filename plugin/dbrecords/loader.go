@@ -70,6 +70,7 @@ type loader struct {
 	label       string              // metrics label
 	publish     func(*store.Snapshot)
 	set         <-chan settings  // new settings from a reload
+	polls       *pollRequests    // syncs asked for at once; nil for none
 	now         func() time.Time // the clock gaps age by; time.Now when nil
 
 	cur         *store.Snapshot
@@ -99,7 +100,11 @@ func (l *loader) run(ctx context.Context) {
 			l.requestFull(reasonReconcile)
 		}
 		start, full := time.Now(), l.pendingFull != ""
+		asked := l.polls.starting()
 		more, err := l.sync(ctx, full)
+		if asked != nil {
+			close(asked)
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -205,6 +210,8 @@ func (l *loader) sleep(ctx context.Context, d time.Duration) bool {
 		return false
 	case s := <-l.set:
 		l.update(s)
+		return true
+	case <-l.polls.kicks():
 		return true
 	case <-t.C:
 		return true

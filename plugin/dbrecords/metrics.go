@@ -59,6 +59,11 @@ var (
 	transfers = counter("transfers_total", "Counter of zone transfers served, by kind (axfr, ixfr, ixfr_current, ixfr_full).", "zone", "kind")
 	// notifyErrors counts NOTIFY rounds a secondary did not acknowledge.
 	notifyErrors = counter("notify_errors_total", "Counter of NOTIFY rounds for a zone that some secondary did not acknowledge.", "zone")
+	// updatesTotal counts DNS UPDATE requests by zone, TSIG key ("" when
+	// unsigned; only keys the tsig plugin verified appear) and result: the
+	// reply's rcode in lower case (noerror, refused, formerr, yxdomain...),
+	// or ratelimited.
+	updatesTotal = counter("updates_total", "Counter of DNS UPDATE requests, by zone, TSIG key and result.", "zone", "key", "result")
 )
 
 // gauge registers a gauge of this plugin, with labels.

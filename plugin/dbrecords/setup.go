@@ -51,11 +51,18 @@ func setup(c *caddy.Controller) error {
 	}
 
 	d := New(cfg)
+	if cfg.update != nil {
+		// The server rejects UPDATE (NOTIMP) unless a plugin opts in.
+		dnsserver.GetConfig(c).AllowOpcode(dns.OpcodeUpdate)
+	}
 	c.OnStartup(func() error {
 		// The transfer plugin of this server block, if any, sends NOTIFY.
 		d.xfer, _ = dnsserver.GetConfig(c).Handler("transfer").(*transfer.Transfer)
 		if len(cfg.keys) > 0 && dnsserver.GetConfig(c).Handler("dnssec") != nil {
 			return plugin.Error(pluginName, errors.New("property 'key': the dnssec plugin in this server block would sign the answers a second time; give the keys to one of them"))
+		}
+		if err := checkTSIG(dnsserver.GetConfig(c), cfg.update); err != nil {
+			return plugin.Error(pluginName, err)
 		}
 		return nil
 	})
@@ -91,6 +98,7 @@ type config struct {
 	journal     int           // IXFR journal bytes per zone
 	keys        []*dnssec.Key // DNSSEC keys; none: answers are not signed
 	galeraNodes []string      // HOST:PORT of Galera nodes that may be dialled without tls
+	update      *updateConfig // the update block; nil without one
 }
 
 // hostPortArgs parses one or more HOST:PORT arguments.
@@ -220,6 +228,8 @@ func parse(c *caddy.Controller) (*config, error) {
 				err = cfg.addKeys(c)
 			case "galera_nodes":
 				cfg.galeraNodes, err = hostPortArgs(c)
+			case "update":
+				err = cfg.parseUpdate(c)
 			default:
 				err = c.Errf("unknown property '%s'", c.Val())
 			}
@@ -242,22 +252,31 @@ func parse(c *caddy.Controller) (*config, error) {
 
 // setDSN checks the rules that span dsn and dsn_file, and parses the DSN.
 func (cfg *config) setDSN(c *caddy.Controller, dsn, dsnFile, fileDSN string) error {
+	var err error
+	cfg.dsn, cfg.dsnFile, err = pickDSN(c, "", dsn, dsnFile, fileDSN)
+	return err
+}
+
+// pickDSN checks that exactly one of dsn and dsn_file (whose content is
+// fileDSN) is given, in the block whose properties are named with prefix
+// ("update " in the update block), and parses it. It returns the file's
+// path for dsn_file.
+func pickDSN(c *caddy.Controller, prefix, dsn, dsnFile, fileDSN string) (*mysql.Config, string, error) {
 	switch {
 	case dsn != "" && dsnFile != "":
-		return c.Err("properties 'dsn' and 'dsn_file' are mutually exclusive")
+		return nil, "", c.Errf("properties '%[1]sdsn' and '%[1]sdsn_file' are mutually exclusive", prefix)
 	case dsn == "" && dsnFile == "":
-		return c.Err("property 'dsn' or 'dsn_file' is required")
+		return nil, "", c.Errf("property '%[1]sdsn' or '%[1]sdsn_file' is required", prefix)
 	}
 	prop := "dsn"
 	if dsnFile != "" {
-		prop, dsn, cfg.dsnFile = "dsn_file", fileDSN, dsnFile
+		prop, dsn = "dsn_file", fileDSN
 	}
 	parsed, err := parseDSN(dsn)
 	if err != nil {
-		return c.Errf("property '%s': %v", prop, err)
+		return nil, "", c.Errf("property '%s%s': %v", prefix, prop, err)
 	}
-	cfg.dsn = parsed
-	return nil
+	return parsed, dsnFile, nil
 }
 
 // oneArg reads the single argument of the current property. Its error never

@@ -103,3 +103,13 @@ DELIMITER ;
 
 CREATE EVENT dns_records_changes_prune ON SCHEDULE EVERY 1 MINUTE DO
   CALL dns_records_changes_prune();
+
+-- DNS UPDATE (RFC 2136, docs/updates.md): every name an update reads or
+-- writes first takes the row of its hash here (at most 4,096 rows), so two
+-- updates of one name, through any replica and on any Galera node, conflict
+-- on a written row and one of them runs again; only the writer account of
+-- the plugin's update block uses this table.
+CREATE TABLE IF NOT EXISTS dns_records_update_locks (
+  bucket SMALLINT UNSIGNED NOT NULL PRIMARY KEY,
+  n      BIGINT UNSIGNED NOT NULL
+) ENGINE=InnoDB;
