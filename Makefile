@@ -66,11 +66,11 @@ image: build/coredns/main.go
 test-scale: build mysql
 	COREDNS_BINARY=$(CURDIR)/coredns DBRECORDS_RESULTS=$(CURDIR)/bench/results go test -tags scale -count=1 -timeout 30m -run TestScale -v ./test/
 
-## test-topologies: opt-in (a few minutes): a 3-node Galera cluster and an async replica, writers on every node
+## test-topologies: opt-in (a few minutes): a 3-node Galera cluster and an async replica, writers on every node, competing DNS UPDATEs on two Galera nodes
 test-topologies: build mysql
 	@command -v galera_new_cluster >/dev/null 2>&1 || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y galera-4 rsync)
 	@command -v rsync >/dev/null 2>&1 || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y rsync)
-	COREDNS_BINARY=$(CURDIR)/coredns go test -tags topologies -count=1 -timeout 20m -run 'TestGalera|TestAsyncReplica' -v ./test/
+	COREDNS_BINARY=$(CURDIR)/coredns go test -tags topologies -count=1 -timeout 20m -run 'TestGalera|TestGaleraCompetingUpdates|TestAsyncReplica' -v ./test/
 
 ## bench: dbrecords against file, whoami and PowerDNS with dnsperf (QUICK=1 for a short run)
 bench: build mysql

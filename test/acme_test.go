@@ -143,42 +143,7 @@ func TestACMEWildcardDNS01(t *testing.T) {
 		t.Errorf("Expected pebble to validate two DNS-01 challenges, got %d:\n%s", n, out.String())
 	}
 
-	// The certificate: both names, issued by pebble's chain.
-	pemData, err := os.ReadFile(filepath.Join(work, "certificates", "_.example.org.crt"))
-	if err != nil {
-		t.Fatalf("Expected lego to write the certificate, got %v", err)
-	}
-	var chain []*x509.Certificate
-	for rest := pemData; ; {
-		var blk *pem.Block
-		if blk, rest = pem.Decode(rest); blk == nil {
-			break
-		}
-		c, err := x509.ParseCertificate(blk.Bytes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		chain = append(chain, c)
-	}
-	if len(chain) == 0 {
-		t.Fatalf("Expected a certificate chain, got:\n%s", pemData)
-	}
-	leaf := chain[0]
-	names := slices.Sorted(slices.Values(leaf.DNSNames))
-	if !slices.Equal(names, []string{"*.example.org", "example.org"}) {
-		t.Errorf("Expected the certificate to name *.example.org and example.org, got %v", names)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(pebbleRoot(t, mgmt, caFile))
-	inter := x509.NewCertPool()
-	for _, c := range chain[1:] {
-		inter.AddCert(c)
-	}
-	for _, name := range []string{"app-7.example.org", "example.org"} {
-		if _, err := leaf.Verify(x509.VerifyOptions{DNSName: name, Roots: roots, Intermediates: inter}); err != nil {
-			t.Errorf("Expected the certificate to verify for %s against pebble's root, got %v", name, err)
-		}
-	}
+	checkWildcardCert(t, filepath.Join(work, "certificates", "_.example.org.crt"), mgmt, caFile)
 
 	// The cleanup hook removed both TXT rows, and the replica follows.
 	var n int
@@ -216,6 +181,47 @@ func TestACMEWildcardDNS01(t *testing.T) {
 		worst = max(worst, took)
 	}
 	t.Logf("two TXT rows written by the hook were served after at most %s (5 tries, refresh 1s)", worst.Round(time.Millisecond))
+}
+
+// checkWildcardCert checks the certificate chain in the PEM file path: it
+// names *.example.org and example.org, and verifies against pebble's root.
+func checkWildcardCert(t *testing.T, path, mgmt, caFile string) {
+	t.Helper()
+	pemData, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("Expected the ACME client to write the certificate, got %v", err)
+	}
+	var chain []*x509.Certificate
+	for rest := pemData; ; {
+		var blk *pem.Block
+		if blk, rest = pem.Decode(rest); blk == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chain = append(chain, c)
+	}
+	if len(chain) == 0 {
+		t.Fatalf("Expected a certificate chain, got:\n%s", pemData)
+	}
+	leaf := chain[0]
+	names := slices.Sorted(slices.Values(leaf.DNSNames))
+	if !slices.Equal(names, []string{"*.example.org", "example.org"}) {
+		t.Errorf("Expected the certificate to name *.example.org and example.org, got %v", names)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pebbleRoot(t, mgmt, caFile))
+	inter := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		inter.AddCert(c)
+	}
+	for _, name := range []string{"app-7.example.org", "example.org"} {
+		if _, err := leaf.Verify(x509.VerifyOptions{DNSName: name, Roots: roots, Intermediates: inter}); err != nil {
+			t.Errorf("Expected the certificate to verify for %s against pebble's root, got %v", name, err)
+		}
+	}
 }
 
 // pebbleRoot returns the root certificate pebble made at start, from its

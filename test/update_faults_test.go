@@ -1,6 +1,7 @@
 package test
 
 import (
+	"database/sql"
 	"fmt"
 	"net"
 	"slices"
@@ -151,8 +152,13 @@ func TestUpdateDatabaseDown(t *testing.T) {
 // serves it within the usual 2 s.
 func TestUpdateCompetingReplicas(t *testing.T) {
 	db, dsn := newDB(t)
-	a, b := startUpdates(t, dsn, dsn), startUpdates(t, dsn, dsn)
-	const rounds = 15
+	competeUpdates(t, db, startUpdates(t, dsn, dsn), startUpdates(t, dsn, dsn), 15)
+}
+
+// competeUpdates runs rounds of competing updates through a and b, whose
+// table db reads.
+func competeUpdates(t *testing.T, db *sql.DB, a, b *server, rounds int) {
+	t.Helper()
 	for i := range rounds {
 		name := fmt.Sprintf("race%d.example.org", i)
 		var (
