@@ -47,6 +47,12 @@ func TestChartValuesSchema(t *testing.T) {
 	if out := helmFails(t, "template", "dns", chartDir, "--set", "metrics.service.enabled=false,metrics.serviceMonitor.enabled=true"); !strings.Contains(out, "needs metrics.service.enabled") {
 		t.Errorf("Expected a ServiceMonitor without the metrics Service refused, got:\n%s", out)
 	}
+	if out := helmFails(t, "template", "dns", chartDir, "--set", "updates.enabled=true"); !strings.Contains(out, "updates.allow must list at least one rule") {
+		t.Errorf("Expected updates without allow rules refused, got:\n%s", out)
+	}
+	if out := helmFails(t, "template", "dns", chartDir, "--set", "updates.maxRecords=0"); !strings.Contains(out, "/updates/maxRecords") {
+		t.Errorf("Expected updates.maxRecords=0 refused by the schema, got:\n%s", out)
+	}
 }
 
 // TestChartNamesFit: a 51-character release name gives names that fit a

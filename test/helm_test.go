@@ -344,6 +344,11 @@ func TestChartCorefileRuns(t *testing.T) {
 			if err := os.WriteFile(tsigFile, []byte(keys), 0o600); err != nil {
 				t.Fatal(err)
 			}
+			updateKeys := filepath.Join(t.TempDir(), "tsig.conf")
+			keys = fmt.Sprintf("key %q {\n\talgorithm hmac-sha256;\n\tsecret %q;\n};\nkey %q {\n\tsecret %q;\n};\n", acmeKey, acmeSecret, "external-dns.", appsSecret)
+			if err := os.WriteFile(updateKeys, []byte(keys), 0o600); err != nil {
+				t.Fatal(err)
+			}
 			// The DNSSEC key as the Secret holds it: ksk.key and ksk.private.
 			keyDir := t.TempDir()
 			base, key, err := dnskey.Write(keyDir, "example.org.", dns.ECDSAP256SHA256, 257)
@@ -358,7 +363,7 @@ func TestChartCorefileRuns(t *testing.T) {
 			corefile := render(t, tc.args...).configMap.Data["Corefile"]
 			corefile = strings.NewReplacer("/etc/dbrecords/dsn", dsnFile, ":1053", ":{DNS}", "prometheus :9153", "prometheus {METRICS}",
 				"ready :8181", "ready {READY}", "health :8080", fmt.Sprintf("health 127.0.0.1:%d", freePort(t)),
-				"/etc/dbrecords-tsig/tsig.conf", tsigFile, "to 192.0.2.53", "to 127.0.0.1 192.0.2.53",
+				"/etc/dbrecords-tsig/tsig.conf", tsigFile, "/etc/dbrecords-writer/dsn", dsnFile, "/etc/dbrecords-update-tsig/tsig.conf", updateKeys, "to 192.0.2.53", "to 127.0.0.1 192.0.2.53",
 				"/etc/dbrecords-dnssec/", keyDir+"/").Replace(corefile)
 			s := startCorefile(t, corefile)
 			s.waitReady(t)
@@ -381,6 +386,19 @@ func TestChartCorefileRuns(t *testing.T) {
 				}
 				if sig == nil || sig.Verify(key, r.Answer[:1]) != nil {
 					t.Errorf("Expected an answer signed with the chart's DNSSEC key, got %v, %v", r, err)
+				}
+			}
+			if tc.name == "ha" { // DNS UPDATE with the allow rules of the values and the key from the Secret
+				script := "zone example.org\nupdate add _acme-challenge.example.org 60 TXT chart"
+				if rcode, out := nsupdate(t, s, acmeKey, acmeSecret, script); rcode != "NOERROR" {
+					t.Errorf("Expected an update through the chart's Corefile, got %s:\n%s", rcode, out)
+				}
+				var n int
+				if err := db.QueryRow("SELECT COUNT(*) FROM "+tc.table+" WHERE type = 'TXT'").Scan(&n); err != nil || n != 1 {
+					t.Errorf("Expected the update's row in %s, got %d, %v", tc.table, n, err)
+				}
+				if rcode, _ := nsupdate(t, s, acmeKey, acmeSecret, "zone example.org\nupdate add www.example.org 60 TXT no"); rcode != "REFUSED" {
+					t.Errorf("Expected acme-key. refused outside its rule, got %s", rcode)
 				}
 			}
 			if tc.name == "ha" { // transfers to secondaries, signed with the key from the Secret

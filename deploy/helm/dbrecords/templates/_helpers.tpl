@@ -90,17 +90,37 @@ zones hold their signatures too. */}}
         {{- if not .Values.dnssec.keySecret }}{{ fail "dnssec.keys needs dnssec.keySecret, the Secret holding them" }}{{ end }}
         key file{{ range .Values.dnssec.keys }} /etc/dbrecords-dnssec/{{ . }}{{ end }}
         {{- end }}
+        {{- with .Values.updates }}
+        {{- if .enabled }}
+        {{- if not .allow }}{{ fail "updates.allow must list at least one rule (key, names, types)" }}{{ end }}
+        update {
+            dsn_file /etc/dbrecords-writer/dsn
+            {{- range .allow }}
+            {{- if not (and .key .names .types) }}{{ fail "every updates.allow rule needs key, names and types" }}{{ end }}
+            allow {{ .key }} {{ join " " .names }} {{ join " " .types }}
+            {{- end }}
+            max_records {{ .maxRecords }}
+            rate {{ .rate }}
+        }
+        {{- end }}
+        {{- end }}
     }
-    {{- with .Values.transfer }}
-    {{- if .to }}
-    {{- if .tsig.existingSecret }}
+    {{- $xfrTSIG := and .Values.transfer.to .Values.transfer.tsig.existingSecret }}
+    {{- if or $xfrTSIG .Values.updates.enabled }}
     tsig {
+        {{- if $xfrTSIG }}
         secrets /etc/dbrecords-tsig/tsig.conf
-        {{- if .tsig.require }}
-        require {{ join " " .tsig.require }}
+        {{- with .Values.transfer.tsig.require }}
+        require {{ join " " . }}
+        {{- end }}
+        {{- end }}
+        {{- if .Values.updates.enabled }}
+        secrets /etc/dbrecords-update-tsig/tsig.conf
         {{- end }}
     }
     {{- end }}
+    {{- with .Values.transfer }}
+    {{- if .to }}
     transfer {
         to {{ join " " .to }}
     }
