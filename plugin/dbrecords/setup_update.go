@@ -87,8 +87,8 @@ func (cfg *config) allowArgs(c *caddy.Controller) (update.Rule, error) {
 			r.Types = append(r.Types, t)
 			continue
 		}
-		if len(r.Types) > 0 {
-			return update.Rule{}, c.Errf("property 'allow': %q is not a type this plugin serves (or ANY), and names come before types", a)
+		if _, known := dns.StringToType[strings.ToUpper(a)]; known || len(r.Types) > 0 {
+			return update.Rule{}, c.Errf("property 'allow': %q is not a type this plugin serves (or ANY), or comes before the names", a)
 		}
 		key := records.NameKey(a)
 		fqdn := key + "."
