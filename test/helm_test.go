@@ -394,7 +394,7 @@ func TestChartCorefileRuns(t *testing.T) {
 					t.Errorf("Expected an update through the chart's Corefile, got %s:\n%s", rcode, out)
 				}
 				var n int
-				if err := db.QueryRow("SELECT COUNT(*) FROM "+tc.table+" WHERE type = 'TXT'").Scan(&n); err != nil || n != 1 {
+				if err := db.QueryRow("SELECT COUNT(*) FROM " + tc.table + " WHERE type = 'TXT'").Scan(&n); err != nil || n != 1 {
 					t.Errorf("Expected the update's row in %s, got %d, %v", tc.table, n, err)
 				}
 				if rcode, _ := nsupdate(t, s, acmeKey, acmeSecret, "zone example.org\nupdate add www.example.org 60 TXT no"); rcode != "REFUSED" {
