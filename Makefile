@@ -13,9 +13,13 @@ GOTEST     ?= go test -race -count=1 -timeout 15m
 
 export MYSQL_DSN
 
-PACKAGES   := knotd:knot delv:bind9-dnsutils unbound:unbound
+PACKAGES   := knotd:knot delv:bind9-dnsutils nsupdate:bind9-dnsutils unbound:unbound certbot:certbot \
+	/usr/lib/python3/dist-packages/certbot_dns_rfc2136:python3-certbot-dns-rfc2136
+# external-dns for make test-external-dns, built from its own module (its
+# dependency graph is too wide to pin beside lego's).
+EXTERNAL_DNS := v0.15.1
 
-.PHONY: version build generate packages test test-scale test-topologies bench helm acme image mysql demo stop fmt lint clean
+.PHONY: version build generate packages test test-scale test-topologies test-external-dns bench helm acme image mysql demo stop fmt lint clean
 
 ## version: the version and image tag (the chart's appVersion)
 version:
@@ -37,7 +41,7 @@ build/coredns/main.go: plugin.cfg $(wildcard build/gen/*.go)
 mysql:
 	bash test/mysql.sh
 
-## packages: the Debian packages the tests use besides MariaDB (Knot as a secondary and as the reference server, delv and Unbound as validators), installed when missing
+## packages: the Debian packages the tests use besides MariaDB (Knot as a secondary and as the reference server, delv and Unbound as validators, nsupdate and certbot with its rfc2136 plugin as update clients), installed when missing
 packages:
 	bash test/packages.sh $(PACKAGES)
 
@@ -71,6 +75,14 @@ test-topologies: build mysql
 	@command -v galera_new_cluster >/dev/null 2>&1 || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y galera-4 rsync)
 	@command -v rsync >/dev/null 2>&1 || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y rsync)
 	COREDNS_BINARY=$(CURDIR)/coredns go test -tags topologies -count=1 -timeout 20m -run 'TestGalera|TestGaleraCompetingUpdates|TestAsyncReplica' -v ./test/
+
+## test-external-dns: opt-in (builds external-dns, about 3 minutes the first time): external-dns's rfc2136 provider, with its fake source, writes through DNS UPDATE
+test-external-dns: build mysql packages bin/external-dns
+	COREDNS_BINARY=$(CURDIR)/coredns EXTERNAL_DNS_BINARY=$(CURDIR)/bin/external-dns go test -tags externaldns -count=1 -run TestExternalDNS -v ./test/
+
+bin/external-dns:
+	dir=$$(cd / && go mod download -json sigs.k8s.io/external-dns@$(EXTERNAL_DNS) | sed -n 's/^\t"Dir": "\(.*\)",$$/\1/p') && \
+		cd "$$dir" && go build -o $(CURDIR)/bin/external-dns .
 
 ## bench: dbrecords against file, whoami and PowerDNS with dnsperf (QUICK=1 for a short run)
 bench: build mysql

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the Debian packages the tests use are installed, as mysql.sh does
 # for MariaDB. Arguments are COMMAND:PACKAGE pairs; a package is installed
-# (after one apt-get update) only when its command is missing.
+# (after one apt-get update) only when its command is missing (a COMMAND
+# starting with / is a path that the package installs).
 #
 #     bash test/packages.sh knotd:knot delv:bind9-dnsutils
 set -euo pipefail
@@ -9,7 +10,9 @@ set -euo pipefail
 missing=()
 for pair in "$@"; do
 	cmd=${pair%%:*} pkg=${pair#*:}
-	if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then
+	if [ "${cmd#/}" != "$cmd" ]; then
+		[ -e "$cmd" ] || missing+=("$pkg")
+	elif ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then
 		missing+=("$pkg")
 	fi
 done
