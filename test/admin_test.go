@@ -77,7 +77,7 @@ func TestAdminSchemaApply(t *testing.T) {
 	db, dsn := emptyDB(t, password)
 	for range 2 {
 		out, errOut, code := runAdmin(t, dsn, nil, "schema", "apply", "--table", "hosts_x")
-		if code != 0 || !strings.Contains(out, "GRANT SELECT ON") || !strings.Contains(out, "`hosts_x_changes`") || !strings.Contains(out, "GRANT PROCESS ON *.*") {
+		if code != 0 || !strings.Contains(out, "GRANT SELECT ON") || !strings.Contains(out, "`hosts_x_changes`") || !strings.Contains(out, "GRANT PROCESS ON *.*") || !strings.Contains(out, "`hosts_x_update_locks` TO WRITER") {
 			t.Fatalf("Expected schema apply to succeed and print the grants, got %d:\n%s%s", code, out, errOut)
 		}
 		if strings.Contains(out+errOut, password) {

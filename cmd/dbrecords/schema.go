@@ -43,5 +43,8 @@ func schemaApply(ctx context.Context, db *sql.DB, dbName, table, grantTo string,
 	}
 	fmt.Fprintf(stdout, "-- PROCESS lets a replica prove gaps in the change log dead (docs/operations.md, \"Change tracking\"):\n")
 	fmt.Fprintf(stdout, "GRANT PROCESS ON *.* TO %s;\n", grantTo)
+	fmt.Fprintf(stdout, "-- For the writer account of an update block (DNS UPDATE, docs/updates.md), another account:\n")
+	fmt.Fprintf(stdout, "-- GRANT SELECT, INSERT, UPDATE, DELETE ON `%s`.`%s` TO WRITER;\n", dbName, table)
+	fmt.Fprintf(stdout, "-- GRANT SELECT, INSERT, UPDATE ON `%s`.`%s_update_locks` TO WRITER;\n", dbName, table)
 	return nil
 }
