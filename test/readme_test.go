@@ -2,9 +2,11 @@ package test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -32,11 +34,31 @@ func corefileBlocks(t *testing.T, path string) []string {
 	return blocks
 }
 
+// docSecret stands for the TSIG secrets of the documented examples.
+const docSecret = "ZG9jcy1leGFtcGxlLXNlY3JldC1mb3ItdGhlLXRlc3Rz"
+
 // runnable turns a documented Corefile into one the tests can start: the DSN
-// file and key paths are the test's, every server block listens on a free
-// port, and the metrics, ready and health plugins on free loopback ports.
-func runnable(block, dsnFile, keyBase string) string {
-	corefile := strings.ReplaceAll(block, "/var/run/secrets/dbrecords/dsn", dsnFile)
+// files (the reader's and an update block's writer's) and key paths are the
+// test's, the TSIG keys the allow rules name are defined (in the secrets
+// file, or for the secret lines, with docSecret), every server block listens
+// on a free port, and the metrics, ready and health plugins on free
+// loopback ports.
+func runnable(t *testing.T, block, dsnFile, keyBase string) string {
+	t.Helper()
+	corefile := strings.ReplaceAll(block, "/var/run/secrets/dbrecords/writer-dsn", dsnFile)
+	corefile = strings.ReplaceAll(corefile, "/var/run/secrets/dbrecords/dsn", dsnFile)
+	corefile = regexp.MustCompile(`(?m)^(\s*secret \S+) BASE64\b`).ReplaceAllString(corefile, "${1} "+docSecret)
+	if m := regexp.MustCompile(`(?m)^\s*secrets (\S+)`).FindStringSubmatch(corefile); m != nil {
+		var conf strings.Builder
+		for _, k := range regexp.MustCompile(`(?m)^\s*allow\s+(\S+)`).FindAllStringSubmatch(corefile, -1) {
+			fmt.Fprintf(&conf, "key %q {\n\talgorithm hmac-sha256;\n\tsecret %q;\n};\n", k[1], docSecret)
+		}
+		path := filepath.Join(t.TempDir(), "keys.conf")
+		if err := os.WriteFile(path, []byte(conf.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		corefile = strings.ReplaceAll(corefile, m[1], path)
+	}
 	if keyBase != "" {
 		corefile = regexp.MustCompile(`/etc/coredns/keys/K\S+`).ReplaceAllString(corefile, keyBase)
 	}
@@ -102,22 +124,46 @@ func TestDocsExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	started := 0
+	started, updates := 0, 0
 	for _, f := range files {
 		for i, block := range corefileBlocks(t, f) {
 			started++
 			name := filepath.Base(f) + " example " + strconv.Itoa(i+1)
-			s := startCorefile(t, runnable(block, dsnFile, keyBase))
+			s := startCorefile(t, runnable(t, block, dsnFile, keyBase))
 			resp := askA(t, s, name, func(m *dns.Msg) bool { return m.Rcode == dns.RcodeSuccess && len(m.Answer) > 0 })
 			if a, ok := resp.Answer[0].(*dns.A); !ok || a.A.String() != "192.0.2.1" {
 				t.Errorf("Expected %s to answer a.example.org A 192.0.2.1, got %v", name, resp.Answer)
 			}
+			updates += docUpdates(t, s, name, block)
 			s.stop()
 		}
 	}
-	if started < 3 {
-		t.Errorf("Expected at least the 3 Corefile examples of the README and docs/, found %d", started)
+	if started < 3 || updates < 3 {
+		t.Errorf("Expected at least the 3 Corefile examples of the README and docs/ and 3 allow rules, found %d and %d", started, updates)
 	}
+}
+
+// docUpdates sends, for each allow rule of a documented Corefile, an
+// update that the rule permits (a TXT or an A at its first name), and
+// checks that it is taken and served.
+func docUpdates(t *testing.T, s *server, name, block string) int {
+	t.Helper()
+	rules := regexp.MustCompile(`(?m)^\s*allow\s+(\S+)\s+(\S+)((?:[ \t]+[^\s#]+)+)`).FindAllStringSubmatch(block, -1)
+	for _, m := range rules {
+		key, owner, types := m[1], strings.Replace(m[2], "*", "docs", 1), strings.Fields(m[3])
+		data := "TXT docs-example"
+		if !slices.Contains(types, "TXT") {
+			data = "A 192.0.2.9"
+		}
+		if rcode, out := nsupdate(t, s, key, docSecret, "zone example.org\nupdate add "+owner+" 60 "+data); rcode != "NOERROR" {
+			t.Errorf("Expected %s to take an update by %s of %s %s, got %s:\n%s", name, key, owner, data, rcode, out)
+			continue
+		}
+		if r := query(t, s.dns, "udp", owner+".", dns.StringToType[strings.Fields(data)[0]]); len(r.Answer) != 1 {
+			t.Errorf("Expected %s to serve the update at %s, got %v", name, owner, r)
+		}
+	}
+	return len(rules)
 }
 
 // TestReadmeExamples starts every Corefile example of the plugin README with
@@ -133,7 +179,7 @@ func TestReadmeExamples(t *testing.T) {
 	dsnFile := exampleDB(t, "hosts_v2")
 	t.Setenv("DBRECORDS_PASSWORD", "not-the-password")
 	for i, block := range blocks {
-		s := startCorefile(t, runnable(block, dsnFile, ""))
+		s := startCorefile(t, runnable(t, block, dsnFile, ""))
 		resp := askA(t, s, "example "+strconv.Itoa(i+1), func(m *dns.Msg) bool { return i == 0 || m.Rcode == dns.RcodeSuccess })
 		if i == 1 {
 			if len(resp.Answer) != 1 {
