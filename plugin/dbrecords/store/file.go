@@ -1,0 +1,317 @@
+package store
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
+)
+
+// A snapshot file holds one snapshot: its buckets as they are in memory
+// (names, records and signatures), its counts and zone serials, and the
+// caller's state (meta, opaque here), so that a restarted replica answers
+// from it at once. The layout:
+//
+//	magic, format version (uvarint)
+//	meta length, meta
+//	names, records, wildcards, cuts (uvarints)
+//	types: count, then type and count pairs (uvarints)
+//	zones: count, then name length, name, serial (uvarints)
+//	buckets: count, then per bucket its length and bytes
+//	CRC-32C of all of the above (4 bytes, big endian)
+//
+// The IXFR journal is not kept: a restarted replica's journal starts afresh.
+const (
+	fileMagic = "dbrecords snapshot\n"
+	// FileFormat is the layout version; Load refuses a file of another.
+	FileFormat = 1
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Save writes s and meta to w.
+func (s *Snapshot) Save(w io.Writer, meta []byte) error {
+	bw := bufio.NewWriterSize(w, 1<<20)
+	h := crc32.New(castagnoli)
+	out := io.MultiWriter(bw, h)
+	var buf []byte
+	uv := func(v uint64) { buf = binary.AppendUvarint(buf, v) }
+	flush := func() error {
+		_, err := out.Write(buf)
+		buf = buf[:0]
+		return err
+	}
+	buf = append(buf, fileMagic...)
+	uv(FileFormat)
+	uv(uint64(len(meta)))
+	buf = append(buf, meta...)
+	uv(uint64(s.Names))     //nolint:gosec // counts are not negative
+	uv(uint64(s.Records))   //nolint:gosec // counts are not negative
+	uv(uint64(s.wildcards)) //nolint:gosec // counts are not negative
+	uv(uint64(s.cuts))      //nolint:gosec // counts are not negative
+	types := slices.Sorted(func(yield func(uint16) bool) {
+		for t := range s.ByType {
+			if !yield(t) {
+				return
+			}
+		}
+	})
+	uv(uint64(len(types)))
+	for _, t := range types {
+		uv(uint64(t))
+		uv(uint64(s.ByType[t])) //nolint:gosec // counts are not negative
+	}
+	uv(uint64(len(s.Zones)))
+	for _, z := range s.Zones {
+		uv(uint64(len(z.Name)))
+		buf = append(buf, z.Name...)
+		uv(uint64(z.Serial))
+	}
+	uv(uint64(s.Buckets())) //nolint:gosec // a positive count
+	if err := flush(); err != nil {
+		return err
+	}
+	for _, p := range s.pages {
+		for _, b := range p {
+			uv(uint64(len(b)))
+			if err := flush(); err != nil {
+				return err
+			}
+			if _, err := io.WriteString(out, b); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := bw.Write(binary.BigEndian.AppendUint32(nil, h.Sum32())); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// errDamaged is what Load reports for a file that does not decode.
+var errDamaged = errors.New("damaged or truncated")
+
+// fileReader reads a snapshot file, checksumming what it reads and never
+// reading (or allocating) past the file's size.
+type fileReader struct {
+	r    *bufio.Reader
+	h    hashWriter
+	left int64
+}
+
+type hashWriter interface {
+	io.Writer
+	Sum32() uint32
+}
+
+func (f *fileReader) ReadByte() (byte, error) {
+	if f.left <= 4 { // the checksum is not data
+		return 0, errDamaged
+	}
+	c, err := f.r.ReadByte()
+	if err != nil {
+		return 0, errDamaged
+	}
+	f.left--
+	f.h.Write([]byte{c})
+	return c, nil
+}
+
+func (f *fileReader) uvarint(limit uint64) (uint64, error) {
+	v, err := binary.ReadUvarint(f)
+	if err != nil || v > limit {
+		return 0, errDamaged
+	}
+	return v, nil
+}
+
+// bytes reads n bytes into new memory.
+func (f *fileReader) bytes(n uint64) ([]byte, error) {
+	s, err := f.str(n)
+	return []byte(s), err
+}
+
+// str reads n bytes into a new string, copying them once.
+func (f *fileReader) str(n uint64) (string, error) {
+	if n > uint64(max(f.left-4, 0)) { //nolint:gosec // left is positive here
+		return "", errDamaged
+	}
+	var sb strings.Builder
+	sb.Grow(int(n)) //nolint:gosec // at most the file's size
+	if _, err := io.CopyN(io.MultiWriter(&sb, f.h), f.r, int64(n)); err != nil { //nolint:gosec // as above
+		return "", errDamaged
+	}
+	f.left -= int64(n) //nolint:gosec // at most left
+	return sb.String(), nil
+}
+
+// Load reads a snapshot that Save wrote, of size bytes, for the zones of
+// zones (the same, in the same order, or the file is refused), and returns
+// it with its meta. Nothing of a file that is damaged, truncated or of
+// another format is returned.
+func Load(r io.Reader, size int64, zones records.ZoneSet) (*Snapshot, []byte, error) {
+	f := &fileReader{r: bufio.NewReaderSize(r, 1<<20), h: crc32.New(castagnoli), left: size}
+	magic, err := f.bytes(uint64(len(fileMagic)))
+	if err != nil || string(magic) != fileMagic {
+		return nil, nil, errors.New("not a dbrecords snapshot file")
+	}
+	if v, err := f.uvarint(1 << 20); err != nil || v != FileFormat {
+		return nil, nil, fmt.Errorf("a snapshot of format %d, not %d", v, FileFormat)
+	}
+	n, err := f.uvarint(1 << 30)
+	if err != nil {
+		return nil, nil, err
+	}
+	meta, err := f.bytes(n)
+	if err != nil {
+		return nil, nil, err
+	}
+	var counts [4]uint64
+	for i := range counts {
+		if counts[i], err = f.uvarint(1 << 40); err != nil {
+			return nil, nil, err
+		}
+	}
+	s := &Snapshot{Names: int(counts[0]), Records: int(counts[1]), wildcards: int(counts[2]), cuts: int(counts[3]), ByType: map[uint16]int{}} //nolint:gosec // bounded above
+	nt, err := f.uvarint(1 << 16)
+	if err != nil {
+		return nil, nil, err
+	}
+	for range nt {
+		t, err1 := f.uvarint(1<<16 - 1)
+		c, err2 := f.uvarint(1 << 40)
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, nil, errDamaged
+		}
+		s.ByType[uint16(t)] = int(c) //nolint:gosec // bounded above
+	}
+	if err := s.readZones(f, zones); err != nil {
+		return nil, nil, err
+	}
+	if err := s.readBuckets(f); err != nil {
+		return nil, nil, err
+	}
+	sum := f.h.Sum32()
+	tail := make([]byte, 4)
+	if f.left != 4 || func() bool { _, err := io.ReadFull(f.r, tail); return err != nil }() || binary.BigEndian.Uint32(tail) != sum {
+		return nil, nil, errors.New("checksum mismatch: damaged or truncated")
+	}
+	return s, meta, nil
+}
+
+func (s *Snapshot) readZones(f *fileReader, zones records.ZoneSet) error {
+	nz, err := f.uvarint(1 << 16)
+	if err != nil {
+		return err
+	}
+	if int(nz) != len(zones.List) { //nolint:gosec // bounded above
+		return errors.New("saved for another zone set")
+	}
+	s.Zones = make([]Version, nz)
+	s.Hist = make([]history, nz)
+	for i := range s.Zones {
+		l, err := f.uvarint(255)
+		if err != nil {
+			return err
+		}
+		name, err := f.bytes(l)
+		if err != nil {
+			return err
+		}
+		serial, err := f.uvarint(1<<32 - 1)
+		if err != nil {
+			return err
+		}
+		if string(name) != zones.List[i].Name {
+			return errors.New("saved for another zone set")
+		}
+		s.Zones[i] = Version{Zone: zones.List[i], Serial: uint32(serial)} //nolint:gosec // bounded above
+		s.Hist[i].dirtyBase = true
+	}
+	return nil
+}
+
+func (s *Snapshot) readBuckets(f *fileReader) error {
+	nb, err := f.uvarint(1 << 40)
+	if err != nil {
+		return err
+	}
+	if nb < pageSize || nb&(nb-1) != 0 || nb > uint64(f.left) { //nolint:gosec // left is positive here
+		return errDamaged
+	}
+	s.pages = make([]*page, nb/pageSize)
+	s.mask = nb - 1
+	names, recs := 0, 0
+	for pi := range s.pages {
+		p := new(page)
+		for bi := range p {
+			l, err := f.uvarint(1 << 32)
+			if err != nil {
+				return err
+			}
+			if l == 0 {
+				continue
+			}
+			if p[bi], err = f.str(l); err != nil {
+				return err
+			}
+			en, rn, ok := checkBucket(p[bi], uint64(pi*pageSize+bi), s.mask) //nolint:gosec // a small index
+			if !ok {
+				return errDamaged
+			}
+			names, recs = names+en, recs+rn
+		}
+		s.pages[pi] = p
+	}
+	if names != s.Names || recs != s.Records {
+		return errDamaged
+	}
+	return nil
+}
+
+// checkBucket walks bucket b, number bi, as At and next would, with every
+// bound checked, so that a served snapshot can never make them read past
+// their data; every name must hash to bi. It returns the entries and
+// records it holds.
+func checkBucket(b string, bi, mask uint64) (names, recs int, ok bool) {
+	for i := 0; i < len(b); {
+		if len(b)-i < entryHeader {
+			return 0, 0, false
+		}
+		l, r := int(b[i]), int(binary.BigEndian.Uint16([]byte(b[i+1:i+3])))
+		g := int(binary.BigEndian.Uint16([]byte(b[i+7 : i+9])))
+		end := i + entryHeader + l + r + g
+		if l == 0 || end > len(b) {
+			return 0, 0, false
+		}
+		name := b[i+entryHeader : i+entryHeader+l]
+		if mix(hashName(fnvOffset, name))&mask != bi {
+			return 0, 0, false
+		}
+		data := b[i+entryHeader : i+entryHeader+l+r]
+		for j := l; j < len(data); recs++ {
+			var n int
+			switch {
+			case data[j] == 4 || data[j] == 16:
+				n = 1 + int(data[j]) + 4
+			case data[j] == 0 && j+5 <= len(data):
+				n = 5 + int(binary.BigEndian.Uint16([]byte(data[j+3:j+5]))) + 4
+			default:
+				return 0, 0, false
+			}
+			if j+n > len(data) {
+				return 0, 0, false
+			}
+			j += n
+		}
+		names++
+		i = end
+	}
+	return names, recs, true
+}
