@@ -143,7 +143,7 @@ func (f *fileReader) str(n uint64) (string, error) {
 		return "", errDamaged
 	}
 	var sb strings.Builder
-	sb.Grow(int(n)) //nolint:gosec // at most the file's size
+	sb.Grow(int(n))                                                              //nolint:gosec // at most the file's size
 	if _, err := io.CopyN(io.MultiWriter(&sb, f.h), f.r, int64(n)); err != nil { //nolint:gosec // as above
 		return "", errDamaged
 	}
