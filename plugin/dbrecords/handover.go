@@ -47,12 +47,14 @@ type settings struct {
 	ns                 []string // lower-case FQDNs; with ttl and negativeTTL, what answers hold besides the table
 	negativeTTL        uint32
 	signers            []*dnssec.Signer // by zone index, for keys; compared through keys
+	snapshotDir        string           // "" for no snapshot file
+	snapshotEvery      time.Duration
 }
 
 // same reports whether s and o set the loader up alike.
 func (s settings) same(o settings) bool {
 	return s.ttl == o.ttl && s.refresh == o.refresh && s.reconcile == o.reconcile && s.journal == o.journal && s.keys == o.keys &&
-		slices.Equal(s.ns, o.ns) && s.negativeTTL == o.negativeTTL
+		slices.Equal(s.ns, o.ns) && s.negativeTTL == o.negativeTTL && s.snapshotDir == o.snapshotDir && s.snapshotEvery == o.snapshotEvery
 }
 
 // shared is a running loader and the plugin instances that use it.

@@ -26,7 +26,7 @@ func (d *DBRecords) OnStartup() error {
 	dsns := newDSNSource(d.cfg)
 	label := strings.Join(d.cfg.zones, " ")
 	s := settings{ttl: d.cfg.ttl, refresh: d.cfg.refresh, reconcile: d.cfg.reconcile, journal: d.cfg.journal, keys: d.keysText(), signers: d.signers,
-		ns: d.cfg.ns, negativeTTL: d.cfg.negativeTTL}
+		ns: d.cfg.ns, negativeTTL: d.cfg.negativeTTL, snapshotDir: d.cfg.snapshotDir, snapshotEvery: d.cfg.snapshotEvery}
 	sh := loaders.attach(d.loaderKey(), label, s, d.token, func(sh *shared) { d.startLoader(sh, dsns, s) }, d.startNotifier)
 	d.mu.Lock()
 	d.sh = sh
@@ -103,6 +103,8 @@ func (d *DBRecords) startLoader(sh *shared, dsns *dsnSource, s settings) {
 		negativeTTL: s.negativeTTL,
 		set:         sh.set,
 		polls:       sh.polls,
+		snapDir:     s.snapshotDir,
+		snapEvery:   s.snapshotEvery,
 		table:       d.cfg.table,
 		scrub:       dsns.scrub,
 		label:       sh.label,

@@ -71,6 +71,8 @@ type loader struct {
 	publish     func(*store.Snapshot)
 	set         <-chan settings  // new settings from a reload
 	polls       *pollRequests    // syncs asked for at once; nil for none
+	snapDir     string           // where the snapshot file is kept; "" for none
+	snapEvery   time.Duration    // the least time between two snapshot files
 	now         func() time.Time // the clock gaps age by; time.Now when nil
 
 	cur         *store.Snapshot
@@ -80,6 +82,10 @@ type loader struct {
 	proofWhy    string // why gaps cannot be proven dead, as last logged
 	invalid     map[string]int
 	invalidN    int
+
+	saved    *store.Snapshot // the snapshot last written to a file (or read from one)
+	savedAt  time.Time       // when
+	snapBusy chan struct{}   // closed when the write under way ends; nil when none is
 
 	errLog     limiter
 	invalidLog limiter
@@ -91,7 +97,10 @@ type loader struct {
 // what changed. Errors are counted and logged, and the last good snapshot
 // stays in service.
 func (l *loader) run(ctx context.Context) {
-	l.requestFull(reasonStartup)
+	if l.snapDir == "" || !l.resume(l.snapDir) {
+		l.requestFull(reasonStartup)
+	}
+	defer func() { l.saveSnapshot(l.snapDir, l.snapEvery, true) }()
 	failures, lastFull, polled := 0, time.Now(), false
 	for {
 		l.takeSigners()
@@ -123,6 +132,7 @@ func (l *loader) run(ctx context.Context) {
 		var wait time.Duration
 		failures, wait = l.after(err, failures, more || full)
 		l.logSkipped()
+		l.saveSnapshot(l.snapDir, l.snapEvery, false)
 		if !l.sleep(ctx, wait) {
 			return
 		}
@@ -132,6 +142,7 @@ func (l *loader) run(ctx context.Context) {
 // update takes settings from a reload.
 func (l *loader) update(s settings) {
 	l.refresh, l.reconcile, l.journal = s.refresh, s.reconcile, s.journal
+	l.snapDir, l.snapEvery = s.snapshotDir, s.snapshotEvery
 	if s.keys != l.keys {
 		// A parent zone of the block serves its child's DS: a new serial.
 		l.signers, l.keys, l.resign = s.signers, s.keys, true

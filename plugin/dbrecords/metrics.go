@@ -37,6 +37,10 @@ var (
 	oldestGapAge = gauge("oldest_gap_age_seconds", "Age of the oldest gap in the change log, 0 when there is none.", "zones")
 	// gapsExpired counts gaps that outlived the gap timeout.
 	gapsExpired = counter("gaps_expired_total", "Counter of change-log gaps that outlived the gap timeout and stopped holding the SOA serial back.", "zones")
+	// snapshotSaved is when the snapshot file was last written (snapshot DIR).
+	snapshotSaved = gauge("snapshot_saved_timestamp_seconds", "Unix time the snapshot file was last written.", "zones")
+	// snapshotErrors counts snapshot files that could not be written.
+	snapshotErrors = counter("snapshot_errors_total", "Counter of snapshot files that could not be written.", "zones")
 )
 
 // deleteSeries removes every series of the zones label, when no loader
@@ -45,7 +49,7 @@ func deleteSeries(label string) {
 	l := prometheus.Labels{"zones": label}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
 		recordsGauge, recordsByType, invalidRowsGauge, syncErrors, lastSync, syncDuration, changesApplied,
-		fullReads, gapNumbers, oldestGapAge, gapsExpired,
+		fullReads, gapNumbers, oldestGapAge, gapsExpired, snapshotSaved, snapshotErrors,
 	} {
 		v.DeletePartialMatch(l)
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -99,6 +100,29 @@ type config struct {
 	keys        []*dnssec.Key // DNSSEC keys; none: answers are not signed
 	galeraNodes []string      // HOST:PORT of Galera nodes that may be dialled without tls
 	update      *updateConfig // the update block; nil without one
+
+	snapshotDir   string        // snapshot DIR: where the snapshot file is kept; "" for none
+	snapshotEvery time.Duration // the least time between two files
+}
+
+// parseSnapshot parses "snapshot DIR [EVERY]".
+func (cfg *config) parseSnapshot(c *caddy.Controller) error {
+	args := c.RemainingArgs()
+	if len(args) < 1 || len(args) > 2 {
+		return c.Errf("property 'snapshot' takes a directory and optionally an interval, got %d arguments", len(args))
+	}
+	if fi, err := os.Stat(args[0]); err != nil || !fi.IsDir() {
+		return c.Errf("property 'snapshot': %q is not a directory", args[0])
+	}
+	cfg.snapshotDir, cfg.snapshotEvery = args[0], defaultSnapshotEvery
+	if len(args) == 2 {
+		d, err := time.ParseDuration(args[1])
+		if err != nil || d < time.Second {
+			return c.Errf("property 'snapshot': invalid interval %q (want e.g. 30s, at least 1s)", args[1])
+		}
+		cfg.snapshotEvery = d
+	}
+	return nil
 }
 
 // hostPortArgs parses one or more HOST:PORT arguments.
@@ -230,6 +254,8 @@ func parse(c *caddy.Controller) (*config, error) {
 				cfg.galeraNodes, err = hostPortArgs(c)
 			case "update":
 				err = cfg.parseUpdate(c)
+			case "snapshot":
+				err = cfg.parseSnapshot(c)
 			default:
 				err = c.Errf("unknown property '%s'", c.Val())
 			}

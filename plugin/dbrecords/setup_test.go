@@ -139,6 +139,19 @@ func TestParse(t *testing.T) {
 		},
 		{name: "ixfr_journal too small", input: "dbrecords {\n dsn u:p@tcp(db)/r\n ixfr_journal 1KiB\n}", wantErr: `property 'ixfr_journal': invalid size "1KiB" (want bytes, or e.g. 8MiB; at least 64KiB)`},
 		{name: "ixfr_journal unit", input: "dbrecords {\n dsn u:p@tcp(db)/r\n ixfr_journal 8MB\n}", wantErr: `property 'ixfr_journal': invalid size "8MB"`},
+		{name: "snapshot not a directory", input: "dbrecords {\n dsn u:p@tcp(db)/r\n snapshot /nonexistent/dir\n}", wantErr: `property 'snapshot': "/nonexistent/dir" is not a directory`},
+		{name: "snapshot bad interval", input: "dbrecords {\n dsn u:p@tcp(db)/r\n snapshot / 10ms\n}", wantErr: `property 'snapshot': invalid interval "10ms" (want e.g. 30s, at least 1s)`},
+		{name: "snapshot without dir", input: "dbrecords {\n dsn u:p@tcp(db)/r\n snapshot\n}", wantErr: "property 'snapshot' takes a directory and optionally an interval, got 0 arguments"},
+		{
+			name:  "snapshot",
+			input: "dbrecords {\n dsn u:p@tcp(db)/r\n snapshot / 2m\n}",
+			check: func(t *testing.T, cfg *config) {
+				t.Helper()
+				if cfg.snapshotDir != "/" || cfg.snapshotEvery != 2*time.Minute {
+					t.Errorf("Expected snapshot / every 2m, got %q every %s", cfg.snapshotDir, cfg.snapshotEvery)
+				}
+			},
+		},
 		{name: "unknown property", input: "dbrecords {\n dsn u:p@tcp(db)/r\n refresh_interval 1s\n}", wantErr: "unknown property 'refresh_interval'"},
 		{name: "twice", input: "dbrecords {\n dsn u:p@tcp(db)/r\n}\ndbrecords {\n dsn u:p@tcp(db)/r\n}", wantErr: "this plugin"},
 	}

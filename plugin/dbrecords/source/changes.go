@@ -1,6 +1,7 @@
 package source
 
 import (
+	"cmp"
 	"slices"
 	"sort"
 	"time"
@@ -327,4 +328,70 @@ func disjoint(a, b *Writers) bool {
 		}
 	}
 	return true
+}
+
+// TrackerState is what a Tracker knows, in a form that survives a restart
+// (a snapshot file): a Tracker restored from it reads the change log on
+// from where this one was, with the same gaps.
+type TrackerState struct {
+	Inc    uint64     `json:"inc"`
+	Base   uint64     `json:"base"`
+	Cursor uint64     `json:"cursor"`
+	Used   []uint64   `json:"used"` // residue classes in use
+	Gaps   []GapState `json:"gaps"`
+}
+
+// GapState is one gap of a TrackerState.
+type GapState struct {
+	Class   uint64    `json:"class"`
+	Lo      uint64    `json:"lo"`
+	Hi      uint64    `json:"hi"`
+	Since   time.Time `json:"since"`
+	Expired bool      `json:"expired"`
+}
+
+// State returns what t knows. The write transactions a gap was checked
+// against are not kept: a restored gap is checked again.
+func (t *Tracker) State() TrackerState {
+	st := TrackerState{Inc: t.inc, Base: t.base, Cursor: t.Cursor}
+	for c, u := range t.used {
+		if u {
+			st.Used = append(st.Used, c)
+		}
+	}
+	slices.Sort(st.Used)
+	for c, gs := range t.gaps {
+		for _, g := range gs {
+			st.Gaps = append(st.Gaps, GapState{Class: c, Lo: g.Lo, Hi: g.Hi, Since: g.since, Expired: g.expired})
+		}
+	}
+	slices.SortFunc(st.Gaps, func(a, b GapState) int { return cmp.Compare(a.Lo, b.Lo) })
+	return st
+}
+
+// RestoreTracker returns the Tracker st describes, or false when st is not
+// one that State could have made.
+func RestoreTracker(st TrackerState) (*Tracker, bool) {
+	if st.Inc == 0 || st.Inc > 1<<16 || st.Base > st.Cursor {
+		return nil, false
+	}
+	t := NewTracker(st.Inc, st.Cursor, false)
+	t.base = st.Base
+	for _, c := range st.Used {
+		if c >= st.Inc {
+			return nil, false
+		}
+		t.used[c] = true
+	}
+	for _, g := range st.Gaps {
+		if g.Class >= st.Inc || g.Lo > g.Hi || g.Hi > st.Cursor || g.Lo%st.Inc != g.Class || g.Hi%st.Inc != g.Class {
+			return nil, false
+		}
+		gs := t.gaps[g.Class]
+		if n := len(gs); n > 0 && gs[n-1].Hi >= g.Lo {
+			return nil, false // gaps of a class are sorted and disjoint
+		}
+		t.gaps[g.Class] = append(gs, &gap{seqRange: seqRange{g.Lo, g.Hi}, since: g.Since, expired: g.Expired})
+	}
+	return t, true
 }

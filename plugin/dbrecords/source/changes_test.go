@@ -180,3 +180,42 @@ func TestTrackerForget(t *testing.T) {
 		t.Errorf("Expected no gap and the cursor at 19, got %v and %d", tr.Ranges(), tr.Cursor)
 	}
 }
+
+// TestTrackerStateRoundTrip: a tracker restored from its state goes on as
+// the original does, gaps and all; states it could not have made are refused.
+func TestTrackerStateRoundTrip(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	orig := NewTracker(2, 100, false)
+	for _, seq := range []uint64{101, 105, 111, 112, 120} {
+		orig.See(seq, now)
+	}
+	orig.ExpireBelow(106)
+	st := orig.State()
+	got, ok := RestoreTracker(st)
+	if !ok {
+		t.Fatalf("Expected the state to restore, got %+v", st)
+	}
+	if got.Watermark() != orig.Watermark() || got.Lowest() != orig.Lowest() || got.Cursor != orig.Cursor {
+		t.Fatalf("Expected watermark %d, lowest %d, cursor %d, got %d, %d, %d", orig.Watermark(), orig.Lowest(), orig.Cursor, got.Watermark(), got.Lowest(), got.Cursor)
+	}
+	for _, seq := range []uint64{103, 107, 110, 121, 130} {
+		if a, b := orig.See(seq, now), got.See(seq, now); a != b {
+			t.Errorf("Expected the restored tracker to see %d as the original does (%v), got %v", seq, a, b)
+		}
+	}
+	if a, b := orig.State(), got.State(); len(a.Gaps) != len(b.Gaps) || a.Cursor != b.Cursor {
+		t.Errorf("Expected the same gaps after the same entries, got %+v and %+v", a, b)
+	}
+	for _, bad := range []TrackerState{
+		{Inc: 0},
+		{Inc: 1, Base: 5, Cursor: 4},
+		{Inc: 2, Cursor: 10, Used: []uint64{2}},
+		{Inc: 2, Cursor: 10, Gaps: []GapState{{Class: 1, Lo: 4, Hi: 6}}},
+		{Inc: 1, Cursor: 10, Gaps: []GapState{{Lo: 4, Hi: 12}}},
+		{Inc: 1, Cursor: 10, Gaps: []GapState{{Lo: 4, Hi: 6}, {Lo: 5, Hi: 7}}},
+	} {
+		if _, ok := RestoreTracker(bad); ok {
+			t.Errorf("Expected state %+v refused", bad)
+		}
+	}
+}

@@ -191,7 +191,10 @@ func Load(r io.Reader, size int64, zones records.ZoneSet) (*Snapshot, []byte, er
 		}
 		s.ByType[uint16(t)] = int(c) //nolint:gosec // bounded above
 	}
-	if err := s.readZones(f, zones); err != nil {
+	// A file for other zones is read to its end all the same: a damaged
+	// one is reported as damaged.
+	foreign, err := s.readZones(f, zones)
+	if err != nil {
 		return nil, nil, err
 	}
 	if err := s.readBuckets(f); err != nil {
@@ -202,39 +205,40 @@ func Load(r io.Reader, size int64, zones records.ZoneSet) (*Snapshot, []byte, er
 	if f.left != 4 || func() bool { _, err := io.ReadFull(f.r, tail); return err != nil }() || binary.BigEndian.Uint32(tail) != sum {
 		return nil, nil, errors.New("checksum mismatch: damaged or truncated")
 	}
+	if foreign {
+		return nil, nil, errors.New("saved for another zone set")
+	}
 	return s, meta, nil
 }
 
-func (s *Snapshot) readZones(f *fileReader, zones records.ZoneSet) error {
+// readZones reads the zones and their serials, and reports whether they
+// are not those of zones.
+func (s *Snapshot) readZones(f *fileReader, zones records.ZoneSet) (foreign bool, err error) {
 	nz, err := f.uvarint(1 << 16)
 	if err != nil {
-		return err
+		return false, err
 	}
-	if int(nz) != len(zones.List) { //nolint:gosec // bounded above
-		return errors.New("saved for another zone set")
-	}
-	s.Zones = make([]Version, nz)
-	s.Hist = make([]history, nz)
-	for i := range s.Zones {
+	foreign = int(nz) != len(zones.List) //nolint:gosec // bounded above
+	s.Hist = make([]history, len(zones.List))
+	for i := range nz {
 		l, err := f.uvarint(255)
 		if err != nil {
-			return err
+			return false, err
 		}
 		name, err := f.bytes(l)
 		if err != nil {
-			return err
+			return false, err
 		}
 		serial, err := f.uvarint(1<<32 - 1)
 		if err != nil {
-			return err
+			return false, err
 		}
-		if string(name) != zones.List[i].Name {
-			return errors.New("saved for another zone set")
+		if foreign = foreign || string(name) != zones.List[i].Name; !foreign {
+			s.Zones = append(s.Zones, Version{Zone: zones.List[i], Serial: uint32(serial)}) //nolint:gosec // bounded above
+			s.Hist[i].dirtyBase = true
 		}
-		s.Zones[i] = Version{Zone: zones.List[i], Serial: uint32(serial)} //nolint:gosec // bounded above
-		s.Hist[i].dirtyBase = true
 	}
-	return nil
+	return foreign, nil
 }
 
 func (s *Snapshot) readBuckets(f *fileReader) error {
