@@ -51,6 +51,15 @@ func TestUpdateBadInput(t *testing.T) {
 		t.Errorf("Expected an update signed an hour ago to get NOTAUTH with BADTIME, got %v", r)
 	}
 
+	// An update with nothing in it (RFC 2136 allows it) succeeds and writes nothing.
+	empty := new(dns.Msg)
+	empty.SetUpdate("example.org.")
+	empty.SetTsig(adminKey, dns.HmacSHA256, 300, time.Now().Unix())
+	ec := &dns.Client{Net: "tcp", TsigSecret: map[string]string{adminKey: adminSecret}, Timeout: 5 * time.Second}
+	if r, _, err := ec.Exchange(empty, s.dns); err != nil || r.Rcode != dns.RcodeSuccess {
+		t.Errorf("Expected an empty update to get NOERROR, got %v, %v", r, err)
+	}
+
 	// An A record whose RDATA is 3 bytes long: the message does not parse.
 	m := new(dns.Msg)
 	m.SetUpdate("example.org.")

@@ -133,6 +133,7 @@ func TestUpdateWithNsupdate(t *testing.T) {
 		{"update delete app.example.org A\nupdate add app.example.org 120 A 192.0.2.12", "app.example.org.", dns.TypeA, []string{"192.0.2.12"}},
 		{"update delete app.example.org TXT \"v=1 two words\"", "app.example.org.", dns.TypeTXT, nil},
 		{"update add www.example.org 300 CNAME web.example.org.", "www.example.org.", dns.TypeCNAME, []string{"web.example.org."}},
+		{"update add www.example.org 300 CNAME app.example.org.", "www.example.org.", dns.TypeCNAME, []string{"app.example.org."}}, // replaces it (RFC 2136 3.4.2.2)
 		{"update add example.org 300 MX 10 mail.example.org.", "example.org.", dns.TypeMX, []string{"10 mail.example.org."}},
 		{"update add example.org 300 CAA 0 issue \"letsencrypt.org\"", "example.org.", dns.TypeCAA, []string{"0 issue \"letsencrypt.org\""}},
 		{"update add _sip._tcp.example.org 300 SRV 0 5 5060 sip.example.org.", "_sip._tcp.example.org.", dns.TypeSRV, []string{"0 5 5060 sip.example.org."}},
@@ -238,6 +239,8 @@ func TestUpdateRules(t *testing.T) {
 		{"name outside the rule", appsKey, appsSecret, "update add x.example.org 60 A 192.0.2.9", "REFUSED"},
 		{"type outside the rule", appsKey, appsSecret, "update add x.apps.example.org 60 MX 10 mx.example.org.", "REFUSED"},
 		{"every RRset of a name", appsKey, appsSecret, "update delete web.apps.example.org", "REFUSED"},
+		{"a prerequisite outside the rules", appsKey, appsSecret, "prereq nxdomain x.example.org\nupdate add y.apps.example.org 60 A 192.0.2.9", "REFUSED"},
+		{"a name with an escaped dot", appsKey, appsSecret, `update delete evil\.apps.example.org TXT`, "FORMERR"},
 		{"one allowed, one not", acmeKey, acmeSecret, "update add _acme-challenge.example.org 60 TXT ok\nupdate add example.org 60 TXT no", "REFUSED"},
 		{"the SOA", adminKey, adminSecret, "update add example.org 60 SOA ns1.example.org. h.example.org. 1 2 3 4 5", "REFUSED"},
 		{"the apex NS", adminKey, adminSecret, "update delete example.org NS", "REFUSED"},
@@ -271,7 +274,7 @@ func TestUpdateRules(t *testing.T) {
 	}
 	for _, l := range []string{
 		`coredns_dbrecords_updates_total{key="",result="refused",zone="example.org."} 1`,
-		`coredns_dbrecords_updates_total{key="apps-key.",result="refused",zone="example.org."} 3`,
+		`coredns_dbrecords_updates_total{key="apps-key.",result="refused",zone="example.org."} 4`,
 		`coredns_dbrecords_updates_total{key="admin-key.",result="formerr",zone="example.org."} 3`,
 	} {
 		if got := s.metricLines(t, l); len(got) != 1 {

@@ -40,16 +40,15 @@ type DBRecords struct {
 
 	xfer *transfer.Transfer // the transfer plugin of this server block, for NOTIFY; nil without one
 
-	updates atomic.Pointer[updater] // DNS UPDATE, from OnStartup to OnShutdown; nil without an update block
-
 	signers []*dnssec.Signer // by zone index, as configured; nil when no zone is signed. Answers use the snapshot's.
 	apexc   []apexCache      // by zone index: the signed apex RRsets
 
-	mu         sync.Mutex     // guards sh, stopNotify and down
+	mu         sync.Mutex     // guards sh, stopNotify, down and up
 	sh         *shared        // the loader in use, from OnStartup to OnShutdown
 	stopNotify func()         // ends the notifier; nil without one
 	down       bool           // OnShutdown has run
 	token      *instanceToken // the caddy instance of this configuration; nil outside caddy
+	up         *updater       // DNS UPDATE, made at the first one (updater); nil before and without an update block
 }
 
 // The CoreDNS interfaces DBRecords implements.
@@ -97,6 +96,11 @@ func (d *DBRecords) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 
 	zi := d.zones.Match(qname)
 	if zi < 0 || state.QClass() != dns.ClassINET { // other classes are for plugins such as chaos
+		if r.Opcode == dns.OpcodeUpdate && d.cfg.update != nil {
+			// The update block opened the opcode for the server block:
+			// updates of zones it does not serve go nowhere else.
+			return dns.RcodeRefused, nil
+		}
 		return plugin.NextOrFailure(d.Name(), d.Next, ctx, w, r)
 	}
 	if r.Opcode == dns.OpcodeUpdate { // writes go to the table, whatever this replica holds

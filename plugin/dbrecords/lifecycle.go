@@ -32,9 +32,6 @@ func (d *DBRecords) OnStartup() error {
 	d.sh = sh
 	d.mu.Unlock()
 	d.data.Store(&sh.snap)
-	if d.cfg.update != nil {
-		d.updates.Store(d.newUpdater())
-	}
 
 	t := time.NewTimer(startupWait)
 	defer t.Stop()
@@ -134,15 +131,15 @@ func (d *DBRecords) startLoader(sh *shared, dsns *dsnSource, s settings) {
 // CoreDNS drains (the health plugin's lameduck) are still answered.
 func (d *DBRecords) OnShutdown() error {
 	d.mu.Lock()
-	sh, stopNotify := d.sh, d.stopNotify
-	d.sh, d.stopNotify, d.down = nil, nil, true
+	sh, stopNotify, up := d.sh, d.stopNotify, d.up
+	d.sh, d.stopNotify, d.down, d.up = nil, nil, true, nil
 	d.mu.Unlock()
+	up.close()
 	if stopNotify != nil {
 		stopNotify()
 	}
 	if sh != nil {
 		loaders.detach(sh)
 	}
-	d.updates.Swap(nil).close()
 	return nil
 }

@@ -16,9 +16,12 @@ import (
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/update"
 )
 
+// An update is answered within about 3 s, as clients wait (nsupdate sends
+// again after 3 s over UDP): its transaction, retries included, gets 2 s,
+// and the reply waits up to 1 s more for this replica to serve it.
 const (
-	updateTimeout = 5 * time.Second // for an update's transaction, retries included
-	appliedWait   = 2 * time.Second // how long a reply waits for this replica to serve the update
+	updateTimeout = 2 * time.Second
+	appliedWait   = time.Second
 )
 
 // updater carries out the DNS UPDATE requests of one plugin instance
@@ -63,7 +66,7 @@ func (d *DBRecords) serveUpdate(ctx context.Context, w dns.ResponseWriter, r *dn
 	state := request.Request{W: w, Req: r}
 	zone := d.zones.List[zi].Name
 	key, signed := tsig.ValidatedKeyName(ctx)
-	up := d.updates.Load()
+	up := d.updater()
 	reply := func(rcode int, result, why string) (int, error) {
 		updatesTotal.WithLabelValues(zone, key, result).Inc()
 		m := new(dns.Msg)
@@ -108,7 +111,11 @@ func (d *DBRecords) serveUpdate(ctx context.Context, w dns.ResponseWriter, r *dn
 	}
 	res, err := d.apply(ctx, up, req)
 	if err != nil {
-		log.Errorf("Update of %s by key %q from %s failed, nothing was written: %s", zone, key, state.IP(), up.dsns.scrub(err.Error()))
+		outcome := "nothing was written"
+		if errors.As(err, new(*update.ErrCommit)) {
+			outcome = "the commit got no answer, so it may or may not have been written"
+		}
+		log.Errorf("Update of %s by key %q from %s failed, %s: %s", zone, key, state.IP(), outcome, up.dsns.scrub(err.Error()))
 		return reply(dns.RcodeServerFailure, resultOf(dns.RcodeServerFailure), "")
 	}
 	outcome := dns.RcodeToString[res.Rcode]
@@ -145,6 +152,21 @@ func (d *DBRecords) apply(ctx context.Context, up *updater, req *update.Request)
 
 // resultOf is the result label of an rcode: "noerror", "refused"...
 func resultOf(rcode int) string { return strings.ToLower(dns.RcodeToString[rcode]) }
+
+// updater returns the instance's updater, made at the first update: an
+// instance that never serves (a reload that fails) opens no pool. Nil
+// without an update block, or after OnShutdown.
+func (d *DBRecords) updater() *updater {
+	if d.cfg.update == nil {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.up == nil && !d.down {
+		d.up = d.newUpdater()
+	}
+	return d.up
+}
 
 // closeUpdater closes the writer pool.
 func (up *updater) close() {

@@ -26,6 +26,15 @@ const Buckets = 4096
 // prerequisites.
 const attempts = 5
 
+// maxRowsRead caps the rows one update reads: as many as the names of a
+// full update could hold served, and a refusal beyond.
+const maxRowsRead = 20000
+
+// lockWait is how long a transaction waits for a lock on the server, well
+// within the client's timeout: the server gives up (1205, run again)
+// before the client would, so no transaction outlives its client there.
+const lockWait = 2
+
 // Writer applies requests to a records table through a writer account.
 type Writer struct {
 	DB    *sql.DB
@@ -34,6 +43,13 @@ type Writer struct {
 	TTL   uint32   // the ttl property: what a NULL ttl means
 	NS    []string // the ns property's names, part of every apex NS RRset
 }
+
+// ErrCommit wraps a commit that failed without a reply from the server:
+// the changes may or may not have been written.
+type ErrCommit struct{ Err error }
+
+func (e *ErrCommit) Error() string { return "commit: " + e.Err.Error() }
+func (e *ErrCommit) Unwrap() error { return e.Err }
 
 // Result is what an applied request did.
 type Result struct {
@@ -45,11 +61,17 @@ type Result struct {
 // Apply evaluates req's prerequisites and makes its changes in one
 // transaction. An error means the database failed and nothing was written.
 func (w *Writer) Apply(ctx context.Context, req *Request) (Result, error) {
+	if len(req.prereqs) == 0 && len(req.ops) == 0 {
+		return Result{Rcode: dns.RcodeSuccess}, nil // nothing to ask or change (RFC 2136 allows it)
+	}
 	var err error
 	for i := range attempts {
 		var res Result
 		if res, err = w.attempt(ctx, req); err == nil || !retryable(err) {
 			return res, err
+		}
+		if i == attempts-1 {
+			break
 		}
 		select {
 		case <-ctx.Done():
@@ -73,15 +95,21 @@ func (w *Writer) attempt(ctx context.Context, req *Request) (Result, error) {
 		return Result{}, err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("SET SESSION innodb_lock_wait_timeout = %d", lockWait)); err != nil {
+		return Result{}, err
+	}
 	names := req.names()
 	if err := w.lock(ctx, tx, names); err != nil {
 		return Result{}, err
 	}
 	st, err := w.read(ctx, tx, names)
+	if errors.Is(err, errTooManyRows) {
+		return Result{Rcode: dns.RcodeRefused, Why: err.Error()}, nil
+	}
 	if err != nil {
 		return Result{}, err
 	}
-	if rcode, why := st.check(req, w.NS); rcode != dns.RcodeSuccess {
+	if rcode, why := st.check(req, w.NS, w.Zones.List[req.zi].MName); rcode != dns.RcodeSuccess {
 		return Result{Rcode: rcode, Why: why}, nil
 	}
 	if why := st.apply(req); why != "" {
@@ -92,6 +120,10 @@ func (w *Writer) attempt(ctx context.Context, req *Request) (Result, error) {
 		return Result{}, err
 	}
 	if err := tx.Commit(); err != nil {
+		var me *mysql.MySQLError
+		if !errors.As(err, &me) {
+			return Result{}, &ErrCommit{err}
+		}
 		return Result{}, err
 	}
 	return Result{Rcode: dns.RcodeSuccess, Changed: n}, nil
@@ -127,6 +159,8 @@ func (w *Writer) lock(ctx context.Context, tx *sql.Tx, names []string) error {
 	return err
 }
 
+var errTooManyRows = fmt.Errorf("the names of the update hold more than %d rows", maxRowsRead)
+
 // read returns the rows of names, with locking reads.
 func (w *Writer) read(ctx context.Context, tx *sql.Tx, names []string) (*state, error) {
 	args := make([]any, 0, 2*len(names))
@@ -135,7 +169,7 @@ func (w *Writer) read(ctx context.Context, tx *sql.Tx, names []string) (*state, 
 		args = append(args, key, key+".")
 	}
 	q := "SELECT id, name, type, content, ttl FROM `" + w.Table + "` WHERE name IN (" +
-		marks(len(args), "?") + ") ORDER BY id FOR UPDATE"
+		marks(len(args), "?") + ") ORDER BY id LIMIT " + fmt.Sprint(maxRowsRead+1) + " FOR UPDATE"
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -145,7 +179,10 @@ func (w *Writer) read(ctx context.Context, tx *sql.Tx, names []string) (*state, 
 	for _, n := range names {
 		st.names[n] = nil
 	}
-	for rows.Next() {
+	for read := 0; rows.Next(); read++ {
+		if read == maxRowsRead {
+			return nil, errTooManyRows
+		}
 		var (
 			r   row
 			ttl sql.NullInt64

@@ -44,6 +44,11 @@ func (p Policy) Allows(key, name string, t uint16) bool {
 	return false
 }
 
+// Covers reports whether some rule of key names name, for any type.
+func (p Policy) Covers(key, name string) bool {
+	return slices.ContainsFunc(p, func(r Rule) bool { return r.Key == key && r.covers(name) })
+}
+
 func (r Rule) covers(name string) bool {
 	for _, n := range r.Names {
 		if below, ok := strings.CutPrefix(n, "*."); ok {

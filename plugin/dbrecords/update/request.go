@@ -97,6 +97,9 @@ func (req *Request) owner(rr dns.RR, zones records.ZoneSet) (string, *Error) {
 	if zones.Match(name) != req.zi {
 		return "", fail(dns.RcodeNotZone, "%q is not in zone %s", name, req.Zone)
 	}
+	if !records.ValidName(records.NameKey(name)) {
+		return "", fail(dns.RcodeFormatError, "%q is not a host name", name)
+	}
 	return name, nil
 }
 
@@ -212,9 +215,15 @@ func typeName(t uint16) string {
 	return fmt.Sprintf("TYPE%d", t)
 }
 
-// Authorize reports whether key may make every change of req; the first
-// change it may not make is named.
+// Authorize reports whether key may make every change of req, and ask
+// about every name its prerequisites name (the names its rules cover, of
+// any type); the first it may not is named.
 func (req *Request) Authorize(p Policy, key string) *Error {
+	for _, pr := range req.prereqs {
+		if !p.Covers(key, pr.name) {
+			return fail(dns.RcodeRefused, "key %s may not ask about %s", key, pr.name)
+		}
+	}
 	for _, o := range req.ops {
 		t := o.typ
 		if o.kind == delName {

@@ -30,7 +30,8 @@ type state struct {
 	names map[string][]*row // by lower-case FQDN
 }
 
-// served returns the records served at name from rows not deleted.
+// served returns the records served at name from rows not deleted: what
+// the loader would make of them (records.AddRecord, records.Settle).
 func (st *state) served(name string) []records.Record {
 	var recs []records.Record
 	for _, r := range st.names[name] {
@@ -38,6 +39,7 @@ func (st *state) served(name string) []records.Record {
 			recs, _ = records.AddRecord(recs, r.rec)
 		}
 	}
+	recs, _ = records.Settle(recs)
 	return recs
 }
 
@@ -52,7 +54,7 @@ func (st *state) has(req *Request, name string, t uint16) bool {
 
 // check evaluates req's prerequisites (RFC 2136 section 3.2.5) against the
 // rows as read.
-func (st *state) check(req *Request, ns []string) (int, string) {
+func (st *state) check(req *Request, ns []string, mname string) (int, string) {
 	type set struct {
 		name string
 		typ  uint16
@@ -81,10 +83,14 @@ func (st *state) check(req *Request, ns []string) (int, string) {
 			}
 		}
 		if k.name == req.Zone && k.typ == dns.TypeNS {
-			// The apex NS RRset is the rows' and the ns property's. An SOA
-			// never matches: its serial is the replica's own.
+			// The apex NS RRset is the rows' and the ns property's, or
+			// the SOA's MNAME when neither names one. An SOA never
+			// matches: its serial is the replica's own.
 			for _, n := range ns {
 				have = append(have, nsData(n))
+			}
+			if len(have) == 0 {
+				have = append(have, nsData(mname))
 			}
 		}
 		slices.Sort(have)
@@ -121,6 +127,14 @@ func (st *state) apply(req *Request) string {
 		rows := st.names[o.name]
 		switch o.kind {
 		case add:
+			if o.rec.Type == dns.TypeCNAME {
+				// A CNAME replaces the name's CNAME (RFC 2136 section 3.4.2.2).
+				for _, r := range rows {
+					if r.typ == dns.TypeCNAME && r.rec.Data != o.rec.Data {
+						r.deleted = true
+					}
+				}
+			}
 			st.names[o.name] = addTo(rows, o.rec)
 		case delRRset:
 			for _, r := range rows {
@@ -144,16 +158,25 @@ func (st *state) apply(req *Request) string {
 	}
 	for _, name := range slices.Sorted(maps.Keys(st.names)) {
 		var (
-			recs []records.Record
-			ok   bool
+			recs      []records.Record
+			ok, added bool
+			kept      int // rows left, invalid ones included: the loader reads a name's first MaxRecords
 		)
 		for _, r := range st.names[name] {
-			if !r.valid || r.deleted {
+			if r.deleted {
+				continue
+			}
+			kept++
+			added = added || r.id == 0
+			if !r.valid {
 				continue
 			}
 			if recs, ok = records.AddRecord(recs, r.rec); !ok && (r.id == 0 || r.ttl) {
 				return fmt.Sprintf("%s: %s", name, records.TooMany)
 			}
+		}
+		if added && kept > records.MaxRecords {
+			return fmt.Sprintf("%s: %s", name, records.TooMany)
 		}
 		_, after := records.Settle(recs)
 		for _, d := range after {
