@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 // knot is a Knot DNS secondary (Debian package knot, which `make test`
@@ -219,4 +221,54 @@ func daemonPath(t *testing.T, name, pkg string) string {
 		}
 	}
 	return bin
+}
+
+// TestKnotStaysOnIXFRAcrossReconciles: a reconcile that finds nothing new
+// changes neither the serial nor the journal, so a Knot secondary keeps
+// transferring incrementally; one that finds a change the log never told
+// (a TRUNCATE) publishes it under a new serial as one IXFR step.
+func TestKnotStaysOnIXFRAcrossReconciles(t *testing.T) {
+	db, dsn := newDB(t)
+	insertRows(t, db, [][4]any{{"www.example.org", "A", "192.0.2.1", nil}})
+	knotPort := freePort(t)
+	s := startCorefile(t, transferBlock(dsn, []string{fmt.Sprintf("127.0.0.1:%d", knotPort)}, "reconcile 1s"))
+	s.waitReady(t)
+	k := startKnot(t, knotPort, s.dns, false)
+	waitFor(t, 10*time.Second, "Knot to load the zone", func() bool {
+		got, _ := lookupA(k.addr, "www.example.org.")
+		return got == "192.0.2.1"
+	})
+	// The first change after a start is sent whole (the journal cannot
+	// tell what else was served at the first serial); from then on, IXFR.
+	exec1(t, db, "INSERT INTO dns_records (name, type, content) VALUES ('first.example.org', 'A', '192.0.2.9')")
+	waitFor(t, 5*time.Second, "Knot to serve the first change", func() bool { return answerAt(t, k.addr, "first.example.org.") == "192.0.2.9" })
+	transfers := func() (axfr, full, ixfr float64) {
+		c := func(kind string) float64 {
+			return s.counter(t, "coredns_dbrecords_transfers_total", `kind="`+kind+`"`, `zone="example.org."`)
+		}
+		return c("axfr"), c("ixfr_full"), c("ixfr")
+	}
+	axfr0, full0, ixfr0 := transfers()
+	serial := func() uint32 { return query(t, s.dns, "udp", "example.org.", dns.TypeSOA).Answer[0].(*dns.SOA).Serial }
+	before := serial()
+	reconciles := s.counter(t, "coredns_dbrecords_full_reads_total", `reason="reconcile"`)
+	waitFor(t, 10*time.Second, "two reconciles", func() bool {
+		return s.counter(t, "coredns_dbrecords_full_reads_total", `reason="reconcile"`) >= reconciles+2
+	})
+	if got := serial(); got != before {
+		t.Errorf("Expected reconciles that find nothing to keep serial %d, got %d", before, got)
+	}
+	exec1(t, db, "INSERT INTO dns_records (name, type, content) VALUES ('new.example.org', 'A', '192.0.2.10')")
+	waitFor(t, 5*time.Second, "Knot to serve the new name", func() bool { return answerAt(t, k.addr, "new.example.org.") == "192.0.2.10" })
+
+	// Invisible to the change log: found by the next reconcile.
+	exec1(t, db, "TRUNCATE TABLE dns_records")
+	exec1(t, db, "INSERT INTO dns_records (name, type, content) VALUES ('www.example.org', 'A', '192.0.2.1')")
+	waitFor(t, 10*time.Second, "Knot to lose new.example.org after a reconcile", func() bool {
+		return answerAt(t, k.addr, "new.example.org.") == "NXDOMAIN" && answerAt(t, k.addr, "first.example.org.") == "NXDOMAIN"
+	})
+	axfr, full, ixfr := transfers()
+	if axfr != axfr0 || full != full0 || ixfr < ixfr0+2 {
+		t.Errorf("Expected only IXFRs after the reconciles, got %v more AXFRs, %v more IXFRs answered in full, %v more IXFRs", axfr-axfr0, full-full0, ixfr-ixfr0)
+	}
 }

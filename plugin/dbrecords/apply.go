@@ -1,6 +1,7 @@
 package dbrecords
 
 import (
+	"cmp"
 	"context"
 	"maps"
 	"math"
@@ -27,7 +28,14 @@ func (l *loader) full(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b := l.signing(store.NewFullBuilder(l.sizeHint(ctx), l.versions()))
+	// A re-read (not one for new TTLs, which change every name) is compared
+	// with what is served and only the differences are published, signed
+	// alone: the read itself is not signed.
+	diff := l.cur != nil && l.pendingFull != reasonReload && sameSigners(l.cur, l.signers)
+	b := store.NewFullBuilder(l.sizeHint(ctx), l.versions())
+	if !diff {
+		b = l.signing(b)
+	}
 	invalid := map[string]int{}
 	invalidN := 0
 	// A name past MaxRecords costs one map lookup per further row, and is
@@ -95,6 +103,11 @@ func (l *loader) full(ctx context.Context) error {
 	l.track.Forget(st.PrunedBelow)
 	l.pendingFull = ""
 	snap := b.Finish()
+	if diff {
+		n := l.merge(snap)
+		log.Infof("Read the whole table %q again: %d names differed from what was served", l.table, n)
+		return nil
+	}
 	snap.Signers = l.signers
 	l.commit(snap)
 	log.Infof("Loaded %d records for %d names from table %q", l.cur.Records, l.cur.Names, l.table)
@@ -387,12 +400,6 @@ func (l *loader) apply(ctx context.Context, fresh []source.Change, w0, w1 uint64
 		return nil
 	}
 
-	b := l.signing(store.NewBuilder(l.cur))
-	olds := make([][]store.Entry, len(l.zones.List))
-	// A parent whose cut to a child zone of the block changed (the NS rows
-	// at the child's apex) sends the whole zone: the glue it holds follows
-	// the NS names, whose old addresses no journal step keeps.
-	forget := make([]bool, len(l.zones.List))
 	for _, k := range keys {
 		l.invalidN += invalid[k] - l.invalid[k]
 		if invalid[k] > 0 {
@@ -400,6 +407,24 @@ func (l *loader) apply(ctx context.Context, fresh []source.Change, w0, w1 uint64
 		} else {
 			delete(l.invalid, k)
 		}
+	}
+	l.publishNames(keys, recs, false)
+	changesApplied.WithLabelValues(l.label).Add(float64(len(keys)))
+	return nil
+}
+
+// publishNames publishes the served snapshot with the names of keys set
+// to recs (nil: deleted), as one IXFR journal step per zone. With bump,
+// every zone whose data changed gets a serial one higher: a change the
+// change log did not tell of (found by a full read) has no number of it.
+func (l *loader) publishNames(keys []string, recs map[string][]records.Record, bump bool) {
+	b := l.signing(store.NewBuilder(l.cur))
+	olds := make([][]store.Entry, len(l.zones.List))
+	// A parent whose cut to a child zone of the block changed (the NS rows
+	// at the child's apex) sends the whole zone: the glue it holds follows
+	// the NS names, whose old addresses no journal step keeps.
+	forget := make([]bool, len(l.zones.List))
+	for _, k := range keys {
 		if zs := l.zonesOf(k); len(zs) > 0 {
 			if was, changed := b.Set(k+".", l.zones.List[zs[0]].Name, recs[k]); changed {
 				was = was.Detached() // not the old bucket's memory
@@ -413,6 +438,9 @@ func (l *loader) apply(ctx context.Context, fresh []source.Change, w0, w1 uint64
 		}
 	}
 	for zi := range l.serial.last {
+		if bump && len(olds[zi]) > 0 {
+			l.serial.last[zi]++
+		}
 		from, to := l.cur.Zones[zi].Serial, l.serial.serial(zi)
 		b.SetSerial(zi, to)
 		switch {
@@ -422,9 +450,72 @@ func (l *loader) apply(ctx context.Context, fresh []source.Change, w0, w1 uint64
 			b.Record(zi, &store.Step{From: from, To: to, Old: olds[zi]}, l.journal)
 		}
 	}
-	changesApplied.WithLabelValues(l.label).Add(float64(len(keys)))
 	l.commit(b.Finish())
-	return nil
+}
+
+// merge publishes what a full read (fresh, unsigned) found that the served
+// snapshot does not hold, as a change batch: a re-read that finds nothing
+// new changes nothing, and one that finds a few names costs secondaries an
+// IXFR of those names. It returns how many names differed.
+func (l *loader) merge(fresh *store.Snapshot) int {
+	var keys []string
+	recs := map[string][]records.Record{}
+	note := func(name string, rs []records.Record) {
+		k := strings.TrimSuffix(name, ".")
+		if _, ok := recs[k]; !ok {
+			keys = append(keys, k)
+		}
+		recs[k] = rs
+	}
+	walk := func(s *store.Snapshot, fn func(e *store.Entry)) {
+		for bi := range uint64(s.Buckets()) { //nolint:gosec // a positive count
+			b := s.Bucket(bi)
+			for i := 0; i < len(b); {
+				var e store.Entry
+				e, i = store.At(b, i)
+				if !e.Empty() {
+					fn(&e)
+				}
+			}
+		}
+	}
+	walk(l.cur, func(e *store.Entry) {
+		if f, ok := fresh.Get(e.Name()); !ok || f.Empty() {
+			note(e.Name(), nil)
+		} else if !sameRecords(e.Records(), f.Records()) {
+			note(e.Name(), f.Records())
+		}
+	})
+	walk(fresh, func(f *store.Entry) {
+		if e, ok := l.cur.Get(f.Name()); !ok || e.Empty() {
+			note(f.Name(), f.Records())
+		}
+	})
+	if len(keys) > 0 {
+		slices.Sort(keys)
+		l.publishNames(keys, recs, true)
+	}
+	return len(keys)
+}
+
+// sameRecords reports whether a and b hold the same records, in any order.
+func sameRecords(a, b []records.Record) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	order := func(x, y records.Record) int {
+		if c := cmp.Compare(x.Type, y.Type); c != 0 {
+			return c
+		}
+		if c := strings.Compare(x.Data, y.Data); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.TTL, y.TTL)
+	}
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.SortFunc(a, order)
+	slices.SortFunc(b, order)
+	return slices.Equal(a, b)
 }
 
 // sameNS reports whether was and recs have the same NS records.
