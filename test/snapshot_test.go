@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dbrecords/dbrecords/test/dnskey"
 	"github.com/miekg/dns"
 )
 
@@ -134,4 +135,38 @@ func TestSnapshotFileNeverServedDamaged(t *testing.T) {
 	if got := answerA(t, s, "www.example.org."); got != "192.0.2.1" {
 		t.Errorf("Expected the table's data, got %s", got)
 	}
+}
+
+// TestWarmRestartSigned: a signed replica restarted from its snapshot file
+// with the database down serves answers that validate (delv, with the key
+// as the trust anchor), without signing anything again; and it catches up,
+// signing what changed, when the database returns.
+func TestWarmRestartSigned(t *testing.T) {
+	db, dsn := newDB(t)
+	insertRows(t, db, [][4]any{{"www.example.org", "A", "192.0.2.1", nil}, {"*.wild.example.org", "A", "192.0.2.5", nil}})
+	dir := t.TempDir()
+	base, key := writeKey(t, dir, "example.org.", dns.ED25519)
+	anchors := filepath.Join(dir, "anchors.conf")
+	if err := os.WriteFile(anchors, []byte(dnskey.Anchor(key)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := newProxy(t)
+	p.up(t)
+	extra := []string{"key file " + base, "snapshot " + dir + " 1s"}
+	first := start(t, p.dsn(t, dsn), extra...)
+	first.stop()
+	p.down()
+	s := start(t, p.dsn(t, dsn), extra...)
+	for _, q := range []struct{ name, qtype, want string }{
+		{"www.example.org", "A", "192.0.2.1"},
+		{"host.wild.example.org", "A", "192.0.2.5"},
+		{"nope.example.org", "A", "negative response, fully validated"},
+		{"example.org", "DNSKEY", key.PublicKey[:20]},
+	} {
+		checkDelv(t, s, anchors, q.name, q.qtype, q.want)
+	}
+	insertRows(t, db, [][4]any{{"new.example.org", "A", "192.0.2.7", nil}})
+	p.up(t)
+	waitFor(t, 20*time.Second, "the new name after the outage", func() bool { return answerA(t, s, "new.example.org.") == "192.0.2.7" })
+	checkDelv(t, s, anchors, "new.example.org", "A", "192.0.2.7")
 }
