@@ -360,11 +360,12 @@ func TestChartCorefileRuns(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			snapDir := t.TempDir()
 			corefile := render(t, tc.args...).configMap.Data["Corefile"]
 			corefile = strings.NewReplacer("/etc/dbrecords/dsn", dsnFile, ":1053", ":{DNS}", "prometheus :9153", "prometheus {METRICS}",
 				"ready :8181", "ready {READY}", "health :8080", fmt.Sprintf("health 127.0.0.1:%d", freePort(t)),
 				"/etc/dbrecords-tsig/tsig.conf", tsigFile, "/etc/dbrecords-writer/dsn", dsnFile, "/etc/dbrecords-update-tsig/tsig.conf", updateKeys, "to 192.0.2.53", "to 127.0.0.1 192.0.2.53",
-				"/etc/dbrecords-dnssec/", keyDir+"/").Replace(corefile)
+				"/etc/dbrecords-dnssec/", keyDir+"/", "/var/lib/dbrecords", snapDir).Replace(corefile)
 			s := startCorefile(t, corefile)
 			s.waitReady(t)
 			for _, name := range []string{"www.example.org.", "WWW.Example.org."} {
@@ -400,6 +401,14 @@ func TestChartCorefileRuns(t *testing.T) {
 				if rcode, _ := nsupdate(t, s, acmeKey, acmeSecret, "zone example.org\nupdate add www.example.org 60 TXT no"); rcode != "REFUSED" {
 					t.Errorf("Expected acme-key. refused outside its rule, got %s", rcode)
 				}
+			}
+			if tc.name == "ha" { // the snapshot file in the emptyDir, written at shutdown at the latest
+				defer func() {
+					s.stop()
+					if files, _ := filepath.Glob(filepath.Join(snapDir, "hosts_v2-*.snapshot")); len(files) != 1 {
+						t.Errorf("Expected the chart's replica to write its snapshot file, got %v", files)
+					}
+				}()
 			}
 			if tc.name == "ha" { // transfers to secondaries, signed with the key from the Secret
 				if rrs, err := xfr(t, s.dns, "example.org.", 0, tsigName); err != nil || len(rrs) < 4 {

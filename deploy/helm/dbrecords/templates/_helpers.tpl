@@ -90,6 +90,9 @@ zones hold their signatures too. */}}
         {{- if not .Values.dnssec.keySecret }}{{ fail "dnssec.keys needs dnssec.keySecret, the Secret holding them" }}{{ end }}
         key file{{ range .Values.dnssec.keys }} /etc/dbrecords-dnssec/{{ . }}{{ end }}
         {{- end }}
+        {{- if .Values.snapshot.enabled }}
+        snapshot /var/lib/dbrecords {{ .Values.snapshot.every }}
+        {{- end }}
         {{- with .Values.updates }}
         {{- if .enabled }}
         {{- if not .allow }}{{ fail "updates.allow must list at least one rule (key, names, types)" }}{{ end }}
