@@ -77,6 +77,8 @@ type scaleRun struct {
 	touched               int
 	converged             time.Duration
 	rssLoaded, rssPeak    int // KiB: after the first load; highest over two background re-reads
+	warmReady             time.Duration // start to ready from the snapshot file, the database down
+	rssWarm, snapBytes    int           // KiB after that start; the file's size in bytes
 	reloads               []reloadCost
 }
 
@@ -176,12 +178,29 @@ func TestScale(t *testing.T) {
 		measureReload(t, replicas[0], "ttl changed", func(c string) string { return strings.Replace(c, "refresh 1s", "refresh 1s\n\t\tttl 61", 1) }, 61))
 
 	// Memory: a replica that reads the whole table again in the background.
-	m := start(t, dsn, "reconcile 2s")
+	snapDir := t.TempDir()
+	m := start(t, dsn, "reconcile 2s", "snapshot "+snapDir)
 	run.rssLoaded = procStatus(t, m.cmd.Process.Pid, "VmRSS")
 	waitFor(t, 2*time.Minute, "two background re-reads", func() bool {
 		return m.counter(t, "coredns_dbrecords_full_reads_total", `reason="reconcile"`) >= 2
 	})
 	run.rssPeak = procStatus(t, m.cmd.Process.Pid, "VmHWM")
+
+	// A restart from the snapshot file that replica writes at shutdown,
+	// with the database unreachable.
+	m.stop()
+	if files, _ := filepath.Glob(filepath.Join(snapDir, "*.snapshot")); len(files) == 1 {
+		if fi, err := os.Stat(files[0]); err == nil {
+			run.snapBytes = int(fi.Size())
+		}
+	}
+	began = time.Now()
+	w := start(t, newProxy(t).dsn(t, dsn), "snapshot "+snapDir)
+	run.warmReady = time.Since(began)
+	run.rssWarm = procStatus(t, w.cmd.Process.Pid, "VmRSS")
+	if got := answerA(t, w, "app-7.example.org."); got == "NXDOMAIN" {
+		t.Errorf("Expected app-7.example.org from the snapshot file, got %s", got)
+	}
 
 	report := run.report()
 	fmt.Println(report)
@@ -340,6 +359,7 @@ func (run *scaleRun) report() string {
 	fmt.Fprintf(&b, "| query latency during %d changes/s p50 / p99 / max (%d queries) | %s / %s / %s |\n", run.burstChanges/10, len(run.busy),
 		us(percentile(run.busy, 0.5)), us(percentile(run.busy, 0.99)), us(percentile(run.busy, 1)))
 	fmt.Fprintf(&b, "| RSS after the first load; peak over two background re-reads | %d MiB; %d MiB |\n", run.rssLoaded/1024, run.rssPeak/1024)
+	fmt.Fprintf(&b, "| start to ready from the snapshot file, database down; RSS then; file size | %s; %d MiB; %d MiB |\n", ms(run.warmReady), run.rssWarm/1024, run.snapBytes>>20)
 	for _, r := range run.reloads {
 		fmt.Fprintf(&b, "| reload (%s): complete in; new TTL served in; queries failed; RSS before, peak | %s; %s; %d of %d; %d MiB, %d MiB |\n",
 			r.what, ms(r.took), ms(r.newTTLIn), r.failed, r.asked, r.rssBefore/1024, r.hwm/1024)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -66,7 +67,7 @@ func keysDigest(keys string) string {
 // meta returns the loader's state for a snapshot file.
 func (l *loader) meta(now time.Time) snapshotMeta {
 	m := snapshotMeta{Table: l.table, TTL: l.ttl, NS: l.ns, NegativeTTL: l.negativeTTL, Keys: keysDigest(l.keys),
-		SavedAt: now, Tracker: l.track.State(), Serials: slices.Clone(l.serial.last), Invalid: l.invalid}
+		SavedAt: now, Tracker: l.track.State(), Serials: slices.Clone(l.serial.last), Invalid: maps.Clone(l.invalid)}
 	for _, z := range l.zones.List {
 		m.Zones = append(m.Zones, z.Name)
 	}

@@ -26,8 +26,12 @@ func benchSize(opt options, n int) (string, error) {
 		return "", err
 	}
 	defer d.close()
-	if os.Getenv("BENCH_ONLY") == "dnssec" {
+	switch os.Getenv("BENCH_ONLY") {
+	case "dnssec":
 		sec, err := dnssecBench(ctx, opt, d)
+		return fmt.Sprintf("## %d names\n\n%s", n, sec), err
+	case "restarts":
+		sec, err := restarts(opt, d)
 		return fmt.Sprintf("## %d names\n\n%s", n, sec), err
 	}
 	sys := systems(d)
@@ -47,7 +51,11 @@ func benchSize(opt options, n int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return render(n, sys, m, prop+"\n"+xfr+"\n"+sec), nil
+	rst, err := restarts(opt, d)
+	if err != nil {
+		return "", err
+	}
+	return render(n, sys, m, prop+"\n"+xfr+"\n"+sec+"\n"+rst), nil
 }
 
 // rounds runs every system of sys on d in alternating rounds, each mix
