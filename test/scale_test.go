@@ -76,7 +76,7 @@ type scaleRun struct {
 	lat                   map[string][]time.Duration
 	touched               int
 	converged             time.Duration
-	rssLoaded, rssPeak    int // KiB: after the first load; highest over two background re-reads
+	rssLoaded, rssPeak    int           // KiB: after the first load; highest over two background re-reads
 	warmReady             time.Duration // start to ready from the snapshot file, the database down
 	rssWarm, snapBytes    int           // KiB after that start; the file's size in bytes
 	reloads               []reloadCost
