@@ -16,11 +16,13 @@ import (
 )
 
 const (
-	// syncTimeout bounds a full read or a poll, so a hung server cannot
-	// stall the loader forever; every round trip of a poll is bounded by
-	// callTimeout besides, which is what reports a black hole quickly, and a
-	// catch-up poll of 100,000 names (200 round trips) still finishes on a
-	// database that takes seconds per round trip.
+	// syncTimeout bounds a poll, so a hung server cannot stall the loader
+	// forever; every round trip of a poll is bounded by callTimeout
+	// besides, which is what reports a black hole quickly, and a catch-up
+	// poll of 100,000 names (200 round trips) still finishes on a database
+	// that takes seconds per round trip. A full read has no overall bound:
+	// it reads pages of the table, each under a timeout of its own, so its
+	// time grows with the table and no statement's does.
 	syncTimeout        = 10 * time.Minute
 	maxChangesSync     = 100000  // gap entries read per poll before applying them
 	maxSerialScan      = 1000000 // change-log entries read back at start-up to find a quiet zone's last change
@@ -232,11 +234,11 @@ func (l *loader) sleep(ctx context.Context, d time.Duration) bool {
 // sync runs one full read or one change-log poll. more reports that changes
 // are still waiting to be read.
 func (l *loader) sync(ctx context.Context, full bool) (more bool, err error) {
-	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
-	defer cancel()
 	if full {
 		return false, l.full(ctx)
 	}
+	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
 	return l.poll(ctx)
 }
 

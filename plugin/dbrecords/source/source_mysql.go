@@ -34,7 +34,13 @@ const (
 	// stopped answering (a black hole) is reported within seconds; the full
 	// read of the table is bounded by syncTimeout instead.
 	callTimeout = 3500 * time.Millisecond
+	// A full read goes by pages of pageRows rows, each read under
+	// pageTimeout: a page takes about 0.1 s locally.
+	pageTimeout = time.Minute
 )
+
+// pageRows is the rows of one page of a full read (a variable for tests).
+var pageRows = 50000
 
 // mysqlSource reads a dns_records table and its change log from MySQL or
 // MariaDB. On a Galera node it asks every node of the cluster for its open
@@ -446,10 +452,7 @@ func Capped(table, where string) string {
 // Rows implements Source.
 func (s *mysqlSource) Rows(ctx context.Context, keys []string, fn func(records.Row)) error {
 	if keys == nil {
-		// The whole table streams in primary-key order, uncapped: a window
-		// over every row would double a full read. The loader reads names
-		// past the cap again, through the capped query.
-		return s.scan(ctx, s.syncWait+"SELECT name, type, content, ttl, 0 FROM `"+s.table+"`", nil, fn)
+		return s.all(ctx, fn)
 	}
 	want := make(map[string]struct{}, len(keys))
 	for _, k := range keys {
@@ -485,6 +488,69 @@ func (s *mysqlSource) Rows(ctx context.Context, keys []string, fn func(records.R
 		})
 	}
 	return g.Wait()
+}
+
+// all reads the whole table in primary-key order, uncapped (a window over
+// every row would double a full read; the loader reads names past the cap
+// again, through the capped query), in pages of pageRows by keyset, each
+// its own statement under pageTimeout: no statement grows with the table.
+// One goroutine reads the next page while fn takes the last.
+func (s *mysqlSource) all(ctx context.Context, fn func(records.Row)) error {
+	pages := make(chan []records.Row, 1)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(pages)
+		var after int64
+		for {
+			page := make([]records.Row, 0, pageRows)
+			pctx, cancel := context.WithTimeout(gctx, pageTimeout)
+			err := s.scanIDs(pctx, after, func(id int64, r records.Row) {
+				page = append(page, r)
+				after = id
+			})
+			cancel()
+			if err != nil {
+				return err
+			}
+			if len(page) > 0 {
+				select {
+				case pages <- page:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			}
+			if len(page) < pageRows {
+				return nil
+			}
+		}
+	})
+	for page := range pages {
+		for _, r := range page {
+			fn(r)
+		}
+	}
+	return g.Wait()
+}
+
+// scanIDs reads the page of rows after id after.
+func (s *mysqlSource) scanIDs(ctx context.Context, after int64, fn func(int64, records.Row)) error {
+	rows, err := s.db.QueryContext(ctx, s.syncWait+"SELECT id, name, type, content, ttl FROM `"+s.table+"` WHERE id > ? ORDER BY id LIMIT "+strconv.Itoa(pageRows), after)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var (
+		id                 int64
+		name, typ, content sql.RawBytes
+		ttl                sql.NullInt64
+	)
+	for rows.Next() {
+		if err := rows.Scan(&id, &name, &typ, &content, &ttl); err != nil {
+			return fmt.Errorf("reading table %q: %w", s.table, err)
+		}
+		fn(id, records.Row{Name: string(name), Type: string(typ), Content: string(content), TTL: ttl.Int64, TTLNull: !ttl.Valid})
+	}
+	return rows.Err()
 }
 
 // scan runs query and hands every row to fn.
