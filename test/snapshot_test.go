@@ -1,8 +1,6 @@
 package test
 
 import (
-	"fmt"
-	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,9 +11,15 @@ import (
 	"github.com/miekg/dns"
 )
 
-// snapshotFile is where a replica of serverBlock keeps its snapshot in dir.
-func snapshotFile(dir string) string {
-	return filepath.Join(dir, fmt.Sprintf("dns_records-%08x.snapshot", crc32.ChecksumIEEE([]byte("example.org. example.net."))))
+// snapshotFile is the snapshot file a replica of serverBlock wrote in dir
+// (its name holds a hash of the database and zones).
+func snapshotFile(t *testing.T, dir string) string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "dns_records-*.snapshot"))
+	if len(files) != 1 {
+		t.Fatalf("Expected one snapshot file in %s, got %v", dir, files)
+	}
+	return files[0]
 }
 
 // TestWarmRestartDatabaseDown: a replica with a snapshot file, restarted
@@ -35,10 +39,8 @@ func TestWarmRestartDatabaseDown(t *testing.T) {
 	first := start(t, p.dsn(t, dsn), "snapshot "+dir+" 1s")
 	insertRows(t, db, [][4]any{{"new.example.org", "A", "192.0.2.3", nil}})
 	waitFor(t, 5*time.Second, "new.example.org served", func() bool { return answerA(t, first, "new.example.org.") == "192.0.2.3" })
-	first.stop() // writes the file at shutdown
-	if _, err := os.Stat(snapshotFile(dir)); err != nil {
-		t.Fatalf("Expected a snapshot file after the shutdown, got %v", err)
-	}
+	first.stop()         // writes the file at shutdown
+	snapshotFile(t, dir) // written at shutdown
 
 	p.down()
 	started := time.Now()
@@ -82,15 +84,18 @@ func TestSnapshotFileNeverServedDamaged(t *testing.T) {
 	db, dsn := newDB(t)
 	insertRows(t, db, [][4]any{{"www.example.org", "A", "192.0.2.1", nil}})
 	dir := t.TempDir()
-	first := start(t, dsn, "snapshot "+dir+" 1s")
+	p := newProxy(t) // the file is for this address: up for the first start, then down
+	p.up(t)
+	first := start(t, p.dsn(t, dsn), "snapshot "+dir+" 1s")
 	first.stop()
-	good, err := os.ReadFile(snapshotFile(dir))
+	p.down()
+	path := snapshotFile(t, dir)
+	good, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	damaged := []byte(strings.Clone(string(good)))
 	damaged[len(damaged)/2] ^= 0x40
-	p := newProxy(t) // never up: the database is unreachable
 	for _, c := range []struct {
 		name  string
 		file  []byte
@@ -102,7 +107,7 @@ func TestSnapshotFileNeverServedDamaged(t *testing.T) {
 		{"other ttl", good, []string{"ttl 300"}, "another ttl"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if err := os.WriteFile(snapshotFile(dir), c.file, 0o600); err != nil {
+			if err := os.WriteFile(path, c.file, 0o600); err != nil {
 				t.Fatal(err)
 			}
 			s := startCorefile(t, serverBlock(p.dsn(t, dsn), append([]string{"snapshot " + dir + " 1s"}, c.extra...)...))
@@ -128,10 +133,11 @@ func TestSnapshotFileNeverServedDamaged(t *testing.T) {
 		})
 	}
 	// With the database up, a damaged file costs nothing but the read.
-	if err := os.WriteFile(snapshotFile(dir), damaged, 0o600); err != nil {
+	if err := os.WriteFile(path, damaged, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := start(t, dsn, "snapshot "+dir+" 1s")
+	p.up(t)
+	s := start(t, p.dsn(t, dsn), "snapshot "+dir+" 1s")
 	if got := answerA(t, s, "www.example.org."); got != "192.0.2.1" {
 		t.Errorf("Expected the table's data, got %s", got)
 	}

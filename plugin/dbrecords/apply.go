@@ -104,7 +104,14 @@ func (l *loader) full(ctx context.Context) error {
 	l.pendingFull = ""
 	snap := b.Finish()
 	if diff {
-		n := l.merge(snap)
+		// Names the log has news of since the cursor are the next poll's,
+		// with their serials from the log; merge publishes the others.
+		pending, err := l.pendingNames(ctx)
+		if err != nil {
+			return err
+		}
+		n := l.merge(snap, pending)
+		invalidRowsGauge.WithLabelValues(l.label).Set(float64(l.invalidN))
 		log.Infof("Read the whole table %q again: %d names differed from what was served", l.table, n)
 		return nil
 	}
@@ -444,7 +451,10 @@ func (l *loader) publishNames(keys []string, recs map[string][]records.Record, b
 		from, to := l.cur.Zones[zi].Serial, l.serial.serial(zi)
 		b.SetSerial(zi, to)
 		switch {
-		case forget[zi]:
+		case forget[zi] || l.resumed:
+			// After a start from a snapshot file, until the log is caught
+			// up, a serial may be one the process before served with
+			// other contents: no step is kept.
 			b.ForgetJournal(zi)
 		case from != to || len(olds[zi]) > 0:
 			b.Record(zi, &store.Step{From: from, To: to, Old: olds[zi]}, l.journal)
@@ -457,11 +467,14 @@ func (l *loader) publishNames(keys []string, recs map[string][]records.Record, b
 // snapshot does not hold, as a change batch: a re-read that finds nothing
 // new changes nothing, and one that finds a few names costs secondaries an
 // IXFR of those names. It returns how many names differed.
-func (l *loader) merge(fresh *store.Snapshot) int {
+func (l *loader) merge(fresh *store.Snapshot, pending map[string]bool) int {
 	var keys []string
 	recs := map[string][]records.Record{}
 	note := func(name string, rs []records.Record) {
 		k := strings.TrimSuffix(name, ".")
+		if pending[k] {
+			return
+		}
 		if _, ok := recs[k]; !ok {
 			keys = append(keys, k)
 		}
@@ -498,6 +511,36 @@ func (l *loader) merge(fresh *store.Snapshot) int {
 		l.publishNames(keys, recs, true)
 	}
 	return len(keys)
+}
+
+// pendingNames returns the names of the change-log entries the next poll
+// will read (past the cursor, and in the gaps), up to maxChangesSync.
+func (l *loader) pendingNames(ctx context.Context) (map[string]bool, error) {
+	names := map[string]bool{}
+	add := func(cs []source.Change) {
+		for _, c := range cs {
+			names[records.NameKey(c.Name)] = true
+		}
+	}
+	if rs := l.track.Ranges(); len(rs) > 0 {
+		cs, err := l.src.ChangesIn(ctx, rs, maxChangesSync)
+		if err != nil {
+			return nil, err
+		}
+		add(cs)
+	}
+	for cursor, read := l.track.Cursor, 0; read < maxChangesSync; {
+		cs, err := l.src.ChangesAfter(ctx, cursor, source.ChangeBatch)
+		if err != nil {
+			return nil, err
+		}
+		add(cs)
+		if len(cs) < source.ChangeBatch {
+			break
+		}
+		cursor, read = cs[len(cs)-1].Seq, read+len(cs)
+	}
+	return names, nil
 }
 
 // sameRecords reports whether a and b hold the same records, in any order.

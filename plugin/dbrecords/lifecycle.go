@@ -101,6 +101,7 @@ func (d *DBRecords) startLoader(sh *shared, dsns *dsnSource, s settings) {
 		set:         sh.set,
 		polls:       sh.polls,
 		snapDir:     s.snapshotDir,
+		source:      d.sourceName(),
 		snapEvery:   s.snapshotEvery,
 		table:       d.cfg.table,
 		scrub:       dsns.scrub,
@@ -124,6 +125,15 @@ func (d *DBRecords) startLoader(sh *shared, dsns *dsnSource, s settings) {
 		<-done
 		l.src.Close()
 	}
+}
+
+// sourceName names the database for snapshot files, without credentials:
+// the dsn_file, or the DSN's address and database.
+func (d *DBRecords) sourceName() string {
+	if d.cfg.dsnFile != "" {
+		return "file:" + d.cfg.dsnFile
+	}
+	return d.cfg.dsn.Net + ":" + d.cfg.dsn.Addr + "/" + d.cfg.dsn.DBName
 }
 
 // OnShutdown ends this instance's use of its loader; the loader stops with

@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/dnssec"
@@ -85,9 +86,13 @@ type loader struct {
 	invalid     map[string]int
 	invalidN    int
 
-	saved    *store.Snapshot // the snapshot last written to a file (or read from one)
-	savedAt  time.Time       // when
-	snapBusy chan struct{}   // closed when the write under way ends; nil when none is
+	saved      *store.Snapshot // the snapshot last written to a file (or read from one)
+	savedAt    time.Time       // when
+	snapBusy   chan struct{}   // closed when the write under way ends; nil when none is
+	snapFailed atomic.Bool     // the last write failed: write again
+	source     string          // the database, for snapshot files (no credentials)
+	probe      bool            // started from a snapshot file: check the database before the first poll
+	resumed    bool            // started from a snapshot file and not caught up yet: journal steps are not kept
 
 	errLog     limiter
 	invalidLog limiter
@@ -127,6 +132,7 @@ func (l *loader) run(ctx context.Context) {
 			}
 		} else if err == nil {
 			polled = true
+			l.resumed = l.resumed && more // caught up with the log once a poll leaves nothing waiting
 		}
 		syncDuration.WithLabelValues(l.label, kind).Observe(time.Since(start).Seconds())
 		// Renewal needs no database: signatures stay valid through an outage.
@@ -246,6 +252,14 @@ func (l *loader) sync(ctx context.Context, full bool) (more bool, err error) {
 // of every name that is news and publishes the result. The tracker moves on
 // only when all of that succeeded, so a failed poll loses nothing.
 func (l *loader) poll(ctx context.Context) (more bool, err error) {
+	if l.probe {
+		if err := l.checkResumed(ctx); err != nil {
+			return false, err
+		}
+		if l.pendingFull != "" {
+			return false, nil
+		}
+	}
 	polled := l.clock()
 	var open *source.Writers
 	if l.track.HasGaps() { // the proof costs four round trips; only gaps need it

@@ -17,11 +17,12 @@ import (
 // the table) keep a quiet zone's serial within reach of the log, so that no
 // step is 2^31 or more, which secondaries would take for a step back.
 //
-// Two events raise a serial by one rather than to a number of the log: a
+// Three events raise a serial by one rather than to a number of the log: a
 // change committed so late that the watermark had passed its number (a gap
 // that outlived gapTimeout), when its number is not above the serial already,
-// and a reload that changes what every answer holds (ttl, ns,
-// negative_ttl). Neither can be seen in the log, so a replica started later
+// a reload that changes what every answer holds (ttl, ns, negative_ttl), and
+// a full re-read that finds data the log did not tell of (a TRUNCATE).
+// None can be seen in the log, so a replica started later
 // does not count them: it reports the serial of the log until the zone's next
 // change (docs/operations.md).
 type serialRule struct {

@@ -1,6 +1,7 @@
 package dbrecords
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -29,10 +30,17 @@ const (
 	maxSignedAge = dnssec.Refresh - 2*24*time.Hour
 )
 
+// snapshotContent versions what the entries hold (how rows are parsed and
+// packed), beside store.FileFormat, the file's layout: a file of other
+// contents is read again from the table.
+const snapshotContent = 1
+
 // snapshotMeta is the loader's state in a snapshot file, beside the data:
 // what the data was read for (a file for other settings is not served), and
 // where the change log was.
 type snapshotMeta struct {
+	Content     int                 `json:"content"`
+	Source      string              `json:"source"` // the database (address and name, or the dsn_file), without credentials
 	Table       string              `json:"table"`
 	Zones       []string            `json:"zones"`
 	TTL         uint32              `json:"ttl"`
@@ -46,13 +54,14 @@ type snapshotMeta struct {
 	Invalid     map[string]int      `json:"invalid"`
 }
 
-// snapshotPath is the file of this loader in dir: one per table and zone set.
+// snapshotPath is the file of this loader in dir: one per database, table
+// and zone set.
 func (l *loader) snapshotPath(dir string) string {
 	zones := make([]string, len(l.zones.List))
 	for i, z := range l.zones.List {
 		zones[i] = z.Name
 	}
-	sum := crc32.ChecksumIEEE([]byte(strings.Join(zones, " ")))
+	sum := crc32.ChecksumIEEE([]byte(l.source + "\x00" + strings.Join(zones, " ")))
 	return filepath.Join(dir, fmt.Sprintf("%s-%08x.snapshot", l.table, sum))
 }
 
@@ -66,7 +75,7 @@ func keysDigest(keys string) string {
 
 // meta returns the loader's state for a snapshot file.
 func (l *loader) meta(now time.Time) snapshotMeta {
-	m := snapshotMeta{Table: l.table, TTL: l.ttl, NS: l.ns, NegativeTTL: l.negativeTTL, Keys: keysDigest(l.keys),
+	m := snapshotMeta{Content: snapshotContent, Source: l.source, Table: l.table, TTL: l.ttl, NS: l.ns, NegativeTTL: l.negativeTTL, Keys: keysDigest(l.keys),
 		SavedAt: now, Tracker: l.track.State(), Serials: slices.Clone(l.serial.last), Invalid: maps.Clone(l.invalid)}
 	for _, z := range l.zones.List {
 		m.Zones = append(m.Zones, z.Name)
@@ -84,8 +93,10 @@ func (l *loader) check(m *snapshotMeta, now time.Time) string {
 		zones[i] = z.Name
 	}
 	switch {
-	case m.Table != l.table || !slices.Equal(m.Zones, zones):
-		return "it was saved for another table or zone set"
+	case m.Content != snapshotContent:
+		return fmt.Sprintf("it holds entries of version %d, not %d", m.Content, snapshotContent)
+	case m.Source != l.source || m.Table != l.table || !slices.Equal(m.Zones, zones):
+		return "it was saved for another database, table or zone set"
 	case m.TTL != l.ttl || !slices.Equal(m.NS, l.ns) || m.NegativeTTL != l.negativeTTL:
 		return "it was saved with another ttl, ns or negative_ttl"
 	case m.Keys != keysDigest(l.keys):
@@ -109,6 +120,12 @@ func (l *loader) check(m *snapshotMeta, now time.Time) string {
 // with a log line, and the loader reads the table as if there were none.
 func (l *loader) resume(dir string) bool {
 	path := l.snapshotPath(dir)
+	// What a write cut short (a kill, a crash) left behind.
+	if tmps, _ := filepath.Glob(path + ".*.tmp"); len(tmps) > 0 {
+		for _, t := range tmps {
+			os.Remove(t)
+		}
+	}
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		log.Infof("No snapshot file %q yet: reading table %q", path, l.table)
@@ -158,12 +175,38 @@ func (l *loader) resume(dir string) bool {
 	snap.Signers = l.signers
 	l.commit(snap)
 	l.saved, l.savedAt = snap, now
+	l.probe, l.resumed = true, true
 	if l.signers != nil {
 		l.renewedAt = now.Add(-renewSweep) // the first renewal looks at every entry
 	}
 	log.Infof("Serving %d records for %d names of table %q from snapshot file %q, saved %s ago (read in %s); following the change log from %d",
 		snap.Records, snap.Names, l.table, path, now.Sub(m.SavedAt).Round(time.Second), time.Since(start).Round(time.Millisecond), track.Cursor)
 	return true
+}
+
+// checkResumed is the first contact with the database after a start from
+// a snapshot file: it sets the source up as positioning would have (a
+// Galera node, a replica) and checks that the change log is the one the
+// file followed: the same increment, and not behind the saved cursor (a
+// database restored from a backup, or replaced). Otherwise the loader reads
+// the whole table and starts on the log afresh.
+func (l *loader) checkResumed(ctx context.Context) error {
+	inc, err := l.src.Increment(ctx)
+	if err != nil {
+		return err
+	}
+	top, err := l.src.Top(ctx)
+	if err != nil {
+		return err
+	}
+	l.probe = false
+	if inc != l.track.Inc() || top < l.track.Cursor {
+		log.Warningf("The change log of table %q is not the one the snapshot file followed (increment %d, newest entry %d; the file: %d, %d); reading the whole table",
+			l.table, inc, top, l.track.Inc(), l.track.Cursor)
+		l.track = nil
+		l.requestFull(reasonStartup)
+	}
+	return nil
 }
 
 // saveSnapshot writes the served snapshot to dir when it changed since the
@@ -184,8 +227,18 @@ func (l *loader) saveSnapshot(dir string, every time.Duration, final bool) {
 			l.snapBusy = nil
 		}
 	}
+	if l.snapFailed.Swap(false) {
+		l.saved = nil // write it again
+	}
 	now := l.clock()
 	if dir == "" || l.cur == nil || l.track == nil || l.cur == l.saved || !final && now.Sub(l.savedAt) < every {
+		return
+	}
+	// The file says what the data was made with: none is written while the
+	// data waits to be made with other settings (a full read for a reload,
+	// a gap or a pruned log; new keys), nor while a start from a file has not
+	// reached the database yet.
+	if l.pendingFull != "" || l.resign || !sameSigners(l.cur, l.signers) || l.probe {
 		return
 	}
 	// The snapshot is immutable, and the state that goes with it is taken now.
@@ -194,6 +247,7 @@ func (l *loader) saveSnapshot(dir string, every time.Duration, final bool) {
 	write := func() {
 		start := time.Now()
 		if err := writeSnapshot(path, snap, meta); err != nil {
+			l.snapFailed.Store(true)
 			snapshotErrors.WithLabelValues(label).Inc()
 			log.Errorf("Writing the snapshot file of table %q failed: %v", table, err)
 			return

@@ -59,6 +59,9 @@ func NewTracker(inc, cursor uint64, all bool) *Tracker {
 	return t
 }
 
+// Inc is the auto_increment_increment t steps by.
+func (t *Tracker) Inc() uint64 { return t.inc }
+
 // Clone returns a copy that can be changed without changing t.
 func (t *Tracker) Clone() *Tracker {
 	c := NewTracker(t.inc, t.Cursor, false)

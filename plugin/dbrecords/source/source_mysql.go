@@ -500,15 +500,29 @@ func (s *mysqlSource) all(ctx context.Context, fn func(records.Row)) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(pages)
-		var after int64
+		var after *uint64 // nil: the first page, from the lowest id
 		for {
-			page := make([]records.Row, 0, pageRows)
-			pctx, cancel := context.WithTimeout(gctx, pageTimeout)
-			err := s.scanIDs(pctx, after, func(id int64, r records.Row) {
-				page = append(page, r)
-				after = id
-			})
-			cancel()
+			var (
+				page []records.Row
+				last uint64
+				err  error
+			)
+			// A page that fails is read again (twice) before the read fails.
+			for try := range 3 {
+				if try > 0 && !sleepCtx(gctx, time.Duration(try)*time.Second) {
+					return gctx.Err()
+				}
+				page = make([]records.Row, 0, pageRows)
+				pctx, cancel := context.WithTimeout(gctx, pageTimeout)
+				err = s.scanIDs(pctx, after, func(id uint64, r records.Row) {
+					page = append(page, r)
+					last = id
+				})
+				cancel()
+				if err == nil || gctx.Err() != nil {
+					break
+				}
+			}
 			if err != nil {
 				return err
 			}
@@ -522,6 +536,7 @@ func (s *mysqlSource) all(ctx context.Context, fn func(records.Row)) error {
 			if len(page) < pageRows {
 				return nil
 			}
+			after = &last
 		}
 	})
 	for page := range pages {
@@ -532,15 +547,19 @@ func (s *mysqlSource) all(ctx context.Context, fn func(records.Row)) error {
 	return g.Wait()
 }
 
-// scanIDs reads the page of rows after id after.
-func (s *mysqlSource) scanIDs(ctx context.Context, after int64, fn func(int64, records.Row)) error {
-	rows, err := s.db.QueryContext(ctx, s.syncWait+"SELECT id, name, type, content, ttl FROM `"+s.table+"` WHERE id > ? ORDER BY id LIMIT "+strconv.Itoa(pageRows), after)
+// scanIDs reads the page of rows after id after (from the first, for nil).
+func (s *mysqlSource) scanIDs(ctx context.Context, after *uint64, fn func(uint64, records.Row)) error {
+	query, args := "SELECT id, name, type, content, ttl FROM `"+s.table+"` ORDER BY id LIMIT "+strconv.Itoa(pageRows), []any(nil)
+	if after != nil {
+		query, args = "SELECT id, name, type, content, ttl FROM `"+s.table+"` WHERE id > ? ORDER BY id LIMIT "+strconv.Itoa(pageRows), []any{*after}
+	}
+	rows, err := s.db.QueryContext(ctx, s.syncWait+query, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	var (
-		id                 int64
+		id                 uint64
 		name, typ, content sql.RawBytes
 		ttl                sql.NullInt64
 	)
