@@ -179,7 +179,9 @@ func TestScale(t *testing.T) {
 
 	// Memory: a replica that reads the whole table again in the background.
 	snapDir := t.TempDir()
-	m := start(t, dsn, "reconcile 2s", "snapshot "+snapDir)
+	p := newProxy(t) // the file is for the address the replica knows: down for the warm start
+	p.up(t)
+	m := start(t, p.dsn(t, dsn), "reconcile 2s", "snapshot "+snapDir)
 	run.rssLoaded = procStatus(t, m.cmd.Process.Pid, "VmRSS")
 	waitFor(t, 2*time.Minute, "two background re-reads", func() bool {
 		return m.counter(t, "coredns_dbrecords_full_reads_total", `reason="reconcile"`) >= 2
@@ -195,7 +197,8 @@ func TestScale(t *testing.T) {
 		}
 	}
 	began = time.Now()
-	w := start(t, newProxy(t).dsn(t, dsn), "snapshot "+snapDir)
+	p.down()
+	w := start(t, p.dsn(t, dsn), "snapshot "+snapDir)
 	run.warmReady = time.Since(began)
 	run.rssWarm = procStatus(t, w.cmd.Process.Pid, "VmRSS")
 	if got := answerA(t, w, "app-7.example.org."); got == "NXDOMAIN" {

@@ -2,9 +2,14 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/dbrecords/dbrecords/test/dnskey"
 
@@ -35,12 +40,21 @@ func restarts(opt options, d *dataset) (string, error) {
 				return []string{opt.binary, "-conf", path, "-quiet"}, os.WriteFile(path, []byte(body), 0o600)
 			}}
 		}
-		cold, err := start(opt, d, sys(d.dsn))
+		// The replica reaches the database through a proxy, which goes
+		// away for the warm start: the file is for the address the replica
+		// knows the database by.
+		proxy, dsn, err := newProxy(d.dsn)
 		if err != nil {
+			return "", err
+		}
+		cold, err := start(opt, d, sys(dsn))
+		if err != nil {
+			proxy.Close()
 			return "", err
 		}
 		coldRSS := cold.rss()
 		cold.stop() // writes the file
+		proxy.Close()
 		files, _ := filepath.Glob(filepath.Join(dir, "*.snapshot"))
 		var size int64
 		if len(files) == 1 {
@@ -48,11 +62,7 @@ func restarts(opt options, d *dataset) (string, error) {
 				size = fi.Size()
 			}
 		}
-		port, err := freePort() // nothing listens there: the database is down
-		if err != nil {
-			return "", err
-		}
-		warm, err := start(opt, d, sys(fmt.Sprintf("root@tcp(127.0.0.1:%d)/none", port)))
+		warm, err := start(opt, d, sys(dsn)) // the proxy is gone: the database is down
 		if err != nil {
 			return "", err
 		}
@@ -62,4 +72,55 @@ func restarts(opt options, d *dataset) (string, error) {
 			warm.readyIn.Seconds(), warmRSS, size>>20, warm.readyIn.Seconds()/cold.readyIn.Seconds())
 	}
 	return b.String(), nil
+}
+
+// newProxy forwards a local port to the database of dsn, and returns the
+// listener (Close stops it and every connection) and dsn with that port.
+func newProxy(dsn string) (io.Closer, string, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, "", err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	p := &proxy{ln: ln}
+	target := cfg.Addr
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, s)
+			p.mu.Unlock()
+			go func() { io.Copy(s, c); s.Close() }()
+			go func() { io.Copy(c, s); c.Close() }()
+		}
+	}()
+	cfg.Addr = ln.Addr().String()
+	return p, cfg.FormatDSN(), nil
+}
+
+type proxy struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (p *proxy) Close() error {
+	p.ln.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	return nil
 }

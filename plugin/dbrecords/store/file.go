@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
+	"github.com/miekg/dns"
 )
 
 // A snapshot file holds one snapshot: its buckets as they are in memory
@@ -189,7 +191,9 @@ func Load(r io.Reader, size int64, zones records.ZoneSet) (*Snapshot, []byte, er
 		if err := errors.Join(err1, err2); err != nil {
 			return nil, nil, errDamaged
 		}
-		s.ByType[uint16(t)] = int(c) //nolint:gosec // bounded above
+		if c > 0 { // a type whose records all went may stay with 0
+			s.ByType[uint16(t)] = int(c) //nolint:gosec // bounded above
+		}
 	}
 	// A file for other zones is read to its end all the same: a damaged
 	// one is reported as damaged.
@@ -197,7 +201,7 @@ func Load(r io.Reader, size int64, zones records.ZoneSet) (*Snapshot, []byte, er
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := s.readBuckets(f); err != nil {
+	if err := s.readBuckets(f, zones); err != nil {
 		return nil, nil, err
 	}
 	sum := f.h.Sum32()
@@ -241,7 +245,7 @@ func (s *Snapshot) readZones(f *fileReader, zones records.ZoneSet) (foreign bool
 	return foreign, nil
 }
 
-func (s *Snapshot) readBuckets(f *fileReader) error {
+func (s *Snapshot) readBuckets(f *fileReader, zones records.ZoneSet) error {
 	nb, err := f.uvarint(1 << 40)
 	if err != nil {
 		return err
@@ -251,7 +255,11 @@ func (s *Snapshot) readBuckets(f *fileReader) error {
 	}
 	s.pages = make([]*page, nb/pageSize)
 	s.mask = nb - 1
-	names, recs := 0, 0
+	apex := map[string]bool{}
+	for _, z := range zones.List {
+		apex[z.Name] = true
+	}
+	var c counts
 	for pi := range s.pages {
 		p := new(page)
 		for bi := range p {
@@ -265,57 +273,84 @@ func (s *Snapshot) readBuckets(f *fileReader) error {
 			if p[bi], err = f.str(l); err != nil {
 				return err
 			}
-			en, rn, ok := checkBucket(p[bi], uint64(pi*pageSize+bi), s.mask) //nolint:gosec // a small index
-			if !ok {
+			if !c.add(p[bi], uint64(pi*pageSize+bi), s.mask, apex) { //nolint:gosec // a small index
 				return errDamaged
 			}
-			names, recs = names+en, recs+rn
 		}
 		s.pages[pi] = p
 	}
-	if names != s.Names || recs != s.Records {
+	// The counts the file states are the ones its entries give: answers
+	// rely on them (no wildcard or cut is looked for when they say none).
+	if c.names != s.Names || c.records != s.Records || c.wildcards != s.wildcards || c.cuts != s.cuts || !maps.Equal(c.byType, s.ByType) {
 		return errDamaged
 	}
 	return nil
 }
 
-// checkBucket walks bucket b, number bi, as At and next would, with every
-// bound checked, so that a served snapshot can never make them read past
-// their data; every name must hash to bi. It returns the entries and
-// records it holds.
-func checkBucket(b string, bi, mask uint64) (names, recs int, ok bool) {
+// counts is what the entries of a file hold.
+type counts struct {
+	names, records, wildcards, cuts int
+	byType                          map[uint16]int
+}
+
+// add walks bucket b, number bi, as At and next would, with every bound
+// checked, so that a served snapshot can never make them read past their
+// data; every name must hash to bi, and addresses must have their length.
+// It adds what the bucket holds to c.
+func (c *counts) add(b string, bi, mask uint64, apex map[string]bool) bool {
+	if c.byType == nil {
+		c.byType = map[uint16]int{}
+	}
 	for i := 0; i < len(b); {
 		if len(b)-i < entryHeader {
-			return 0, 0, false
+			return false
 		}
 		l, r := int(b[i]), int(binary.BigEndian.Uint16([]byte(b[i+1:i+3])))
 		g := int(binary.BigEndian.Uint16([]byte(b[i+7 : i+9])))
 		end := i + entryHeader + l + r + g
 		if l == 0 || end > len(b) {
-			return 0, 0, false
+			return false
 		}
 		name := b[i+entryHeader : i+entryHeader+l]
 		if mix(hashName(fnvOffset, name))&mask != bi {
-			return 0, 0, false
+			return false
 		}
 		data := b[i+entryHeader : i+entryHeader+l+r]
-		for j := l; j < len(data); recs++ {
+		ns := false
+		for j := l; j < len(data); c.records++ {
 			var n int
+			t := dns.TypeA
 			switch {
 			case data[j] == 4 || data[j] == 16:
 				n = 1 + int(data[j]) + 4
+				if data[j] == 16 {
+					t = dns.TypeAAAA
+				}
 			case data[j] == 0 && j+5 <= len(data):
-				n = 5 + int(binary.BigEndian.Uint16([]byte(data[j+3:j+5]))) + 4
+				t = binary.BigEndian.Uint16([]byte(data[j+1 : j+3]))
+				rl := int(binary.BigEndian.Uint16([]byte(data[j+3 : j+5])))
+				if t == dns.TypeA && rl != 4 || t == dns.TypeAAAA && rl != 16 {
+					return false
+				}
+				n = 5 + rl + 4
 			default:
-				return 0, 0, false
+				return false
 			}
 			if j+n > len(data) {
-				return 0, 0, false
+				return false
 			}
+			c.byType[t]++
+			ns = ns || t == dns.TypeNS
 			j += n
 		}
-		names++
+		c.names++
+		if strings.HasPrefix(name, "*.") {
+			c.wildcards++
+		}
+		if ns && !apex[name] {
+			c.cuts++
+		}
 		i = end
 	}
-	return names, recs, true
+	return true
 }

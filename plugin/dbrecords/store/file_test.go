@@ -31,6 +31,11 @@ func fileSnapshot(t *testing.T, zones records.ZoneSet) (*Snapshot, model) {
 	txt := records.Record{Type: dns.TypeTXT, TTL: 300, Data: "\x05hello"}
 	b.Add("deep.below.example.org.", "example.org.", txt)
 	m["deep.below.example.org."] = []records.Record{txt}
+	ns := records.Record{Type: dns.TypeNS, TTL: 300, Data: "\x02ns\x05child\x07example\x03org\x00"}
+	b.Add("child.example.org.", "example.org.", ns)
+	m["child.example.org."] = []records.Record{ns}
+	b.Add("*.wild.example.org.", "example.org.", v4(5))
+	m["*.wild.example.org."] = []records.Record{v4(5)}
 	return b.Finish(), m
 }
 
@@ -51,6 +56,9 @@ func TestSnapshotFileRoundTrip(t *testing.T) {
 	m.check(t, got)
 	if got.ByType[dns.TypeTXT] != 1 || got.ByType[dns.TypeA] != s.ByType[dns.TypeA] || got.Buckets() != s.Buckets() {
 		t.Errorf("Expected the counts by type and the buckets back, got %v and %d", got.ByType, got.Buckets())
+	}
+	if got.Cuts() != 1 || got.wildcards != 1 {
+		t.Errorf("Expected one delegation and one wildcard, got %d and %d", got.Cuts(), got.wildcards)
 	}
 	if !got.Hist[0].dirtyBase {
 		t.Error("Expected a loaded snapshot to start its IXFR journal afresh")
