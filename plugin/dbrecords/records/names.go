@@ -17,7 +17,16 @@ func ValidName(key string) bool {
 	if key == "" || len(key) > maxNameLen {
 		return false
 	}
-	for i, label := range strings.Split(key, ".") {
+	// Label by label, without splitting (this runs for every row read).
+	for i, start := 0, 0; start <= len(key); i++ {
+		end := strings.IndexByte(key[start:], '.')
+		if end < 0 {
+			end = len(key)
+		} else {
+			end += start
+		}
+		label := key[start:end]
+		start = end + 1
 		if label == "*" && i == 0 {
 			continue
 		}
