@@ -67,7 +67,7 @@ func (d *DBRecords) serveUpdate(ctx context.Context, w dns.ResponseWriter, r *dn
 	zone := d.zones.List[zi].Name
 	key, signed := tsig.ValidatedKeyName(ctx)
 	up := d.updater()
-	reply := func(rcode int, result, why string) (int, error) {
+	reply := func(rcode int, result string) (int, error) {
 		updatesTotal.WithLabelValues(zone, key, result).Inc()
 		m := new(dns.Msg)
 		m.SetRcode(r, rcode)
@@ -93,13 +93,13 @@ func (d *DBRecords) serveUpdate(ctx context.Context, w dns.ResponseWriter, r *dn
 		if state.Name() != zone {
 			rcode = dns.RcodeNotAuth
 		}
-		return reply(rcode, resultOf(rcode), why)
+		return reply(rcode, resultOf(rcode))
 	}
 	if !up.limits[key].Allow() {
 		up.refusedLog.Do(func() {
 			log.Warningf("Refused an update of %s by key %q from %s: more than the rate allows", zone, key, state.IP())
 		})
-		return reply(dns.RcodeRefused, "ratelimited", "")
+		return reply(dns.RcodeRefused, "ratelimited")
 	}
 	req, ferr := update.Parse(r, d.zones, zi, d.cfg.ttl, up.maxRecords)
 	if ferr == nil {
@@ -107,7 +107,7 @@ func (d *DBRecords) serveUpdate(ctx context.Context, w dns.ResponseWriter, r *dn
 	}
 	if ferr != nil {
 		log.Warningf("Refused an update of %s by key %q from %s: %s", zone, key, state.IP(), ferr.Why)
-		return reply(ferr.Rcode, resultOf(ferr.Rcode), ferr.Why)
+		return reply(ferr.Rcode, resultOf(ferr.Rcode))
 	}
 	res, err := d.apply(ctx, up, req)
 	if err != nil {
@@ -116,14 +116,14 @@ func (d *DBRecords) serveUpdate(ctx context.Context, w dns.ResponseWriter, r *dn
 			outcome = "the commit got no answer, so it may or may not have been written"
 		}
 		log.Errorf("Update of %s by key %q from %s failed, %s: %s", zone, key, state.IP(), outcome, up.dsns.scrub(err.Error()))
-		return reply(dns.RcodeServerFailure, resultOf(dns.RcodeServerFailure), "")
+		return reply(dns.RcodeServerFailure, resultOf(dns.RcodeServerFailure))
 	}
 	outcome := dns.RcodeToString[res.Rcode]
 	if res.Why != "" {
 		outcome += " (" + res.Why + ")"
 	}
 	log.Infof("Update of %s by key %q from %s: %s: %s, %d rows written", zone, key, state.IP(), req.Summary(), outcome, res.Changed)
-	return reply(res.Rcode, resultOf(res.Rcode), res.Why)
+	return reply(res.Rcode, resultOf(res.Rcode))
 }
 
 // apply runs req, and once it has changed rows, waits for this replica to
