@@ -222,11 +222,7 @@ func parse(c *caddy.Controller) (*config, error) {
 			case "dsn":
 				dsn, err = oneArg(c)
 			case "dsn_file":
-				if dsnFile, err = oneArg(c); err == nil {
-					if fileDSN, err = readDSNFile(dsnFile); err != nil {
-						err = c.Errf("property 'dsn_file': %v", err)
-					}
-				}
+				dsnFile, fileDSN, err = dsnFileArg(c, "")
 			case "table":
 				cfg.table, err = oneArg(c)
 				if err == nil && !tableName.MatchString(cfg.table) {
@@ -281,6 +277,18 @@ func (cfg *config) setDSN(c *caddy.Controller, dsn, dsnFile, fileDSN string) err
 	var err error
 	cfg.dsn, cfg.dsnFile, err = pickDSN(c, "", dsn, dsnFile, fileDSN)
 	return err
+}
+
+// dsnFileArg parses "dsn_file PATH" and reads the DSN in PATH; prefix
+// names the block in errors ("update " in the update block).
+func dsnFileArg(c *caddy.Controller, prefix string) (path, dsn string, err error) {
+	if path, err = oneArg(c); err != nil {
+		return "", "", err
+	}
+	if dsn, err = readDSNFile(path); err != nil {
+		return "", "", c.Errf("property '%sdsn_file': %v", prefix, err)
+	}
+	return path, dsn, nil
 }
 
 // pickDSN checks that exactly one of dsn and dsn_file (whose content is

@@ -45,11 +45,7 @@ func (cfg *config) parseUpdate(c *caddy.Controller) error {
 		case "dsn":
 			dsn, err = oneArg(c)
 		case "dsn_file":
-			if dsnFile, err = oneArg(c); err == nil {
-				if fileDSN, err = readDSNFile(dsnFile); err != nil {
-					err = c.Errf("property 'update dsn_file': %v", err)
-				}
-			}
+			dsnFile, fileDSN, err = dsnFileArg(c, "update ")
 		case "allow":
 			var r update.Rule
 			if r, err = cfg.allowArgs(c); err == nil {
