@@ -25,7 +25,6 @@ const (
 	// it reads pages of the table, each under a timeout of its own, so its
 	// time grows with the table and no statement's does.
 	syncTimeout        = 10 * time.Minute
-	maxChangesSync     = 100000  // gap entries read per poll before applying them
 	maxSerialScan      = 1000000 // change-log entries read back at start-up to find a quiet zone's last change
 	maxBackoff         = 2 * time.Second
 	errorLogInterval   = 30 * time.Second
@@ -40,6 +39,10 @@ const (
 	reasonReconcile = "reconcile" // the periodic re-read that heals what the change log cannot see
 	reasonReload    = "reload"    // a reload changed what answers hold: ttl, ns or negative_ttl
 )
+
+// maxChangesSync is how many gap entries a poll reads before applying
+// them (a variable for tests).
+var maxChangesSync = 100000
 
 var fullReasonText = map[string]string{
 	reasonStartup:   "first load",
@@ -285,7 +288,12 @@ func (l *loader) poll(ctx context.Context) (more bool, err error) {
 			return false, err
 		}
 		see(cs)
-		more = len(cs) == maxChangesSync
+		if more = len(cs) == maxChangesSync; more {
+			// The gaps were not all read again: the proof says nothing
+			// of the entries past the cap, which may be committed and
+			// unread (the middle of a backlog), so none dies this poll.
+			open = nil
+		}
 	}
 	cs, err := l.src.ChangesAfter(ctx, t.Cursor, source.ChangeBatch)
 	if err != nil {

@@ -497,3 +497,32 @@ func TestStartBehindOldTransactionWithoutProof(t *testing.T) {
 		t.Errorf("Expected no full read for a gap watched on this replica's clock, got one for %q", tl.pendingFull)
 	}
 }
+
+// TestBacklogLargerThanAPoll: a backlog whose middle (the gap the newest
+// entries leave) holds more entries than one poll reads of the gaps: the
+// part not read yet is never taken for dead, however quiet the writers are,
+// and every entry arrives.
+func TestBacklogLargerThanAPoll(t *testing.T) {
+	old := maxChangesSync
+	maxChangesSync = 5000 // the backlog's middle (two batches) is more than a poll reads
+	defer func() { maxChangesSync = old }()
+	src, tl := loaded(t)
+	bulk := src.begin(1)
+	n := 3 * source.ChangeBatch
+	for i := range n {
+		bulk.write(fmt.Sprintf("bulk-%d.example.org", i), "192.0.2.1")
+	}
+	bulk.commit()
+	src.commitOne("recent.example.org", "192.0.2.2")
+	for range 8 {
+		tl.step(t)
+	}
+	for _, i := range []int{0, 4999, 5001, 12000, 19999, n - 1} {
+		if got := tl.answer(fmt.Sprintf("bulk-%d.example.org", i)); got != "192.0.2.1" {
+			t.Errorf("Expected bulk-%d of %d served, got %s", i, n, got)
+		}
+	}
+	if w, _ := tl.track.Waiting(); w != 0 {
+		t.Errorf("Expected no gap left, got %d numbers waiting", w)
+	}
+}
