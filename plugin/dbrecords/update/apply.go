@@ -145,17 +145,21 @@ func (req *Request) names() []string {
 // lock takes the lock-table rows of names, in one order for every
 // transaction.
 func (w *Writer) lock(ctx context.Context, tx *sql.Tx, names []string) error {
-	var buckets []any
+	var buckets []uint32
 	for _, n := range names {
 		h := fnv.New32a()
 		h.Write([]byte(n))
 		buckets = append(buckets, h.Sum32()%Buckets)
 	}
-	slices.SortFunc(buckets, func(a, b any) int { return int(a.(uint32)) - int(b.(uint32)) })
+	slices.Sort(buckets)
 	buckets = slices.Compact(buckets)
+	args := make([]any, len(buckets))
+	for i, b := range buckets {
+		args[i] = b
+	}
 	q := "INSERT INTO `" + w.Table + "_update_locks` (bucket, n) VALUES " +
 		marks(len(buckets), "(?, 1)") + " ON DUPLICATE KEY UPDATE n = n + 1"
-	_, err := tx.ExecContext(ctx, q, buckets...)
+	_, err := tx.ExecContext(ctx, q, args...)
 	return err
 }
 
@@ -175,7 +179,7 @@ func (w *Writer) read(ctx context.Context, tx *sql.Tx, names []string) (*state, 
 		return nil, err
 	}
 	defer rows.Close()
-	st := &state{w: w, names: map[string][]*row{}}
+	st := &state{names: map[string][]*row{}}
 	for _, n := range names {
 		st.names[n] = nil
 	}
@@ -198,7 +202,6 @@ func (w *Writer) read(ctx context.Context, tx *sql.Tx, names []string) (*state, 
 		sr, why := records.Parse(records.Row{Name: name, Type: typ, Content: content, TTL: ttl.Int64, TTLNull: !ttl.Valid}, w.Zones, w.TTL)
 		r.valid, r.rec = why == records.Valid, sr.Rec
 		r.typ = dns.StringToType[strings.ToUpper(strings.TrimSpace(typ))]
-		r.oldTTL = sr.Rec.TTL
 		st.names[fqdn] = append(st.names[fqdn], &r)
 	}
 	return st, rows.Err()

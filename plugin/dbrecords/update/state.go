@@ -19,14 +19,12 @@ type row struct {
 	valid   bool  // served on its own (records.Parse)
 	rec     records.Record
 	typ     uint16 // the row's type, valid or not; 0 when unknown
-	oldTTL  uint32
 	deleted bool
 	ttl     bool // the update sets rec.TTL
 }
 
 // state is the rows of the names a request touches, read under lock.
 type state struct {
-	w     *Writer
 	names map[string][]*row // by lower-case FQDN
 }
 
