@@ -480,19 +480,10 @@ func (l *loader) merge(fresh *store.Snapshot, pending map[string]bool) int {
 		}
 		recs[k] = rs
 	}
-	walk := func(s *store.Snapshot, fn func(e *store.Entry)) {
-		for bi := range uint64(s.Buckets()) { //nolint:gosec // a positive count
-			b := s.Bucket(bi)
-			for i := 0; i < len(b); {
-				var e store.Entry
-				e, i = store.At(b, i)
-				if !e.Empty() {
-					fn(&e)
-				}
-			}
+	for e := range l.cur.All() {
+		if e.Empty() {
+			continue
 		}
-	}
-	walk(l.cur, func(e *store.Entry) {
 		// Equal data packs to equal bytes; records in another order
 		// (rows read in another order) are compared one by one.
 		if f, ok := fresh.Get(e.Name()); !ok || f.Empty() {
@@ -500,12 +491,12 @@ func (l *loader) merge(fresh *store.Snapshot, pending map[string]bool) int {
 		} else if f.Content() != e.Content() && !sameRecords(e.Records(), f.Records()) {
 			note(e.Name(), f.Records())
 		}
-	})
-	walk(fresh, func(f *store.Entry) {
-		if e, ok := l.cur.Get(f.Name()); !ok || e.Empty() {
+	}
+	for f := range fresh.All() {
+		if e, ok := l.cur.Get(f.Name()); !f.Empty() && (!ok || e.Empty()) {
 			note(f.Name(), f.Records())
 		}
-	})
+	}
 	if len(keys) > 0 {
 		slices.Sort(keys)
 		l.publishNames(keys, recs, true)

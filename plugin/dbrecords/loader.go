@@ -107,10 +107,10 @@ type loader struct {
 // what changed. Errors are counted and logged, and the last good snapshot
 // stays in service.
 func (l *loader) run(ctx context.Context) {
-	if l.snapDir == "" || !l.resume(l.snapDir) {
+	if l.snapDir == "" || !l.resume() {
 		l.requestFull(reasonStartup)
 	}
-	defer func() { l.saveSnapshot(l.snapDir, l.snapEvery, true) }()
+	defer l.saveSnapshot(true)
 	failures, lastFull, polled := 0, time.Now(), false
 	for {
 		l.takeSigners()
@@ -143,7 +143,7 @@ func (l *loader) run(ctx context.Context) {
 		var wait time.Duration
 		failures, wait = l.after(err, failures, more || full)
 		l.logSkipped()
-		l.saveSnapshot(l.snapDir, l.snapEvery, false)
+		l.saveSnapshot(false)
 		if !l.sleep(ctx, wait) {
 			return
 		}
@@ -531,13 +531,8 @@ func (l *loader) resignAll() {
 		b.SetSerial(zi, l.serial.serial(zi))
 		b.ForgetJournal(zi)
 	}
-	for bi := range uint64(l.cur.Buckets()) { //nolint:gosec // a positive count
-		bucket := l.cur.Bucket(bi)
-		for i := 0; i < len(bucket); {
-			var e store.Entry
-			e, i = store.At(bucket, i)
-			b.Resign(e.Name())
-		}
+	for e := range l.cur.All() {
+		b.Resign(e.Name())
 	}
 	snap := b.Finish()
 	snap.Signers = l.signers

@@ -54,15 +54,20 @@ type snapshotMeta struct {
 	Invalid     map[string]int      `json:"invalid"`
 }
 
-// snapshotPath is the file of this loader in dir: one per database, table
-// and zone set.
-func (l *loader) snapshotPath(dir string) string {
-	zones := make([]string, len(l.zones.List))
+// snapshotPath is the file of this loader in its snapshot directory: one
+// per database, table and zone set.
+func (l *loader) snapshotPath() string {
+	sum := crc32.ChecksumIEEE([]byte(l.source + "\x00" + strings.Join(l.zoneNames(), " ")))
+	return filepath.Join(l.snapDir, fmt.Sprintf("%s-%08x.snapshot", l.table, sum))
+}
+
+// zoneNames returns the names of the loader's zones, in order.
+func (l *loader) zoneNames() []string {
+	names := make([]string, len(l.zones.List))
 	for i, z := range l.zones.List {
-		zones[i] = z.Name
+		names[i] = z.Name
 	}
-	sum := crc32.ChecksumIEEE([]byte(l.source + "\x00" + strings.Join(zones, " ")))
-	return filepath.Join(dir, fmt.Sprintf("%s-%08x.snapshot", l.table, sum))
+	return names
 }
 
 func keysDigest(keys string) string {
@@ -76,10 +81,7 @@ func keysDigest(keys string) string {
 // meta returns the loader's state for a snapshot file.
 func (l *loader) meta(now time.Time) snapshotMeta {
 	m := snapshotMeta{Content: snapshotContent, Source: l.source, Table: l.table, TTL: l.ttl, NS: l.ns, NegativeTTL: l.negativeTTL, Keys: keysDigest(l.keys),
-		SavedAt: now, Tracker: l.track.State(), Serials: slices.Clone(l.serial.last), Invalid: maps.Clone(l.invalid)}
-	for _, z := range l.zones.List {
-		m.Zones = append(m.Zones, z.Name)
-	}
+		Zones: l.zoneNames(), SavedAt: now, Tracker: l.track.State(), Serials: slices.Clone(l.serial.last), Invalid: maps.Clone(l.invalid)}
 	for _, p := range l.serial.pending {
 		m.Pending = append(m.Pending, [2]uint64{p.seq, uint64(p.zone)}) //nolint:gosec // a zone index
 	}
@@ -88,10 +90,7 @@ func (l *loader) meta(now time.Time) snapshotMeta {
 
 // check says why m cannot be served by this loader; "" when it can.
 func (l *loader) check(m *snapshotMeta, now time.Time) string {
-	zones := make([]string, len(l.zones.List))
-	for i, z := range l.zones.List {
-		zones[i] = z.Name
-	}
+	zones := l.zoneNames()
 	switch {
 	case m.Content != snapshotContent:
 		return fmt.Sprintf("it holds entries of version %d, not %d", m.Content, snapshotContent)
@@ -114,17 +113,15 @@ func (l *loader) check(m *snapshotMeta, now time.Time) string {
 	return ""
 }
 
-// resume serves the snapshot file of dir, if there is one that this
-// loader may serve, and positions the loader on the change log where the
+// resume serves the loader's snapshot file, if there is one that it may serve, and positions the loader on the change log where the
 // file's was; it reports whether it did. A file it cannot serve is ignored
 // with a log line, and the loader reads the table as if there were none.
-func (l *loader) resume(dir string) bool {
-	path := l.snapshotPath(dir)
+func (l *loader) resume() bool {
+	path := l.snapshotPath()
 	// What a write cut short (a kill, a crash) left behind.
-	if tmps, _ := filepath.Glob(path + ".*.tmp"); len(tmps) > 0 {
-		for _, t := range tmps {
-			os.Remove(t)
-		}
+	tmps, _ := filepath.Glob(path + ".*.tmp")
+	for _, t := range tmps {
+		os.Remove(t)
 	}
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -209,29 +206,29 @@ func (l *loader) checkResumed(ctx context.Context) error {
 	return nil
 }
 
-// saveSnapshot writes the served snapshot to dir when it changed since the
-// last file and every is up, in the background (one write at a time), so
-// that syncs go on meanwhile; final (at shutdown) waits for a write under
-// way and writes what is served now. The file is written beside its place
+// saveSnapshot writes the served snapshot to the snapshot directory when it
+// changed since the last file and snapEvery is up, in the background (one
+// write at a time), so that syncs go on meanwhile; final (at shutdown) waits
+// for a write under way and writes what is served now. The file is written beside its place
 // and renamed into it, so a crash leaves the old file or the new one, whole.
-func (l *loader) saveSnapshot(dir string, every time.Duration, final bool) {
+func (l *loader) saveSnapshot(final bool) {
 	if l.snapBusy != nil {
-		select {
-		case <-l.snapBusy:
-			l.snapBusy = nil
-		default:
-			if !final {
+		if final {
+			<-l.snapBusy
+		} else {
+			select {
+			case <-l.snapBusy:
+			default:
 				return
 			}
-			<-l.snapBusy
-			l.snapBusy = nil
 		}
+		l.snapBusy = nil
 	}
 	if l.snapFailed.Swap(false) {
 		l.saved = nil // write it again
 	}
 	now := l.clock()
-	if dir == "" || l.cur == nil || l.track == nil || l.cur == l.saved || !final && now.Sub(l.savedAt) < every {
+	if l.snapDir == "" || l.cur == nil || l.track == nil || l.cur == l.saved || !final && now.Sub(l.savedAt) < l.snapEvery {
 		return
 	}
 	// The file says what the data was made with: none is written while the
@@ -242,7 +239,7 @@ func (l *loader) saveSnapshot(dir string, every time.Duration, final bool) {
 		return
 	}
 	// The snapshot is immutable, and the state that goes with it is taken now.
-	snap, meta, path, label, table := l.cur, l.meta(now), l.snapshotPath(dir), l.label, l.table
+	snap, meta, path, label, table := l.cur, l.meta(now), l.snapshotPath(), l.label, l.table
 	l.saved, l.savedAt = snap, now
 	write := func() {
 		start := time.Now()

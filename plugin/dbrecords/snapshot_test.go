@@ -15,20 +15,21 @@ import (
 func TestSnapshotResume(t *testing.T) {
 	dir := t.TempDir()
 	src, tl := loaded(t)
+	tl.snapDir = dir // snapEvery 0: every save that finds none under way writes
 	for i := range 20 {
 		src.commitOne(fmt.Sprintf("app-%d.example.org", i), fmt.Sprintf("192.0.2.%d", i+1))
 		tl.step(t)
-		tl.saveSnapshot(dir, 0, false) // every one that finds none under way
+		tl.saveSnapshot(false)
 	}
 	open := holdOpen(src, "held.example.org", "after.example.org") // a gap below the cursor
 	tl.step(t)
-	tl.saveSnapshot(dir, 0, true)
+	tl.saveSnapshot(true)
 	serial := tl.serial(0)
 
 	src.commitOne("down.example.org", "192.0.2.99") // while the replica is down
 	again := newTestLoader(src)
-	again.clock = tl.clock.Add(time.Minute)
-	if !again.resume(dir) {
+	again.snapDir, again.clock = dir, tl.clock.Add(time.Minute)
+	if !again.resume() {
 		t.Fatal("Expected the loader to resume from the file")
 	}
 	if got := again.answer("app-7.example.org"); got != "192.0.2.8" {
@@ -50,14 +51,16 @@ func TestSnapshotResume(t *testing.T) {
 
 	// Another ttl: the file is not served.
 	other := newTestLoader(src)
-	other.ttl = 300
-	if other.resume(dir) {
+	other.snapDir, other.ttl = dir, 300
+	if other.resume() {
 		t.Error("Expected a file read with another ttl to be ignored")
 	}
-	if err := os.WriteFile(tl.snapshotPath(dir), []byte("garbage"), 0o600); err != nil {
+	if err := os.WriteFile(tl.snapshotPath(), []byte("garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if newTestLoader(src).resume(dir) {
+	damaged := newTestLoader(src)
+	damaged.snapDir = dir
+	if damaged.resume() {
 		t.Error("Expected a damaged file to be ignored")
 	}
 }

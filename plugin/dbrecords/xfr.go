@@ -83,20 +83,15 @@ func (d *DBRecords) sendZone(ch chan<- []dns.RR, snap *store.Snapshot, zi int, s
 		ns, ds, glue := d.cut(snap, ci)
 		batch = append(append(append(batch, ns...), ds...), glue...)
 	}
-	for bi := range uint64(snap.Buckets()) { //nolint:gosec // a positive count
-		b := snap.Bucket(bi)
-		for i := 0; i < len(b); {
-			var e store.Entry
-			e, i = store.At(b, i)
-			name := e.Name()
-			if e.Empty() || name == z.Name || d.zones.Match(name) != zi {
-				continue // an empty non-terminal, the apex (sent), or another zone's
-			}
-			batch = appendRRsets(batch, &e, 0)
-			if len(batch) >= xfrBatch {
-				ch <- batch
-				batch = nil
-			}
+	for e := range snap.All() {
+		name := e.Name()
+		if e.Empty() || name == z.Name || d.zones.Match(name) != zi {
+			continue // an empty non-terminal, the apex (sent), or another zone's
+		}
+		batch = appendRRsets(batch, e, 0)
+		if len(batch) >= xfrBatch {
+			ch <- batch
+			batch = nil
 		}
 	}
 	ch <- append(batch, soa)

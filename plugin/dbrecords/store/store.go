@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"iter"
 	"net"
 	"slices"
 	"strings"
@@ -244,6 +245,23 @@ func At(b string, i int) (e Entry, next int) {
 	e.data, e.nlen = b[i+entryHeader:i+entryHeader+l+r], uint16(l) //nolint:gosec // l is one byte
 	e.Sigs = b[i+entryHeader+l+r : i+entryHeader+l+r+g]
 	return e, i + entryHeader + l + r + g
+}
+
+// All yields every entry of s, empty non-terminals included, bucket by
+// bucket; their data share s's memory.
+func (s *Snapshot) All() iter.Seq[*Entry] {
+	return func(yield func(*Entry) bool) {
+		for bi := range uint64(s.Buckets()) { //nolint:gosec // a positive count
+			b := s.Bucket(bi)
+			for i := 0; i < len(b); {
+				var e Entry
+				e, i = At(b, i)
+				if !yield(&e) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // Decode returns the entries of bucket b; their data share b's memory.
