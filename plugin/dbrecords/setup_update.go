@@ -1,6 +1,7 @@
 package dbrecords
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -111,6 +112,10 @@ func updateType(s string) (uint16, bool) {
 	t, ok := dns.StringToType[strings.ToUpper(s)]
 	return t, ok && records.ServedType(t)
 }
+
+// errNoTSIG is the start-up error of an update block in a server block
+// without the tsig plugin, which would leave every update unsigned.
+var errNoTSIG = errors.New("property 'update': this server block has no tsig plugin, which verifies the TSIG signatures of updates; add a tsig block with the keys the allow rules name")
 
 // checkTSIG checks that the tsig plugin of the server block verifies the
 // keys the allow rules name.

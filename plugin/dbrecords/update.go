@@ -222,7 +222,3 @@ func (p *pollRequests) kicks() <-chan struct{} {
 	}
 	return p.kick
 }
-
-// errNoTSIG is the start-up error of an update block in a server block
-// without the tsig plugin, which would leave every update unsigned.
-var errNoTSIG = errors.New("property 'update': this server block has no tsig plugin, which verifies the TSIG signatures of updates; add a tsig block with the keys the allow rules name")
