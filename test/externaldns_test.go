@@ -42,18 +42,7 @@ func TestExternalDNS(t *testing.T) {
 		if err := cmd.Run(); err != nil {
 			t.Fatalf("Expected external-dns to sync, got %v:\n%s", err, out.String())
 		}
-		rows, err := db.Query("SELECT name FROM dns_records WHERE type = 'A'")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		var names []string
-		for rows.Next() {
-			var n string
-			rows.Scan(&n)
-			names = append(names, n)
-		}
-		slices.Sort(names)
+		names := column(t, db, "SELECT name FROM dns_records WHERE type = 'A' ORDER BY name")
 		if len(names) != 10 {
 			t.Fatalf("Expected the ten A records of the fake source, got %q:\n%s", names, out.String())
 		}

@@ -188,17 +188,7 @@ func competeUpdates(t *testing.T, db *sql.DB, a, b *server, rounds int) {
 		if rcodes[1] == "NOERROR" {
 			winner = 2
 		}
-		var rows []string
-		q, err := db.Query("SELECT content FROM dns_records WHERE name = ?", name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for q.Next() {
-			var c string
-			q.Scan(&c)
-			rows = append(rows, c)
-		}
-		q.Close()
+		rows := column(t, db, "SELECT content FROM dns_records WHERE name = ?", name)
 		want := []string{fmt.Sprintf("192.0.2.%d", winner)}
 		if !slices.Equal(rows, want) {
 			t.Fatalf("Round %d: expected the table to hold the winner's row %q alone, got %q", i, want, rows)

@@ -65,18 +65,27 @@ func write(ctx context.Context, db *sql.DB, r *rand.Rand, names int, hold time.D
 // writer touched.
 func loggedNames(t *testing.T, db *sql.DB) []string {
 	t.Helper()
-	rows, err := db.Query("SELECT DISTINCT name FROM dns_records_changes")
+	return column(t, db, "SELECT DISTINCT name FROM dns_records_changes")
+}
+
+// column returns the one column query (with args) selects, as strings.
+func column(t *testing.T, db *sql.DB, query string, args ...any) []string {
+	t.Helper()
+	rows, err := db.Query(query, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	var names []string
+	var out []string
 	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
+		var v string
+		if err := rows.Scan(&v); err != nil {
 			t.Fatal(err)
 		}
-		names = append(names, n)
+		out = append(out, v)
 	}
-	return names
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
