@@ -53,7 +53,7 @@ func (d *DBRecords) signReply(m *dns.Msg, snap *store.Snapshot, zi int, z store.
 				apex, _ := snap.Get(z.Name)
 				m.Answer = append(m.Answer, s.EntrySigs(&apex, h.Rrtype, owner, z.Name, h.Ttl)...)
 			}
-		case found && e.Name() == qname: // signed when the entry entered the snapshot
+		case found && e.Is(qname): // signed when the entry entered the snapshot
 			ttl := h.Ttl
 			if h.Rrtype == dns.TypeNSEC {
 				ttl = s.NegTTL
@@ -79,7 +79,7 @@ func (d *DBRecords) signReply(m *dns.Msg, snap *store.Snapshot, zi int, z store.
 	switch {
 	case qname == z.Name:
 		m.Ns = append(m.Ns, dnssec.Copies(a.nsec)...)
-	case found && e.Name() == qname: // NODATA
+	case found && e.Is(qname): // NODATA
 		// In lower case: an NSEC's next name is signed as written
 		// (RFC 6840 section 5.1), and it was signed in lower case.
 		m.Ns = append(m.Ns, dnssec.NSECOf(qname, s.NegTTL, s.Bitmap(&e, z.Name)...))

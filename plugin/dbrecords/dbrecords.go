@@ -162,12 +162,12 @@ func (d *DBRecords) answer(state request.Request, m *dns.Msg, snap *store.Snapsh
 		}
 		m.Answer = d.apex(snap, zi, z, owner, qtype)
 	} else {
-		if cut, ok := snap.Cut(qname, z.Name); ok && (qtype != dns.TypeDS || cut.Name() != qname) {
+		if cut, ok := snap.Cut(qname, z.Name); ok && (qtype != dns.TypeDS || !cut.Is(qname)) {
 			d.referral(m, snap, z.Name, s, &cut, do)
 			return false
 		}
 		e, found = snap.Find(qname, z.Name)
-		if (!found || e.Name() != qname) && d.zones.Below(zi, qname) {
+		if (!found || !e.Is(qname)) && d.zones.Below(zi, qname) {
 			d.emptyNonTerminal(m, snap, zi, z, s, qname, qtype, do)
 			return false
 		}
@@ -378,7 +378,7 @@ func below(s *dnssec.Signer, e *store.Entry, zone, owner, qname string, qtype ui
 	}
 	switch qtype {
 	case dns.TypeNSEC, dns.TypeRRSIG:
-		own := e.Name() == qname
+		own := e.Is(qname)
 		if s == nil || !own && !do {
 			return nil
 		}

@@ -364,7 +364,7 @@ func (l *loader) renew() {
 		b := l.cur.Bucket(l.renewAt)
 		for i := 0; i < len(b); {
 			var e store.Entry
-			e, i = store.At(b, i)
+			e, i = l.cur.At(b, i)
 			if s := l.signerFor(e.Name()); s != nil && s.NeedsRenewal(&e) {
 				names = append(names, e.Name())
 			}

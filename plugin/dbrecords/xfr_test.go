@@ -60,7 +60,7 @@ func TestAXFRModel(t *testing.T) {
 		snap := d.snapshot()
 		names := []string{zone}
 		for bi := range uint64(snap.Buckets()) { //nolint:gosec // a positive count
-			for _, e := range store.Decode(snap.Bucket(bi)) {
+			for _, e := range snap.Decode(snap.Bucket(bi)) {
 				if d.zones.Match(e.Name()) == d.zones.Match(zone) {
 					names = append(names, e.Name())
 				}

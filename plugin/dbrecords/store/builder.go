@@ -11,18 +11,21 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Builder derives a new snapshot from an old one. It decodes a bucket the
-// first time it changes it and encodes it again in finish, copying the
-// bucket's page then; so applying a batch costs the size of the batch plus one
-// copy of the page index (a pointer per 64 buckets), never a copy of every
-// name. A Builder is used by one goroutine; the old snapshot stays valid for
+// Builder derives a new snapshot from an old one. It keeps each bucket it
+// changes encoded, as a string of its own, and makes the pages of the
+// changed buckets again in Finish; so applying a batch costs the size of
+// the batch plus one copy of the page index (a string header per 64
+// buckets), never a copy of every name. A full load fills every bucket the
+// same way: what it holds until Finish is the new snapshot's data, once. A
+// Builder is used by one goroutine; the old snapshot stays valid for
 // readers throughout.
 type Builder struct {
-	s          *Snapshot
-	Sign       func(*Entry)        // signs an entry whose sigs are ""; nil when the zones are not signed
-	work       map[uint64]*[]Entry // decoded buckets changed in this batch
-	ownedPages map[uint64]bool     // pages already copied into s
-	fresh      [][]Entry           // every bucket, when s was built from scratch (full load, growth)
+	s     *Snapshot
+	Sign  func(*Entry)      // signs an entry whose sigs are ""; nil when the zones are not signed
+	work  map[uint64]string // buckets changed in this batch
+	fresh []string          // every bucket, when s was built from scratch (full load, growth)
+	zi    map[string]int    // zone index by name
+	buf   []byte
 }
 
 // NewBuilder starts from old; old is not modified.
@@ -35,13 +38,13 @@ func NewBuilder(old *Snapshot) *Builder {
 	if s.ByType == nil {
 		s.ByType = map[uint16]int{}
 	}
-	return &Builder{s: &s, work: map[uint64]*[]Entry{}, ownedPages: map[uint64]bool{}}
+	return &Builder{s: &s, work: map[uint64]string{}}
 }
 
 // NewFullBuilder starts from nothing, for a full load of about sizeHint names.
 func NewFullBuilder(sizeHint int, zones []Version) *Builder {
 	s := newSnapshot(sizeHint, zones)
-	return &Builder{s: s, fresh: make([][]Entry, s.Buckets())}
+	return &Builder{s: s, fresh: make([]string, s.Buckets())}
 }
 
 // SetSerial sets the serial of zone zi.
@@ -61,26 +64,24 @@ func (b *Builder) Record(zi int, st *Step, budget int) {
 // built with addRecord. An empty recs deletes the name's records. It returns
 // the name's entry as it was, with changed false when recs are what it had.
 func (b *Builder) Set(name, zone string, recs []records.Record) (was Entry, changed bool) {
-	bi, i := b.locate(name)
-	was = Entry{data: name, nlen: uint16(len(name))} //nolint:gosec // names are at most 254 bytes (validName)
-	had := 0
-	if i >= 0 {
-		was = b.entries(bi)[i]
-		had = was.Count()
+	was, _, ok := b.locate(name)
+	if !ok {
+		was.rel, was.zone = relative(name, zone)
 	}
-	data := pack(name, recs)
-	if (had == 0 && len(recs) == 0) || (had > 0 && data == was.data) {
+	had := was.Count()
+	data := pack(recs)
+	if (had == 0 && len(recs) == 0) || (had > 0 && data == was.recs) {
 		return was, false
 	}
 	b.s.Records += len(recs) - had
 	cut := 0 // +1 when name becomes a delegation, -1 when it stops being one
-	for i := int(was.nlen); i < len(was.data); {
-		var t uint16
-		t, _, _, i = was.next(i)
-		b.s.ByType[t]--
-		if t == dns.TypeNS && cut == 0 {
+	for i := 0; i < len(was.recs); {
+		s := rrsetAt(was.recs, i)
+		b.s.ByType[s.t] -= s.n
+		if s.t == dns.TypeNS {
 			cut = -1
 		}
+		i = s.end
 	}
 	isCut := false
 	for _, r := range recs {
@@ -90,16 +91,21 @@ func (b *Builder) Set(name, zone string, recs []records.Record) (was Entry, chan
 	if name != zone {
 		b.s.cuts += cut + boolInt(isCut)
 	}
+	e := was
+	e.recs, e.Sigs = data, ""
 	switch {
+	case !ok:
+		b.insert(name, &e)
+		b.ancestors(name, zone, 1)
 	case had == 0:
-		b.upsert(name, recs)
+		b.replace(name, &e)
 		b.ancestors(name, zone, 1)
 	case len(recs) == 0:
-		(*b.slot(bi))[i].data, (*b.slot(bi))[i].Sigs = data, ""
+		b.replace(name, &e)
 		b.release(name)
 		b.ancestors(name, zone, -1)
 	default:
-		(*b.slot(bi))[i].data, (*b.slot(bi))[i].Sigs = data, ""
+		b.replace(name, &e)
 	}
 	return was, true
 }
@@ -108,8 +114,8 @@ func (b *Builder) Set(name, zone string, recs []records.Record) (was Entry, chan
 // reports false when name already has MaxRecords records.
 func (b *Builder) Add(name, zone string, r records.Record) bool {
 	var recs []records.Record
-	if bi, i := b.locate(name); i >= 0 {
-		recs = b.entries(bi)[i].Records()
+	if e, _, ok := b.locate(name); ok {
+		recs = e.Records()
 	}
 	recs, ok := records.AddRecord(recs, r)
 	if ok {
@@ -120,8 +126,8 @@ func (b *Builder) Add(name, zone string, r records.Record) bool {
 
 // Get returns the records name has in this batch.
 func (b *Builder) Get(name string) []records.Record {
-	if bi, i := b.locate(name); i >= 0 {
-		return b.entries(bi)[i].Records()
+	if e, _, ok := b.locate(name); ok {
+		return e.Records()
 	}
 	return nil
 }
@@ -133,137 +139,198 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// Finish signs (in signed zones) and encodes the changed buckets, and
-// returns the new snapshot. The builder is spent afterwards. Signing runs on
-// all CPUs, a bucket at a time, each bucket's decoded entries released as
-// soon as it is encoded, so a full load of a signed zone never holds its
-// signatures twice.
+// Finish signs (in signed zones) the changed buckets, makes their pages
+// again, and returns the new snapshot. The builder is spent afterwards.
+// Signing runs on all CPUs, a bucket at a time. A full load releases each
+// bucket as its page is made, so it never holds its data twice.
 func (b *Builder) Finish() *Snapshot {
 	var jobs []uint64
 	if b.fresh != nil {
-		jobs = make([]uint64, len(b.fresh))
-		for bi := range jobs {
-			jobs[bi] = uint64(bi) //nolint:gosec // an index
-		}
-	}
-	for bi := range b.work {
-		if pi := bi >> pageBits; !b.ownedPages[pi] {
-			p := *b.s.pages[pi]
-			b.s.pages[pi] = &p
-			b.ownedPages[pi] = true
-		}
-		jobs = append(jobs, bi)
-	}
-	one := func(bi uint64) {
-		var es []Entry
-		if b.fresh != nil {
-			es, b.fresh[bi] = b.fresh[bi], nil
-		} else {
-			es = *b.work[bi]
-		}
 		if b.Sign != nil {
+			jobs = make([]uint64, len(b.fresh))
+			for bi := range jobs {
+				jobs[bi] = uint64(bi) //nolint:gosec // an index
+			}
+		}
+	} else {
+		jobs = slices.Sorted(maps.Keys(b.work))
+	}
+	if b.Sign != nil {
+		signed := make([]string, len(jobs))
+		// Entries decoded from buckets know their zone's index: signing
+		// touches no state of the builder but signed.
+		one := func(k int, buf []byte) []byte {
+			es := b.s.Decode(b.bucket(jobs[k]))
+			n := 0
 			for i := range es {
 				if es[i].Sigs == "" {
 					b.Sign(&es[i])
+					n++
 				}
 			}
-		}
-		b.s.pages[bi>>pageBits][bi&(pageSize-1)] = encode(es)
-	}
-	workers := 1
-	if b.Sign != nil {
-		workers = min(runtime.GOMAXPROCS(0), 1+len(jobs)/64)
-	}
-	var wg sync.WaitGroup
-	for k := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := k; i < len(jobs); i += workers {
-				one(jobs[i])
+			if n == 0 {
+				signed[k] = b.bucket(jobs[k])
+				return buf
 			}
-		}()
+			buf = buf[:0]
+			for i := range es {
+				buf = appendEntry(buf, &es[i], es[i].zi-1)
+			}
+			signed[k] = string(buf)
+			return buf
+		}
+		workers := min(runtime.GOMAXPROCS(0), 1+len(jobs)/64)
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var buf []byte
+				for k := w; k < len(jobs); k += workers {
+					buf = one(k, buf)
+				}
+			}()
+		}
+		wg.Wait()
+		for k, bi := range jobs {
+			b.put(bi, signed[k])
+		}
 	}
-	wg.Wait()
+	if b.fresh != nil {
+		for pi := range b.s.pages {
+			base := uint64(pi) << pageBits //nolint:gosec // an index
+			b.s.pages[pi] = makePage(func(k uint64) string { return b.fresh[base+k] })
+			clear(b.fresh[base : base+pageSize])
+		}
+	} else {
+		old := b.s.pages
+		b.s.pages = slices.Clone(old)
+		for k, bi := range jobs {
+			pi := bi >> pageBits
+			if k > 0 && jobs[k-1]>>pageBits == pi {
+				continue // made with the first of its page
+			}
+			old := &Snapshot{pages: old}
+			b.s.pages[pi] = makePage(func(k uint64) string {
+				bi := pi<<pageBits | k
+				if v, ok := b.work[bi]; ok {
+					return v
+				}
+				return old.Bucket(bi)
+			})
+		}
+	}
 	b.work, b.fresh = nil, nil
 	return b.s
 }
 
-// Resign makes finish sign name again.
+// Resign makes Finish sign name again.
 func (b *Builder) Resign(name string) {
-	if bi, i := b.locate(name); i >= 0 {
-		(*b.slot(bi))[i].Sigs = ""
+	if e, _, ok := b.locate(name); ok {
+		e.Sigs = ""
+		b.replace(name, &e)
 	}
 }
 
-// entries returns bucket bi as this batch sees it.
-func (b *Builder) entries(bi uint64) []Entry {
+// bucket returns bucket bi as this batch sees it.
+func (b *Builder) bucket(bi uint64) string {
 	if b.fresh != nil {
 		return b.fresh[bi]
 	}
-	if w := b.work[bi]; w != nil {
-		return *w
+	if v, ok := b.work[bi]; ok {
+		return v
 	}
-	return Decode(b.s.Bucket(bi))
+	return b.s.Bucket(bi)
 }
 
-// slot returns bucket bi for changing.
-func (b *Builder) slot(bi uint64) *[]Entry {
+func (b *Builder) put(bi uint64, v string) {
 	if b.fresh != nil {
-		return &b.fresh[bi]
+		b.fresh[bi] = v
+	} else {
+		b.work[bi] = v
 	}
-	if w := b.work[bi]; w != nil {
-		return w
-	}
-	w := new([]Entry)
-	*w = Decode(b.s.Bucket(bi))
-	b.work[bi] = w
-	return w
 }
 
-func (b *Builder) locate(name string) (bi uint64, i int) {
-	bi = mix(hashName(fnvOffset, name)) & b.s.mask
-	for j, e := range b.entries(bi) {
-		if int(e.nlen) == len(name) && e.Name() == name {
-			return bi, j
+func (b *Builder) index(name string) uint64 { return mix(hashName(fnvOffset, name)) & b.s.mask }
+
+// locate finds name's entry and its offset in its bucket.
+func (b *Builder) locate(name string) (e Entry, off int, ok bool) {
+	bk := b.bucket(b.index(name))
+	for i := 0; i < len(bk); {
+		var next int
+		e, next = b.s.At(bk, i)
+		if e.Is(name) {
+			return e, i, true
+		}
+		i = next
+	}
+	return Entry{}, 0, false
+}
+
+// zoneIndex returns the index of zone among the snapshot's suffixes, adding
+// it when it is new.
+func (b *Builder) zoneIndex(zone string) int {
+	if b.zi == nil {
+		b.zi = make(map[string]int, len(b.s.suffixes))
+		for i, z := range b.s.suffixes {
+			b.zi[z] = i
 		}
 	}
-	return bi, -1
+	i, ok := b.zi[zone]
+	if !ok {
+		i = len(b.s.suffixes)
+		b.s.suffixes = append(slices.Clip(b.s.suffixes), zone)
+		b.zi[zone] = i
+	}
+	return i
 }
 
-// upsert sets the records of name, creating the entry if needed. The entry
-// gets its own copy of name: callers pass substrings of longer names.
-func (b *Builder) upsert(name string, recs []records.Record) {
-	if bi, i := b.locate(name); i >= 0 {
-		(*b.slot(bi))[i].data, (*b.slot(bi))[i].Sigs = pack(name, recs), ""
-		return
+// splice makes name's bucket again with its entry at off replaced by e (or
+// removed, when e is nil), or with e appended when name has no entry.
+func (b *Builder) splice(name string, e *Entry) {
+	bi := b.index(name)
+	bk := b.bucket(bi)
+	_, off, ok := b.locate(name)
+	end := len(bk)
+	if ok {
+		_, end = b.s.At(bk, off)
+	} else {
+		off = len(bk)
 	}
+	b.buf = append(b.buf[:0], bk[:off]...)
+	if e != nil {
+		if e.zi == 0 {
+			e.zi = b.zoneIndex(e.zone) + 1
+		}
+		b.buf = appendEntry(b.buf, e, e.zi-1)
+	}
+	b.buf = append(b.buf, bk[end:]...)
+	b.put(bi, string(b.buf))
+}
+
+func (b *Builder) replace(name string, e *Entry) { b.splice(name, e) }
+
+// insert adds e, name's entry, which the batch does not hold yet.
+func (b *Builder) insert(name string, e *Entry) {
 	if b.s.Names >= loadFactor*b.s.Buckets() {
 		b.grow()
 	}
-	w := b.slot(mix(hashName(fnvOffset, name)) & b.s.mask)
-	*w = append(*w, Entry{data: pack(name, recs), nlen: uint16(len(name))}) //nolint:gosec // names are at most 254 bytes (validName)
+	b.splice(name, e)
 	b.s.Names++
-	if strings.HasPrefix(name, "*.") {
+	if strings.HasPrefix(e.rel, "*.") {
 		b.s.wildcards++
 	}
 }
 
 // release removes name if it has no records and nothing below it.
 func (b *Builder) release(name string) {
-	bi, i := b.locate(name)
-	if i < 0 {
+	e, _, ok := b.locate(name)
+	if !ok || !e.Empty() || e.below > 0 {
 		return
 	}
-	if e := b.entries(bi)[i]; e.Count() > 0 || e.below > 0 {
-		return
-	}
-	w := b.slot(bi)
-	last := len(*w) - 1
-	(*w)[i] = (*w)[last]
-	*w = (*w)[:last]
+	b.splice(name, nil)
 	b.s.Names--
-	if strings.HasPrefix(name, "*.") {
+	if strings.HasPrefix(e.rel, "*.") {
 		b.s.wildcards--
 	}
 }
@@ -272,12 +339,15 @@ func (b *Builder) release(name string) {
 // creating and removing empty non-terminals as needed.
 func (b *Builder) ancestors(name, zone string, delta int32) {
 	for p := parent(name); p != zone && len(p) > len(zone); p = parent(p) {
-		bi, i := b.locate(p)
-		if i < 0 {
-			b.upsert(p, nil)
-			bi, i = b.locate(p)
+		e, _, ok := b.locate(p)
+		if !ok {
+			e.rel, e.zone = relative(p, zone)
+			e.below = delta
+			b.insert(p, &e)
+			continue
 		}
-		(*b.slot(bi))[i].below += delta
+		e.below += delta
+		b.replace(p, &e)
 		if delta < 0 {
 			b.release(p)
 		}
@@ -285,16 +355,23 @@ func (b *Builder) ancestors(name, zone string, delta int32) {
 }
 
 // grow doubles the bucket count; every page of the result is private and
-// every bucket is rebuilt in finish.
+// every bucket is made again in Finish.
 func (b *Builder) grow() {
 	n := newSnapshot(2*loadFactor*b.s.Buckets(), nil)
-	fresh := make([][]Entry, n.Buckets())
+	fresh := make([][]byte, n.Buckets())
 	for bi := range uint64(b.s.Buckets()) { //nolint:gosec // a positive count
-		for _, e := range b.entries(bi) {
-			nbi := mix(hashName(fnvOffset, e.Name())) & n.mask
-			fresh[nbi] = append(fresh[nbi], e)
+		bk := b.bucket(bi)
+		for i := 0; i < len(bk); {
+			h := headAt(bk, i)
+			e, _ := b.s.At(bk, i)
+			nbi := mix(hashName(hashName(fnvOffset, e.rel), e.zone)) & n.mask
+			fresh[nbi] = append(fresh[nbi], bk[i:h.next]...)
+			i = h.next
 		}
 	}
-	b.s.pages, b.s.mask = n.pages, n.mask
-	b.fresh, b.work, b.ownedPages = fresh, nil, nil
+	b.fresh = make([]string, len(fresh))
+	for i, v := range fresh {
+		b.fresh[i] = string(v)
+	}
+	b.s.pages, b.s.mask, b.work = n.pages, n.mask, nil
 }

@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
-	"github.com/miekg/dns"
 )
 
 // A snapshot file holds one snapshot: its buckets as they are in memory
@@ -25,14 +24,15 @@ import (
 //	names, records, wildcards, cuts (uvarints)
 //	types: count, then type and count pairs (uvarints)
 //	zones: count, then name length, name, serial (uvarints)
-//	buckets: count, then per bucket its length and bytes
+//	suffixes: count, then length and name of each (the zones entries are stored below)
+//	pages: count, then per page its length and bytes, as in memory (store.go)
 //	CRC-32C of all of the above (4 bytes, big endian)
 //
 // The IXFR journal is not kept: a restarted replica's journal starts afresh.
 const (
 	fileMagic = "dbrecords snapshot\n"
 	// FileFormat is the layout version; Load refuses a file of another.
-	FileFormat = 1
+	FileFormat = 2
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -75,19 +75,22 @@ func (s *Snapshot) Save(w io.Writer, meta []byte) error {
 		buf = append(buf, z.Name...)
 		uv(uint64(z.Serial))
 	}
-	uv(uint64(s.Buckets())) //nolint:gosec // a positive count
+	uv(uint64(len(s.suffixes)))
+	for _, z := range s.suffixes {
+		uv(uint64(len(z)))
+		buf = append(buf, z...)
+	}
+	uv(uint64(len(s.pages)))
 	if err := flush(); err != nil {
 		return err
 	}
 	for _, p := range s.pages {
-		for _, b := range p {
-			uv(uint64(len(b)))
-			if err := flush(); err != nil {
-				return err
-			}
-			if _, err := io.WriteString(out, b); err != nil {
-				return err
-			}
+		uv(uint64(len(p)))
+		if err := flush(); err != nil {
+			return err
+		}
+		if _, err := io.WriteString(out, p); err != nil {
+			return err
 		}
 	}
 	if _, err := bw.Write(binary.BigEndian.AppendUint32(nil, h.Sum32())); err != nil {
@@ -201,7 +204,7 @@ func Load(r io.Reader, size int64, zones records.ZoneSet) (*Snapshot, []byte, er
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := s.readBuckets(f, zones); err != nil {
+	if err := s.readPages(f); err != nil {
 		return nil, nil, err
 	}
 	sum := f.h.Sum32()
@@ -245,39 +248,46 @@ func (s *Snapshot) readZones(f *fileReader, zones records.ZoneSet) (foreign bool
 	return foreign, nil
 }
 
-func (s *Snapshot) readBuckets(f *fileReader, zones records.ZoneSet) error {
-	nb, err := f.uvarint(1 << 40)
+func (s *Snapshot) readPages(f *fileReader) error {
+	ns, err := f.uvarint(1 << 16)
 	if err != nil {
 		return err
 	}
-	if nb < pageSize || nb&(nb-1) != 0 || nb > uint64(f.left) { //nolint:gosec // left is positive here
+	for range ns {
+		l, err := f.uvarint(255)
+		if err != nil {
+			return err
+		}
+		z, err := f.str(l)
+		if err != nil {
+			return err
+		}
+		s.suffixes = append(s.suffixes, z)
+	}
+	np, err := f.uvarint(1 << 40)
+	if err != nil {
+		return err
+	}
+	if np == 0 || np&(np-1) != 0 || np > uint64(f.left) { //nolint:gosec // left is positive here
 		return errDamaged
 	}
-	s.pages = make([]*page, nb/pageSize)
-	s.mask = nb - 1
-	apex := map[string]bool{}
-	for _, z := range zones.List {
-		apex[z.Name] = true
-	}
-	var c counts
+	s.pages = make([]string, np)
+	s.mask = np*pageSize - 1
+	c := counts{byType: map[uint16]int{}}
 	for pi := range s.pages {
-		p := new(page)
-		for bi := range p {
-			l, err := f.uvarint(1 << 32)
-			if err != nil {
-				return err
-			}
-			if l == 0 {
-				continue
-			}
-			if p[bi], err = f.str(l); err != nil {
-				return err
-			}
-			if !c.add(p[bi], uint64(pi*pageSize+bi), s.mask, apex) { //nolint:gosec // a small index
-				return errDamaged
-			}
+		l, err := f.uvarint(1 << 32)
+		if err != nil {
+			return err
 		}
-		s.pages[pi] = p
+		if l == 0 {
+			continue
+		}
+		if s.pages[pi], err = f.str(l); err != nil {
+			return err
+		}
+		if !s.checkPage(uint64(pi), &c) { //nolint:gosec // an index
+			return errDamaged
+		}
 	}
 	// The counts the file states are the ones its entries give: answers
 	// rely on them (no wildcard or cut is looked for when they say none).
@@ -293,64 +303,63 @@ type counts struct {
 	byType                          map[uint16]int
 }
 
-// add walks bucket b, number bi, as At and next would, with every bound
-// checked, so that a served snapshot can never make them read past their
-// data; every name must hash to bi, and addresses must have their length.
-// It adds what the bucket holds to c.
-func (c *counts) add(b string, bi, mask uint64, apex map[string]bool) bool {
-	if c.byType == nil {
-		c.byType = map[uint16]int{}
+// checkPage walks page pi as Bucket, headAt and the record decoders would,
+// with every bound checked, so that a served snapshot can never make them
+// read past their data; every name must hash to its bucket. It adds what
+// the page holds to c.
+func (s *Snapshot) checkPage(pi uint64, c *counts) bool {
+	p := s.pages[pi]
+	if len(p) < pageHead {
+		return false
 	}
+	start := 0
+	for k := range uint64(pageSize) {
+		end := bucketEnd(p, k)
+		if end < start || end > len(p)-pageHead {
+			return false
+		}
+		if !s.checkBucket(p[pageHead+start:pageHead+end], pi<<pageBits|k, c) {
+			return false
+		}
+		start = end
+	}
+	return start == len(p)-pageHead
+}
+
+// checkBucket checks the entries of bucket b, number bi, for checkPage.
+func (s *Snapshot) checkBucket(b string, bi uint64, c *counts) bool {
 	for i := 0; i < len(b); {
-		if len(b)-i < entryHeader {
-			return false
-		}
-		l, r := int(b[i]), int(binary.BigEndian.Uint16([]byte(b[i+1:i+3])))
-		g := int(binary.BigEndian.Uint16([]byte(b[i+7 : i+9])))
-		end := i + entryHeader + l + r + g
-		if l == 0 || end > len(b) {
-			return false
-		}
-		name := b[i+entryHeader : i+entryHeader+l]
-		if mix(hashName(fnvOffset, name))&mask != bi {
-			return false
-		}
-		data := b[i+entryHeader : i+entryHeader+l+r]
-		ns := false
-		for j := l; j < len(data); c.records++ {
-			var n int
-			t := dns.TypeA
-			switch {
-			case data[j] == 4 || data[j] == 16:
-				n = 1 + int(data[j]) + 4
-				if data[j] == 16 {
-					t = dns.TypeAAAA
-				}
-			case data[j] == 0 && j+5 <= len(data):
-				t = binary.BigEndian.Uint16([]byte(data[j+1 : j+3]))
-				rl := int(binary.BigEndian.Uint16([]byte(data[j+3 : j+5])))
-				if t == dns.TypeA && rl != 4 || t == dns.TypeAAAA && rl != 16 {
-					return false
-				}
-				n = 5 + rl + 4
-			default:
+		rel := int(b[i])
+		var v [4]uint64
+		j := i + 1
+		for k := range v {
+			var ok bool
+			if v[k], j, ok = uvarint(b, j); !ok {
 				return false
 			}
-			if j+n > len(data) {
-				return false
-			}
-			c.byType[t]++
-			ns = ns || t == dns.TypeNS
-			j += n
 		}
+		zi, r, below, g := v[0], v[1], v[2], v[3]
+		if zi >= uint64(len(s.suffixes)) || below > 1<<31-1 || r > uint64(len(b)) || g > uint64(len(b)) || j+rel+int(r)+int(g) > len(b) { //nolint:gosec // bounded
+			return false
+		}
+		name, recs := b[j:j+rel], b[j+rel:j+rel+int(r)] //nolint:gosec // bounded above
+		zone := s.suffixes[zi]
+		if mix(hashName(hashName(fnvOffset, name), zone))&s.mask != bi {
+			return false
+		}
+		n, ns, ok := checkRecords(recs, c.byType)
+		if !ok {
+			return false
+		}
+		c.records += n
 		c.names++
 		if strings.HasPrefix(name, "*.") {
 			c.wildcards++
 		}
-		if ns && !apex[name] {
+		if ns && name != "" {
 			c.cuts++
 		}
-		i = end
+		i = j + rel + int(r) + int(g) //nolint:gosec // bounded above
 	}
 	return true
 }

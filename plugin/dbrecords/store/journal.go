@@ -27,7 +27,7 @@ type Step struct {
 // old entry beyond its data, for the byte budget.
 const (
 	stepOverhead  = 64
-	entryOverhead = 32
+	entryOverhead = 88
 )
 
 // history is one zone's journal in a snapshot, oldest step first. The
@@ -46,7 +46,7 @@ type history struct {
 // it fits budget.
 func (h history) record(st *Step, budget int) history {
 	for _, e := range st.Old {
-		st.size += len(e.data) + entryOverhead
+		st.size += len(e.rel) + len(e.recs) + entryOverhead
 	}
 	st.size += stepOverhead
 	h.steps = append(h.steps, st)

@@ -19,7 +19,7 @@ func TestJournalDefaultBudget(t *testing.T) {
 	var h history
 	for i := range 10000 {
 		name := fmt.Sprintf("app-%d.example.org.", i)
-		e := Entry{data: pack(name, recs), nlen: uint16(len(name))}
+		e := Entry{rel: name[:len(name)-len("example.org.")], zone: "example.org.", recs: pack(recs)}
 		h = h.record(&Step{From: uint32(i), To: uint32(i + 1), Old: []Entry{e}}, DefaultJournal)
 	}
 	if got := h.Since(0); got != 0 {
@@ -41,7 +41,7 @@ func TestJournalDefaultBudget(t *testing.T) {
 // waited for the serial rule) is never answered incrementally.
 func TestJournalDirtyVersions(t *testing.T) {
 	var h history
-	h = h.record(&Step{From: 1, To: 1, Old: []Entry{{data: "a.", nlen: 2}}}, DefaultJournal)
+	h = h.record(&Step{From: 1, To: 1, Old: []Entry{{rel: "a."}}}, DefaultJournal)
 	h = h.record(&Step{From: 1, To: 5}, DefaultJournal)
 	if got := h.Since(1); got != -1 {
 		t.Errorf("Expected serial 1 (two contents) to need the whole zone, got step %d", got)

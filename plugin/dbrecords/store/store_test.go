@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"unsafe"
 
 	"github.com/dbrecords/dbrecords/plugin/dbrecords/records"
 )
@@ -141,7 +142,7 @@ func TestBatchSharesUntouchedPages(t *testing.T) {
 	s := nb.Finish()
 	copied := 0
 	for i := range s.pages {
-		if s.pages[i] != old.pages[i] {
+		if unsafe.StringData(s.pages[i]) != unsafe.StringData(old.pages[i]) {
 			copied++
 		}
 	}
@@ -150,5 +151,54 @@ func TestBatchSharesUntouchedPages(t *testing.T) {
 	}
 	if e, _ := old.Get("app-7.example.org."); e.Records()[0] != v4(1) {
 		t.Errorf("Expected the old snapshot to keep 192.0.2.1, got %v", e.Records()[0])
+	}
+}
+
+// TestBytesPerName: the pages of a snapshot of A-only names, each with one
+// address, hold at most 30 bytes per name, their offsets included (the
+// issue's target for live data).
+func TestBytesPerName(t *testing.T) {
+	const n = 200000
+	zones := []Version{{Zone: &records.Zone{Name: "example.com."}}}
+	b := NewFullBuilder(n, zones)
+	for i := range n {
+		b.Add(fmt.Sprintf("app-%d.example.com.", 100000+i), "example.com.", v4(i))
+	}
+	s := b.Finish()
+	size := 0
+	for _, p := range s.pages {
+		size += len(p) + 16 // the string header in the page index
+	}
+	if per := float64(size) / n; per > 30 {
+		t.Errorf("Expected at most 30 bytes per name, got %.1f", per)
+	} else {
+		t.Logf("%.1f bytes per name", per)
+	}
+}
+
+// TestRRsetsPacked: records of one type form one RRset with the lowest TTL,
+// in the order their types first came, whatever order they are set in.
+func TestRRsetsPacked(t *testing.T) {
+	txt := func(s string, ttl uint32) records.Record {
+		return records.Record{Type: 16, TTL: ttl, Data: string(rune(len(s))) + s}
+	}
+	a := v4(1)
+	a.TTL = 30
+	recs := []records.Record{v4(2), txt("x", 300), a, txt("yz", 100)}
+	b := NewFullBuilder(0, nil)
+	b.Set("n.example.org.", "example.org.", recs)
+	s := b.Finish()
+	e, ok := s.Get("n.example.org.")
+	if !ok {
+		t.Fatal("Expected n.example.org. to exist")
+	}
+	a2 := v4(2)
+	a2.TTL = 30
+	want := []records.Record{a2, a, txt("x", 100), txt("yz", 100)}
+	if got := e.Records(); !slices.Equal(got, want) {
+		t.Errorf("Expected %v, got %v", want, got)
+	}
+	if e.Count() != 4 || !e.Has(16) || e.Has(28) || len(e.RRs("n.example.org.", 1)) != 2 || e.WireSize(16) != 2*12+2+3 {
+		t.Errorf("Expected 4 records, TXT, no AAAA, two A and TXT of 29 bytes, got %d, %v, %v, %d, %d", e.Count(), e.Has(16), e.Has(28), len(e.RRs("n.example.org.", 1)), e.WireSize(16))
 	}
 }
