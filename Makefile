@@ -19,7 +19,7 @@ PACKAGES   := knotd:knot delv:bind9-dnsutils nsupdate:bind9-dnsutils unbound:unb
 # dependency graph is too wide to pin beside lego's).
 EXTERNAL_DNS := v0.15.1
 
-.PHONY: version build generate packages test test-scale test-topologies test-external-dns bench helm acme image mysql demo stop fmt lint clean
+.PHONY: version build generate packages test test-scale test-huge test-topologies test-external-dns bench helm acme image mysql demo stop fmt lint clean
 
 ## version: the version and image tag (the chart's appVersion)
 version:
@@ -69,6 +69,11 @@ image: build/coredns/main.go
 ## test-scale: the million-row freshness run (opt-in; a few minutes); report in bench/results/
 test-scale: build mysql
 	COREDNS_BINARY=$(CURDIR)/coredns DBRECORDS_RESULTS=$(CURDIR)/bench/results go test -tags scale -count=1 -timeout 30m -run TestScale -v ./test/
+
+## test-huge: opt-in, in-process (HUGE_NAMES, default 100 million; about 8 GB and 10 minutes at that): the full-read path from a generated table, a re-read, the snapshot file; memory, time and bytes per name
+HUGE_NAMES ?= 100000000
+test-huge:
+	DBRECORDS_HUGE_NAMES=$(HUGE_NAMES) go test -tags huge -count=1 -timeout 60m -run TestHugeLoad -v ./plugin/dbrecords/
 
 ## test-topologies: opt-in (a few minutes): a 3-node Galera cluster and an async replica, writers on every node, competing DNS UPDATEs on two Galera nodes
 test-topologies: build mysql

@@ -85,7 +85,13 @@ func Parse(r Row, zones ZoneSet, defaultTTL uint32) (servedRow, Reason) {
 		if err != nil || addr.Zone() != "" || addr.Is4() != (rec.Type == dns.TypeA) {
 			return servedRow{}, badAddress
 		}
-		rec.Data = string(addr.AsSlice())
+		if addr.Is4() {
+			a4 := addr.As4()
+			rec.Data = string(a4[:])
+		} else {
+			a16 := addr.As16()
+			rec.Data = string(a16[:])
+		}
 	default:
 		apex := fqdn == zones.List[zi].Name
 		switch {

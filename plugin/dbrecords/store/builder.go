@@ -25,7 +25,8 @@ type Builder struct {
 	work  map[uint64]string // buckets changed in this batch
 	fresh []string          // every bucket, when s was built from scratch (full load, growth)
 	zi    map[string]int    // zone index by name
-	buf   []byte
+	buf   []byte            // the bucket being made
+	rbuf  []byte            // the records being packed
 }
 
 // NewBuilder starts from old; old is not modified.
@@ -69,8 +70,8 @@ func (b *Builder) Set(name, zone string, recs []records.Record) (was Entry, chan
 		was.rel, was.zone = relative(name, zone)
 	}
 	had := was.Count()
-	data := pack(recs)
-	if (had == 0 && len(recs) == 0) || (had > 0 && data == was.recs) {
+	b.rbuf = packTo(b.rbuf[:0], recs)
+	if (had == 0 && len(recs) == 0) || (had > 0 && string(b.rbuf) == was.recs) {
 		return was, false
 	}
 	b.s.Records += len(recs) - had
@@ -92,20 +93,20 @@ func (b *Builder) Set(name, zone string, recs []records.Record) (was Entry, chan
 		b.s.cuts += cut + boolInt(isCut)
 	}
 	e := was
-	e.recs, e.Sigs = data, ""
+	e.recs, e.Sigs = "", "" // the records are in rbuf
 	switch {
 	case !ok:
-		b.insert(name, &e)
+		b.insert(name, &e, b.rbuf)
 		b.ancestors(name, zone, 1)
 	case had == 0:
-		b.replace(name, &e)
+		b.splice(name, &e, b.rbuf)
 		b.ancestors(name, zone, 1)
 	case len(recs) == 0:
-		b.replace(name, &e)
+		b.splice(name, &e, nil)
 		b.release(name)
 		b.ancestors(name, zone, -1)
 	default:
-		b.replace(name, &e)
+		b.splice(name, &e, b.rbuf)
 	}
 	return was, true
 }
@@ -113,11 +114,12 @@ func (b *Builder) Set(name, zone string, recs []records.Record) (was Entry, chan
 // Add adds one record to name, skipping an exact duplicate address. It
 // reports false when name already has MaxRecords records.
 func (b *Builder) Add(name, zone string, r records.Record) bool {
-	var recs []records.Record
-	if e, _, ok := b.locate(name); ok {
-		recs = e.Records()
+	e, _, ok := b.locate(name)
+	if (!ok || e.Empty()) && r.Size() <= records.MaxBytes { // the name's first record, as most are
+		b.Set(name, zone, []records.Record{r})
+		return true
 	}
-	recs, ok := records.AddRecord(recs, r)
+	recs, ok := records.AddRecord(e.Records(), r)
 	if ok {
 		b.Set(name, zone, recs)
 	}
@@ -174,7 +176,7 @@ func (b *Builder) Finish() *Snapshot {
 			}
 			buf = buf[:0]
 			for i := range es {
-				buf = appendEntry(buf, &es[i], es[i].zi-1)
+				buf = appendEntry(buf, &es[i], es[i].zi-1, es[i].recs)
 			}
 			signed[k] = string(buf)
 			return buf
@@ -228,7 +230,7 @@ func (b *Builder) Finish() *Snapshot {
 func (b *Builder) Resign(name string) {
 	if e, _, ok := b.locate(name); ok {
 		e.Sigs = ""
-		b.replace(name, &e)
+		b.splice(name, &e, nil)
 	}
 }
 
@@ -285,9 +287,10 @@ func (b *Builder) zoneIndex(zone string) int {
 	return i
 }
 
-// splice makes name's bucket again with its entry at off replaced by e (or
-// removed, when e is nil), or with e appended when name has no entry.
-func (b *Builder) splice(name string, e *Entry) {
+// splice makes name's bucket again with its entry replaced by e (or
+// removed, when e is nil), or with e appended when name has no entry; recs,
+// when not nil, are e's records.
+func (b *Builder) splice(name string, e *Entry, recs []byte) {
 	bi := b.index(name)
 	bk := b.bucket(bi)
 	_, off, ok := b.locate(name)
@@ -302,20 +305,22 @@ func (b *Builder) splice(name string, e *Entry) {
 		if e.zi == 0 {
 			e.zi = b.zoneIndex(e.zone) + 1
 		}
-		b.buf = appendEntry(b.buf, e, e.zi-1)
+		if recs != nil {
+			b.buf = appendEntry(b.buf, e, e.zi-1, recs)
+		} else {
+			b.buf = appendEntry(b.buf, e, e.zi-1, e.recs)
+		}
 	}
 	b.buf = append(b.buf, bk[end:]...)
 	b.put(bi, string(b.buf))
 }
 
-func (b *Builder) replace(name string, e *Entry) { b.splice(name, e) }
-
 // insert adds e, name's entry, which the batch does not hold yet.
-func (b *Builder) insert(name string, e *Entry) {
+func (b *Builder) insert(name string, e *Entry, recs []byte) {
 	if b.s.Names >= loadFactor*b.s.Buckets() {
 		b.grow()
 	}
-	b.splice(name, e)
+	b.splice(name, e, recs)
 	b.s.Names++
 	if strings.HasPrefix(e.rel, "*.") {
 		b.s.wildcards++
@@ -328,7 +333,7 @@ func (b *Builder) release(name string) {
 	if !ok || !e.Empty() || e.below > 0 {
 		return
 	}
-	b.splice(name, nil)
+	b.splice(name, nil, nil)
 	b.s.Names--
 	if strings.HasPrefix(e.rel, "*.") {
 		b.s.wildcards--
@@ -343,11 +348,11 @@ func (b *Builder) ancestors(name, zone string, delta int32) {
 		if !ok {
 			e.rel, e.zone = relative(p, zone)
 			e.below = delta
-			b.insert(p, &e)
+			b.insert(p, &e, nil)
 			continue
 		}
 		e.below += delta
-		b.replace(p, &e)
+		b.splice(p, &e, nil)
 		if delta < 0 {
 			b.release(p)
 		}

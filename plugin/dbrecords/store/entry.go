@@ -62,15 +62,10 @@ const (
 
 // pack encodes recs as an entry's records, one RRset per type, with the
 // lowest TTL of its records (RFC 2181 section 5.2).
-func pack(recs []records.Record) string {
-	if len(recs) == 0 {
-		return ""
-	}
-	n := 0
-	for _, r := range recs {
-		n += r.Size()
-	}
-	b := make([]byte, 0, n)
+func pack(recs []records.Record) string { return string(packTo(nil, recs)) }
+
+// packTo appends what pack returns to b.
+func packTo(b []byte, recs []records.Record) []byte {
 	for i, r := range recs {
 		if slices.ContainsFunc(recs[:i], func(x records.Record) bool { return x.Type == r.Type }) {
 			continue // packed with the first of its type
@@ -107,7 +102,7 @@ func pack(recs []records.Record) string {
 			b = append(b, x.Data...)
 		}
 	}
-	return string(b)
+	return b
 }
 
 // uvarint decodes the uvarint at offset i of s and returns the offset after

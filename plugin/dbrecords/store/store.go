@@ -181,15 +181,16 @@ func (s *Snapshot) Decode(b string) []Entry {
 	return out
 }
 
-// appendEntry appends e, stored below zone index zi, as encode writes it.
-func appendEntry(b []byte, e *Entry, zi int) []byte { //nolint:gocritic // e is read only
+// appendEntry appends e, stored below zone index zi, with records recs
+// (e's own or packed apart), as a bucket holds it.
+func appendEntry[T string | []byte](b []byte, e *Entry, zi int, recs T) []byte {
 	b = append(b, byte(len(e.rel)))
 	b = binary.AppendUvarint(b, uint64(zi)) //nolint:gosec // an index
-	b = binary.AppendUvarint(b, uint64(len(e.recs)))
+	b = binary.AppendUvarint(b, uint64(len(recs)))
 	b = binary.AppendUvarint(b, uint64(max(e.below, 0)))
 	b = binary.AppendUvarint(b, uint64(len(e.Sigs)))
 	b = append(b, e.rel...)
-	b = append(b, e.recs...)
+	b = append(b, recs...)
 	return append(b, e.Sigs...)
 }
 
@@ -300,4 +301,13 @@ func mix(h uint64) uint64 {
 	h *= 0xff51afd7ed558ccd
 	h ^= h >> 33
 	return h
+}
+
+// Size is the memory the snapshot's pages take, their index included.
+func (s *Snapshot) Size() int {
+	n := 0
+	for _, p := range s.pages {
+		n += len(p) + 16 // and its string header in the index
+	}
+	return n
 }

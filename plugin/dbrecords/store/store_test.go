@@ -165,10 +165,7 @@ func TestBytesPerName(t *testing.T) {
 		b.Add(fmt.Sprintf("app-%d.example.com.", 100000+i), "example.com.", v4(i))
 	}
 	s := b.Finish()
-	size := 0
-	for _, p := range s.pages {
-		size += len(p) + 16 // the string header in the page index
-	}
+	size := s.Size()
 	if per := float64(size) / n; per > 30 {
 		t.Errorf("Expected at most 30 bytes per name, got %.1f", per)
 	} else {
