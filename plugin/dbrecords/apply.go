@@ -1,7 +1,6 @@
 package dbrecords
 
 import (
-	"cmp"
 	"context"
 	"maps"
 	"math"
@@ -29,13 +28,12 @@ func (l *loader) full(ctx context.Context) error {
 		return err
 	}
 	// A re-read (not one for new TTLs, which change every name) is compared
-	// with what is served and only the differences are published, signed
-	// alone: the read itself is not signed.
-	diff := l.cur != nil && l.pendingFull != reasonReload && sameSigners(l.cur, l.signers)
-	b := store.NewFullBuilder(l.sizeHint(ctx), l.versions())
-	if !diff {
-		b = l.signing(b)
+	// with what is served, name by name, and only the differences are
+	// published, signed alone.
+	if l.cur != nil && l.pendingFull != reasonReload && sameSigners(l.cur, l.signers) {
+		return l.reread(ctx, st)
 	}
+	b := l.signing(store.NewFullBuilder(l.sizeHint(ctx), l.versions()))
 	invalid := map[string]int{}
 	invalidN := 0
 	// A name past MaxRecords costs one map lookup per further row, and is
@@ -103,18 +101,6 @@ func (l *loader) full(ctx context.Context) error {
 	l.track.Forget(st.PrunedBelow)
 	l.pendingFull = ""
 	snap := b.Finish()
-	if diff {
-		// Names the log has news of since the cursor are the next poll's,
-		// with their serials from the log; merge publishes the others.
-		pending, err := l.pendingNames(ctx)
-		if err != nil {
-			return err
-		}
-		n := l.merge(snap, pending)
-		invalidRowsGauge.WithLabelValues(l.label).Set(float64(l.invalidN))
-		log.Infof("Read the whole table %q again: %d names differed from what was served", l.table, n)
-		return nil
-	}
 	snap.Signers = l.signers
 	l.commit(snap)
 	log.Infof("Loaded %d records for %d names from table %q", l.cur.Records, l.cur.Names, l.table)
@@ -463,47 +449,6 @@ func (l *loader) publishNames(keys []string, recs map[string][]records.Record, b
 	l.commit(b.Finish())
 }
 
-// merge publishes what a full read (fresh, unsigned) found that the served
-// snapshot does not hold, as a change batch: a re-read that finds nothing
-// new changes nothing, and one that finds a few names costs secondaries an
-// IXFR of those names. It returns how many names differed.
-func (l *loader) merge(fresh *store.Snapshot, pending map[string]bool) int {
-	var keys []string
-	recs := map[string][]records.Record{}
-	note := func(name string, rs []records.Record) {
-		k := strings.TrimSuffix(name, ".")
-		if pending[k] {
-			return
-		}
-		if _, ok := recs[k]; !ok {
-			keys = append(keys, k)
-		}
-		recs[k] = rs
-	}
-	for e := range l.cur.All() {
-		if e.Empty() {
-			continue
-		}
-		// Equal data packs to equal bytes; records in another order
-		// (rows read in another order) are compared one by one.
-		if f, ok := fresh.Get(e.Name()); !ok || f.Empty() {
-			note(e.Name(), nil)
-		} else if f.Content() != e.Content() && !sameRecords(e.Records(), f.Records()) {
-			note(e.Name(), f.Records())
-		}
-	}
-	for f := range fresh.All() {
-		if e, ok := l.cur.Get(f.Name()); !f.Empty() && (!ok || e.Empty()) {
-			note(f.Name(), f.Records())
-		}
-	}
-	if len(keys) > 0 {
-		slices.Sort(keys)
-		l.publishNames(keys, recs, true)
-	}
-	return len(keys)
-}
-
 // pendingNames returns the names of the change-log entries the next poll
 // will read (past the cursor, and in the gaps), up to maxChangesSync.
 func (l *loader) pendingNames(ctx context.Context) (map[string]bool, error) {
@@ -532,26 +477,6 @@ func (l *loader) pendingNames(ctx context.Context) (map[string]bool, error) {
 		cursor, read = cs[len(cs)-1].Seq, read+len(cs)
 	}
 	return names, nil
-}
-
-// sameRecords reports whether a and b hold the same records, in any order.
-func sameRecords(a, b []records.Record) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	order := func(x, y records.Record) int {
-		if c := cmp.Compare(x.Type, y.Type); c != 0 {
-			return c
-		}
-		if c := strings.Compare(x.Data, y.Data); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.TTL, y.TTL)
-	}
-	a, b = slices.Clone(a), slices.Clone(b)
-	slices.SortFunc(a, order)
-	slices.SortFunc(b, order)
-	return slices.Equal(a, b)
 }
 
 // sameNS reports whether was and recs have the same NS records.

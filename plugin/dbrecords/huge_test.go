@@ -31,8 +31,24 @@ func (g *generatedSource) Rows(ctx context.Context, keys []string, fn func(recor
 	if keys != nil {
 		return g.fakeSource.Rows(ctx, keys, fn)
 	}
+	g.generate(func(rows []records.Row) {
+		for _, r := range rows {
+			fn(r)
+		}
+	})
+	return nil
+}
+
+func (g *generatedSource) ByName(_ context.Context, fn func([]records.Row)) error {
+	g.generate(fn)
+	return nil
+}
+
+// generate makes the table up, a name's rows at a time.
+func (g *generatedSource) generate(fn func([]records.Row)) {
 	g.gen++
 	var name, addr []byte
+	rows := make([]records.Row, 0, 2)
 	for i := range g.n {
 		name = append(strconv.AppendInt(append(name[:0], "app-"...), int64(i), 10), ".example.org"...)
 		a := i
@@ -40,13 +56,13 @@ func (g *generatedSource) Rows(ctx context.Context, keys []string, fn func(recor
 			a += 7
 		}
 		addr = fmt.Appendf(addr[:0], "10.%d.%d.%d", byte(a>>16), byte(a>>8), byte(a))
-		fn(records.Row{Name: string(name), Type: "A", Content: string(addr), TTLNull: true})
+		rows = append(rows[:0], records.Row{Name: string(name), Type: "A", Content: string(addr), TTLNull: true})
 		if i%4 == 0 {
 			addr = fmt.Appendf(addr[:0], "2001:db8::%x:%x", uint16(i>>16), uint16(i))
-			fn(records.Row{Name: string(name), Type: "AAAA", Content: string(addr), TTLNull: true})
+			rows = append(rows, records.Row{Name: rows[0].Name, Type: "AAAA", Content: string(addr), TTLNull: true})
 		}
+		fn(rows)
 	}
-	return nil
 }
 
 func (g *generatedSource) Size(context.Context) int { return g.n + g.n/4 }

@@ -526,3 +526,49 @@ func TestBacklogLargerThanAPoll(t *testing.T) {
 		t.Errorf("Expected no gap left, got %d numbers waiting", w)
 	}
 }
+
+// TestRereadNameByName: a re-read compares the table with the served
+// snapshot a name at a time and publishes what differs, under one serial:
+// a name changed, one gone and one new behind the change log's back, one
+// whose rows come apart (two spellings), one past MaxRecords; a second
+// re-read finds nothing and changes nothing.
+func TestRereadNameByName(t *testing.T) {
+	src, tl := loaded(t)
+	big := make([]string, records.MaxRecords+1)
+	for i := range big {
+		big[i] = fmt.Sprintf("198.18.%d.%d", i>>8, i&255)
+	}
+	src.commitOne("a.example.org", "192.0.2.1")
+	src.commitOne("b.example.org", "192.0.2.2")
+	src.commitOne("c.example.org", "192.0.2.3")
+	src.commitOne("big.example.org", big...)
+	tl.step(t)
+	serial := tl.serial(0)
+	src.mu.Lock()
+	row := func(name, addr string) records.Row {
+		return records.Row{Name: name, Type: "A", Content: addr, TTLNull: true}
+	}
+	src.table["b.example.org"] = []records.Row{row("b.example.org", "192.0.2.20")}
+	delete(src.table, "c.example.org")
+	src.table["App-D.example.org"] = []records.Row{row("App-D.example.org", "192.0.2.4")}
+	src.table["app-d.example.org."] = []records.Row{row("app-d.example.org.", "192.0.2.5")}
+	src.mu.Unlock()
+	tl.reread(t, reasonReconcile)
+	for name, want := range map[string]string{
+		"a.example.org": "192.0.2.1", "b.example.org": "192.0.2.20", "c.example.org": "NXDOMAIN", "app-d.example.org": "192.0.2.4,192.0.2.5",
+	} {
+		if got := tl.answer(name); got != want {
+			t.Errorf("Expected %s to be %s after the re-read, got %s", name, want, got)
+		}
+	}
+	if e, _ := tl.cur.Get("big.example.org."); e.Count() != records.MaxRecords {
+		t.Errorf("Expected big.example.org to keep its first %d records, got %d", records.MaxRecords, e.Count())
+	}
+	if got := tl.serial(0); got != serial+1 {
+		t.Errorf("Expected the re-read's changes under one serial, %d, got %d", serial+1, got)
+	}
+	tl.reread(t, reasonReconcile)
+	if got := tl.serial(0); got != serial+1 {
+		t.Errorf("Expected a re-read that finds nothing new to keep serial %d, got %d", serial+1, got)
+	}
+}

@@ -3,6 +3,7 @@ package dbrecords
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -276,10 +277,23 @@ func (f *fakeSource) Rows(_ context.Context, keys []string, fn func(records.Row)
 		return err
 	}
 	for name, rows := range f.table {
-		if keys == nil || slices.Contains(keys, name) {
+		if keys == nil || slices.Contains(keys, records.NameKey(name)) { // as the collation and the trailing dot match
 			for _, r := range rows {
 				fn(r)
 			}
+		}
+	}
+	return nil
+}
+
+func (f *fakeSource) ByName(_ context.Context, fn func([]records.Row)) error {
+	defer f.mu.Unlock()
+	if err := f.lock(); err != nil {
+		return err
+	}
+	for _, name := range slices.Sorted(maps.Keys(f.table)) {
+		if rows := f.table[name]; len(rows) > 0 {
+			fn(rows)
 		}
 	}
 	return nil

@@ -80,6 +80,11 @@ type Source interface {
 	// id, and Row.Cut tells how many were left out; the whole table
 	// (keys nil) is not capped.
 	Rows(ctx context.Context, keys []string, fn func(records.Row)) error
+	// ByName calls fn for every row of the table too, with the rows of
+	// one name at a time, in the table's name order (its collation's
+	// idea of one name). A name with more rows than a page holds may come
+	// cut short. fn must not keep the slice (its rows it may).
+	ByName(ctx context.Context, fn func([]records.Row)) error
 	// Size estimates the number of rows in the table.
 	Size(ctx context.Context) int
 	// Close releases the source's connections.

@@ -40,7 +40,7 @@ const (
 )
 
 // pageRows is the rows of one page of a full read (a variable for tests).
-var pageRows = 50000
+var pageRows = 10000
 
 // mysqlSource reads a dns_records table and its change log from MySQL or
 // MariaDB. On a Galera node it asks every node of the cluster for its open
@@ -586,15 +586,116 @@ func (s *mysqlSource) scanIDs(ctx context.Context, after *uint64, fn func(uint64
 		if err != nil {
 			return fmt.Errorf("reading table %q: id %q: %w", s.table, id, err)
 		}
-		r := records.Row{Name: string(name), Type: typeName(typ), Content: string(content), TTLNull: ttl == nil}
-		if ttl != nil {
-			if r.TTL, err = strconv.ParseInt(string(ttl), 10, 64); err != nil {
-				return fmt.Errorf("reading table %q: ttl %q: %w", s.table, ttl, err)
-			}
+		r, err := s.row(name, typ, content, ttl)
+		if err != nil {
+			return err
 		}
 		fn(n, r)
 	}
 	return rows.Err()
+}
+
+// ByName implements Source: pages of pageRows in name order, by keyset on
+// the name (the table's name index), each its own statement under
+// pageTimeout and read again twice when it fails. A full page holds its
+// last name back for the next, which starts at it; a page that is one name
+// only (past records.MaxRecords, which the loader reads again by name) is
+// given as it is, and the next page starts after it.
+func (s *mysqlSource) ByName(ctx context.Context, fn func([]records.Row)) error {
+	var (
+		page  []records.Row
+		after *string // nil: the first page
+	)
+	for {
+		var err error
+		for try := range 3 {
+			if try > 0 && !sleepCtx(ctx, time.Duration(try)*time.Second) {
+				return ctx.Err()
+			}
+			page = page[:0]
+			pctx, cancel := context.WithTimeout(ctx, pageTimeout)
+			err = s.scanNames(pctx, after, func(r records.Row) { page = append(page, r) })
+			cancel()
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+		}
+		if err != nil {
+			return err
+		}
+		end := len(page)
+		if end == pageRows {
+			last := page[end-1].Name
+			for end > 0 && sameName(page[end-1].Name, last) {
+				end--
+			}
+			if end == 0 {
+				end = len(page)
+			}
+		}
+		for i := 0; i < end; {
+			j := i + 1
+			for j < end && sameName(page[j].Name, page[i].Name) {
+				j++
+			}
+			fn(page[i:j])
+			i = j
+		}
+		if len(page) < pageRows {
+			return nil
+		}
+		last := page[end-1].Name
+		after = &last
+		clear(page) // no row's strings stay reachable from the buffer
+	}
+}
+
+// sameName reports whether a and b are one name to the name column's
+// collation (ascii_general_ci, which ignores case and trailing spaces).
+func sameName(a, b string) bool {
+	return strings.EqualFold(strings.TrimRight(a, " "), strings.TrimRight(b, " "))
+}
+
+// scanNames reads the page of rows whose names come after after (from the
+// first, for nil), in name order.
+func (s *mysqlSource) scanNames(ctx context.Context, after *string, fn func(records.Row)) error {
+	// The first page is a range too (name >= ''): without a condition on
+	// the name the server sorts the whole table instead of reading the
+	// index.
+	const cols = "SELECT name, type, content, CAST(ttl AS CHAR) FROM `"
+	query, args := cols+s.table+"` WHERE name >= '' ORDER BY name, id LIMIT "+strconv.Itoa(pageRows), []any(nil)
+	if after != nil {
+		query, args = cols+s.table+"` WHERE name > ? ORDER BY name, id LIMIT "+strconv.Itoa(pageRows), []any{*after}
+	}
+	rows, err := s.db.QueryContext(ctx, s.syncWait+query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var name, typ, content, ttl sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&name, &typ, &content, &ttl); err != nil {
+			return fmt.Errorf("reading table %q: %w", s.table, err)
+		}
+		r, err := s.row(name, typ, content, ttl)
+		if err != nil {
+			return err
+		}
+		fn(r)
+	}
+	return rows.Err()
+}
+
+// row makes a row of a full read's columns, the TTL read as text.
+func (s *mysqlSource) row(name, typ, content, ttl sql.RawBytes) (records.Row, error) {
+	r := records.Row{Name: string(name), Type: typeName(typ), Content: string(content), TTLNull: ttl == nil}
+	if ttl != nil {
+		var err error
+		if r.TTL, err = strconv.ParseInt(string(ttl), 10, 64); err != nil {
+			return r, fmt.Errorf("reading table %q: ttl %q: %w", s.table, ttl, err)
+		}
+	}
+	return r, nil
 }
 
 // typeName returns t as a string, the common types without allocating.

@@ -248,6 +248,27 @@ func (e *Entry) RRs(owner string, qtype uint16) []dns.RR {
 	return out
 }
 
+// Holds reports whether e's records are recs (a name's records as
+// records.AddRecord makes them: no two alike, one TTL per type), in any
+// order, without decoding e.
+func (e *Entry) Holds(recs []records.Record) bool {
+	if e.Count() != len(recs) {
+		return false
+	}
+	for _, r := range recs {
+		s, ok := e.set(r.Type)
+		if !ok || s.ttl != r.TTL {
+			return false
+		}
+		found := false
+		s.each(e.recs, func(rd string) { found = found || rd == r.Data })
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
 // Types returns the RRset types of e in signing order (ascending), NSEC last.
 func (e *Entry) Types() []uint16 {
 	var ts []uint16

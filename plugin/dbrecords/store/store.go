@@ -196,16 +196,76 @@ func appendEntry[T string | []byte](b []byte, e *Entry, zi int, recs T) []byte {
 
 // Get returns the entry for the lower-case FQDN name.
 func (s *Snapshot) Get(name string) (Entry, bool) {
-	b := s.Bucket(mix(hashName(fnvOffset, name)) & s.mask)
-	for i := 0; i < len(b); {
+	e, _, _, ok := s.get(name)
+	return e, ok
+}
+
+// get returns the entry for name with its bucket and its place in it.
+func (s *Snapshot) get(name string) (e Entry, bi uint64, k int, ok bool) {
+	bi = mix(hashName(fnvOffset, name)) & s.mask
+	b := s.Bucket(bi)
+	for i := 0; i < len(b); k++ {
 		h := headAt(b, i)
 		if z := s.suffixes[h.zi]; h.rel+len(z) == len(name) && b[h.data:h.data+h.rel] == name[:h.rel] && name[h.rel:] == z {
-			e, _ := s.At(b, i)
-			return e, true
+			e, _ = s.At(b, i)
+			return e, bi, k, true
 		}
 		i = h.next
 	}
-	return Entry{}, false
+	return Entry{}, bi, 0, false
+}
+
+// Marks is a set of the entries of one snapshot, a bit each, for a walk
+// that meets names in another order than the snapshot keeps them: about
+// 0.2 bytes per name, and 4 per bucket.
+type Marks struct {
+	s    *Snapshot
+	base []uint32 // entries before each bucket
+	bits []uint64
+}
+
+// NewMarks returns an empty set of s's entries.
+func (s *Snapshot) NewMarks() *Marks {
+	base := make([]uint32, s.Buckets())
+	n := 0
+	for bi := range base {
+		base[bi] = uint32(n) //nolint:gosec // fewer than 2^32 names
+		b := s.Bucket(uint64(bi))
+		for i := 0; i < len(b); n++ {
+			i = headAt(b, i).next
+		}
+	}
+	return &Marks{s: s, base: base, bits: make([]uint64, (n+63)/64)}
+}
+
+// Mark returns the entry for name, as Get does, and marks it; again says
+// it was marked before.
+func (m *Marks) Mark(name string) (e Entry, ok, again bool) {
+	e, bi, k, ok := m.s.get(name)
+	if !ok {
+		return e, false, false
+	}
+	o := int(m.base[bi]) + k
+	again = m.bits[o/64]&(1<<(o%64)) != 0
+	m.bits[o/64] |= 1 << (o % 64)
+	return e, true, again
+}
+
+// Unmarked yields the entries not marked, empty non-terminals included.
+func (m *Marks) Unmarked() iter.Seq[*Entry] {
+	return func(yield func(*Entry) bool) {
+		o := 0
+		for bi := range uint64(m.s.Buckets()) { //nolint:gosec // a positive count
+			b := m.s.Bucket(bi)
+			for i := 0; i < len(b); o++ {
+				var e Entry
+				e, i = m.s.At(b, i)
+				if m.bits[o/64]&(1<<(o%64)) == 0 && !yield(&e) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // getWildcard returns the entry for "*." + name without building that string.
