@@ -98,6 +98,7 @@ type manifests struct {
 	rule         *prometheusRule
 	dashboard    *corev1.ConfigMap
 	deployment   *appsv1.Deployment
+	statefulSet  *appsv1.StatefulSet
 	configMap    *corev1.ConfigMap
 	services     map[string]*corev1.Service
 	secret       *corev1.Secret
@@ -135,6 +136,9 @@ func decodeManifests(t *testing.T, out []byte) manifests {
 		case "Deployment":
 			m.deployment = &appsv1.Deployment{}
 			obj = m.deployment
+		case "StatefulSet":
+			m.statefulSet = &appsv1.StatefulSet{}
+			obj = m.statefulSet
 		case "ConfigMap":
 			cm := &corev1.ConfigMap{}
 			if strings.Contains(doc, "-dashboard\n") {
@@ -188,7 +192,7 @@ func decodeManifests(t *testing.T, out []byte) manifests {
 }
 
 func TestChartLint(t *testing.T) {
-	for _, args := range [][]string{nil, {"-f", "helm/values-ha.yaml"}} {
+	for _, args := range [][]string{nil, {"-f", "helm/values-ha.yaml"}, {"--set", "snapshot.enabled=true,snapshot.persistent.enabled=true"}} {
 		out := helm(t, append([]string{"lint", "--strict", chartDir}, args...)...)
 		if !strings.Contains(string(out), "0 chart(s) failed") {
 			t.Errorf("Expected helm lint %v to pass, got:\n%s", args, out)
@@ -291,6 +295,55 @@ func TestChartHA(t *testing.T) {
 		if !strings.Contains(corefile, want) {
 			t.Errorf("Expected the Corefile to contain %q, got:\n%s", want, corefile)
 		}
+	}
+}
+
+// TestChartPersistentSnapshot: snapshot files on a volume per replica make
+// the chart a StatefulSet (its HPA scaling that) with a claim per pod
+// instead of the emptyDir, named by the headless Service; without
+// persistent it stays a Deployment with an emptyDir.
+func TestChartPersistentSnapshot(t *testing.T) {
+	m := render(t, "--set", "snapshot.enabled=true", "--set", "snapshot.persistent.enabled=true", "--set", "snapshot.persistent.size=2Gi",
+		"--set", "snapshot.persistent.storageClassName=fast", "--set", "autoscaling.enabled=true")
+	ss := m.statefulSet
+	if ss == nil || m.deployment != nil {
+		t.Fatalf("Expected a StatefulSet and no Deployment, got:\n%s", m.raw)
+	}
+	if ss.Spec.ServiceName != "dns-dbrecords-headless" || m.services[ss.Spec.ServiceName] == nil || ss.Spec.PodManagementPolicy != appsv1.ParallelPodManagement {
+		t.Errorf("Expected the headless Service as the StatefulSet's and parallel pods, got %q, %q", ss.Spec.ServiceName, ss.Spec.PodManagementPolicy)
+	}
+	if len(ss.Spec.VolumeClaimTemplates) != 1 {
+		t.Fatalf("Expected one volume claim template, got %+v", ss.Spec.VolumeClaimTemplates)
+	}
+	pvc := ss.Spec.VolumeClaimTemplates[0]
+	if pvc.Name != "snapshot" || pvc.Spec.Resources.Requests.Storage().String() != "2Gi" || pvc.Spec.StorageClassName == nil || *pvc.Spec.StorageClassName != "fast" {
+		t.Errorf("Expected a 2Gi claim named snapshot of class fast, got %+v", pvc)
+	}
+	mounted := false
+	for _, vm := range ss.Spec.Template.Spec.Containers[0].VolumeMounts {
+		mounted = mounted || vm.Name == "snapshot" && vm.MountPath == "/var/lib/dbrecords"
+	}
+	for _, v := range ss.Spec.Template.Spec.Volumes {
+		if v.Name == "snapshot" {
+			t.Errorf("Expected the claim, not a volume of the pod, for the snapshot, got %+v", v)
+		}
+	}
+	if !mounted || !strings.Contains(m.configMap.Data["Corefile"], "snapshot /var/lib/dbrecords") {
+		t.Errorf("Expected the claim mounted where the Corefile's snapshot directory is, got:\n%s", m.configMap.Data["Corefile"])
+	}
+	if m.hpa == nil || m.hpa.Spec.ScaleTargetRef.Kind != "StatefulSet" {
+		t.Errorf("Expected the HPA to scale the StatefulSet, got %+v", m.hpa)
+	}
+	m = render(t, "--set", "snapshot.enabled=true")
+	if m.deployment == nil || m.statefulSet != nil {
+		t.Fatalf("Expected a Deployment without snapshot.persistent, got:\n%s", m.raw)
+	}
+	emptyDir := false
+	for _, v := range m.deployment.Spec.Template.Spec.Volumes {
+		emptyDir = emptyDir || v.Name == "snapshot" && v.EmptyDir != nil
+	}
+	if !emptyDir {
+		t.Errorf("Expected the snapshot in an emptyDir, got %+v", m.deployment.Spec.Template.Spec.Volumes)
 	}
 }
 
