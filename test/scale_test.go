@@ -218,6 +218,15 @@ func TestScale(t *testing.T) {
 	if p99 := percentile(all, 0.99); p99 > 2*time.Second {
 		t.Errorf("Expected propagation p99 within 2s, got %s", p99)
 	}
+	// The store's targets at a million names (docs/performance.md, "Memory").
+	if run.n == 1000000 {
+		if run.rssLoaded > 128<<10 || run.rssPeak > 160<<10 {
+			t.Errorf("Expected at most 128 MiB of RSS after the first load and 160 MiB at the peak of re-reads, got %d and %d MiB", run.rssLoaded>>10, run.rssPeak>>10)
+		}
+		if slowest := slices.Max(run.readyIn); slowest > 2*time.Second {
+			t.Errorf("Expected every replica ready within 2 s of its start, got %s", slowest)
+		}
+	}
 }
 
 // startWriters runs four writers on random app names, three in short

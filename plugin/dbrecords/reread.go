@@ -37,12 +37,15 @@ func (l *loader) reread(ctx context.Context, st source.LogState) error {
 	}
 	var recs []records.Record
 	err := l.src.ByName(ctx, func(rows []records.Row) {
-		keys := map[string]bool{} // usually one: the spellings of this name
+		first := records.NameKey(rows[0].Name)
 		recs = recs[:0]
-		over := false
+		over, apart := false, false // past MaxRecords; spelled apart
 		for _, r := range rows {
 			key := records.NameKey(r.Name)
-			keys[key] = true
+			if key != first {
+				apart = true
+				again[key] = true
+			}
 			sr, reason := records.Parse(r, l.zones, l.ttl)
 			if reason == records.Valid && !over {
 				var ok bool
@@ -56,14 +59,9 @@ func (l *loader) reread(ctx context.Context, st source.LogState) error {
 				l.skipped[reason]++
 			}
 		}
-		if over || len(keys) > 1 {
-			for k := range keys {
-				again[k] = true
-			}
-			return
-		}
-		key := records.NameKey(rows[0].Name)
-		if again[key] {
+		key := first
+		if over || apart || again[key] {
+			again[key] = true
 			return
 		}
 		var drops []records.Drop
