@@ -253,8 +253,8 @@ func TestChartDefaults(t *testing.T) {
 	if !strings.Contains(m.configMap.Data["Corefile"], "dsn_file /etc/dbrecords/dsn") || !strings.Contains(m.configMap.Data["Corefile"], "reload") {
 		t.Errorf("Expected a Corefile reading the DSN from the mounted Secret, with reload, got:\n%s", m.configMap.Data["Corefile"])
 	}
-	if lim, env := c.Resources.Limits.Memory().String(), c.Env; lim != "478Mi" || c.Resources.Requests.Memory().String() != "239Mi" || len(env) != 1 || env[0].Value != "382MiB" {
-		t.Errorf("Expected memory 239Mi/478Mi and GOMEMLIMIT 382MiB for a million names, got %v/%s and %v", c.Resources.Requests.Memory(), lim, env)
+	if lim, env := c.Resources.Limits.Memory().String(), c.Env; lim != "248Mi" || c.Resources.Requests.Memory().String() != "124Mi" || len(env) != 1 || env[0].Value != "198MiB" {
+		t.Errorf("Expected memory 124Mi/248Mi and GOMEMLIMIT 198MiB for a million names, got %v/%s and %v", c.Resources.Requests.Memory(), lim, env)
 	}
 	if !strings.Contains(m.configMap.Data["Corefile"], "lameduck 5s") || pod.TerminationGracePeriodSeconds == nil || *pod.TerminationGracePeriodSeconds <= 5 {
 		t.Errorf("Expected health with lameduck 5s and a longer termination grace period, got %v and:\n%s", pod.TerminationGracePeriodSeconds, m.configMap.Data["Corefile"])
@@ -264,8 +264,8 @@ func TestChartDefaults(t *testing.T) {
 // TestChartSizing: resources follow expectedNames unless set.
 func TestChartSizing(t *testing.T) {
 	c := render(t, "--set", "expectedNames=10000000").deployment.Spec.Template.Spec.Containers[0]
-	if lim := c.Resources.Limits.Memory().String(); lim != "3628Mi" || c.Env[0].Value != "2902MiB" {
-		t.Errorf("Expected a 3628Mi limit and GOMEMLIMIT 2902MiB for 10 million names, got %s and %s", lim, c.Env[0].Value)
+	if lim := c.Resources.Limits.Memory().String(); lim != "1328Mi" || c.Env[0].Value != "1062MiB" {
+		t.Errorf("Expected a 1328Mi limit and GOMEMLIMIT 1062MiB for 10 million names, got %s and %s", lim, c.Env[0].Value)
 	}
 	c = render(t, "-f", "helm/values-ha.yaml").deployment.Spec.Template.Spec.Containers[0]
 	if lim := c.Resources.Limits.Memory().String(); lim != "1Gi" || c.Env[0].Value != "800MiB" {

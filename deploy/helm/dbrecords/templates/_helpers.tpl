@@ -56,7 +56,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/* The memory limit in MiB, from expectedNames (see values.yaml); signed
 zones hold their signatures too. */}}
 {{- define "dbrecords.memoryLimitMiB" -}}
-{{- $perMillion := 350 -}}
+{{- $perMillion := 120 -}}
 {{- if .Values.dnssec.keys }}{{ $perMillion = add $perMillion .Values.dnssec.perMillionMiB }}{{ end -}}
 {{- add 128 (div (mul (int64 .Values.expectedNames) $perMillion) 1000000) -}}
 {{- end -}}
