@@ -552,6 +552,9 @@ func TestRereadNameByName(t *testing.T) {
 	delete(src.table, "c.example.org")
 	src.table["App-D.example.org"] = []records.Row{row("App-D.example.org", "192.0.2.4")}
 	src.table["app-d.example.org."] = []records.Row{row("app-d.example.org.", "192.0.2.5")}
+	// A new delegation whose DS (alone: not served) and NS rows are spelled apart.
+	src.table["e.example.org"] = []records.Row{{Name: "e.example.org", Type: "DS", Content: "12345 13 2 " + strings.Repeat("ab", 32), TTLNull: true}}
+	src.table["e.example.org."] = []records.Row{{Name: "e.example.org.", Type: "NS", Content: "ns.example.net.", TTLNull: true}}
 	src.mu.Unlock()
 	tl.reread(t, reasonReconcile)
 	for name, want := range map[string]string{
@@ -560,6 +563,9 @@ func TestRereadNameByName(t *testing.T) {
 		if got := tl.answer(name); got != want {
 			t.Errorf("Expected %s to be %s after the re-read, got %s", name, want, got)
 		}
+	}
+	if e, _ := tl.cur.Get("e.example.org."); !e.Has(dns.TypeNS) || !e.Has(dns.TypeDS) {
+		t.Errorf("Expected the delegation e.example.org with its NS and its DS, got %v", e.Records())
 	}
 	if e, _ := tl.cur.Get("big.example.org."); e.Count() != records.MaxRecords {
 		t.Errorf("Expected big.example.org to keep its first %d records, got %d", records.MaxRecords, e.Count())

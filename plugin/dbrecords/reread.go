@@ -28,8 +28,11 @@ func (l *loader) reread(ctx context.Context, st source.LogState) error {
 	// capped query gives them what a poll would), or whose rows did not
 	// all come together (spelled apart: "App" and "app.", say).
 	again := map[string]bool{}
+	// Names not served whose rows all settled away (a DS without NS): a
+	// later spelling of the name may hold what they needed.
+	settled := map[string]bool{}
 	note := func(key string, recs []records.Record) {
-		if _, ok := diff[key]; ok {
+		if _, ok := diff[key]; ok || settled[key] {
 			again[key] = true
 			return
 		}
@@ -46,6 +49,7 @@ func (l *loader) reread(ctx context.Context, st source.LogState) error {
 				apart = true
 				again[key] = true
 			}
+			over = over || r.Cut > 0 // rows left unread
 			sr, reason := records.Parse(r, l.zones, l.ttl)
 			if reason == records.Valid && !over {
 				var ok bool
@@ -73,6 +77,9 @@ func (l *loader) reread(ctx context.Context, st source.LogState) error {
 			}
 		}
 		e, ok, twice := marks.Mark(key + ".")
+		if !ok && len(recs) == 0 && len(drops) > 0 {
+			settled[key] = true
+		}
 		switch {
 		case twice: // its rows came apart
 			again[key] = true

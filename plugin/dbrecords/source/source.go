@@ -82,8 +82,9 @@ type Source interface {
 	Rows(ctx context.Context, keys []string, fn func(records.Row)) error
 	// ByName calls fn for every row of the table too, with the rows of
 	// one name at a time, in the table's name order (its collation's
-	// idea of one name). A name with more rows than a page holds may come
-	// cut short. fn must not keep the slice (its rows it may).
+	// idea of one name). A name with more rows than a page holds comes
+	// cut short, with Row.Cut set on its last row. fn must not keep the
+	// slice (its rows it may).
 	ByName(ctx context.Context, fn func([]records.Row)) error
 	// Size estimates the number of rows in the table.
 	Size(ctx context.Context) int

@@ -599,8 +599,10 @@ func (s *mysqlSource) scanIDs(ctx context.Context, after *uint64, fn func(uint64
 // the name (the table's name index), each its own statement under
 // pageTimeout and read again twice when it fails. A full page holds its
 // last name back for the next, which starts at it; a page that is one name
-// only (past records.MaxRecords, which the loader reads again by name) is
-// given as it is, and the next page starts after it.
+// only (past records.MaxRecords) is given as it is, its last row's Cut set,
+// and the next page starts after it. Names that sort below ” under PAD
+// SPACE (a first byte below a space) are not read: they are not valid
+// names, and would only have been counted as invalid rows.
 func (s *mysqlSource) ByName(ctx context.Context, fn func([]records.Row)) error {
 	var (
 		page  []records.Row
@@ -631,6 +633,7 @@ func (s *mysqlSource) ByName(ctx context.Context, fn func([]records.Row)) error 
 			}
 			if end == 0 {
 				end = len(page)
+				page[end-1].Cut = 1 // more may follow, unread: the loader reads the name by name
 			}
 		}
 		for i := 0; i < end; {

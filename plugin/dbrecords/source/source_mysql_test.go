@@ -109,6 +109,9 @@ func TestReadByName(t *testing.T) {
 		}
 		got[key] += len(rows)
 		order = append(order, key)
+		if cut := rows[len(rows)-1].Cut > 0; cut != (key == "big.example.org") {
+			t.Errorf("Expected only big.example.org told cut short, got %s cut %v", key, cut)
+		}
 	}); err != nil {
 		t.Fatal(err)
 	}

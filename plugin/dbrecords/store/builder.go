@@ -144,7 +144,8 @@ func boolInt(b bool) int {
 // Finish signs (in signed zones) the changed buckets, makes their pages
 // again, and returns the new snapshot. The builder is spent afterwards.
 // Signing runs on all CPUs, a bucket at a time. A full load releases each
-// bucket as its page is made, so it never holds its data twice.
+// bucket as its page is made (and, signed, each unsigned bucket as it is
+// signed).
 func (b *Builder) Finish() *Snapshot {
 	var jobs []uint64
 	if b.fresh != nil {
@@ -158,7 +159,10 @@ func (b *Builder) Finish() *Snapshot {
 		jobs = slices.Sorted(maps.Keys(b.work))
 	}
 	if b.Sign != nil {
-		signed := make([]string, len(jobs))
+		var signed []string // a batch's signed buckets, until the workers are done
+		if b.fresh == nil {
+			signed = make([]string, len(jobs))
+		}
 		// Entries decoded from buckets know their zone's index: signing
 		// touches no state of the builder but signed.
 		one := func(k int, buf []byte) []byte {
@@ -171,14 +175,22 @@ func (b *Builder) Finish() *Snapshot {
 				}
 			}
 			if n == 0 {
-				signed[k] = b.bucket(jobs[k])
+				if b.fresh == nil {
+					signed[k] = b.bucket(jobs[k])
+				}
 				return buf
 			}
 			buf = buf[:0]
 			for i := range es {
 				buf = appendEntry(buf, &es[i], es[i].zi-1, es[i].recs)
 			}
-			signed[k] = string(buf)
+			if b.fresh != nil {
+				// Its own slot, which no other worker reads: the unsigned
+				// bucket goes at once instead of staying beside the signed.
+				b.fresh[jobs[k]] = string(buf)
+			} else {
+				signed[k] = string(buf)
+			}
 			return buf
 		}
 		workers := min(runtime.GOMAXPROCS(0), 1+len(jobs)/64)
@@ -194,8 +206,10 @@ func (b *Builder) Finish() *Snapshot {
 			}()
 		}
 		wg.Wait()
-		for k, bi := range jobs {
-			b.put(bi, signed[k])
+		if b.fresh == nil {
+			for k, bi := range jobs {
+				b.work[bi] = signed[k]
+			}
 		}
 	}
 	if b.fresh != nil {

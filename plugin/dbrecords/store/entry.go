@@ -295,8 +295,9 @@ func (e *Entry) Detached() Entry {
 }
 
 // checkRecords reports whether recs is packed records that rrsetAt and each
-// can walk without reading past them, with addresses of their length and
-// no empty RRset, adding each record's type to byType.
+// can walk without reading past them, with addresses of their length, no
+// empty RRset, only served types and RDATA that decodes (what answers and
+// signing build RRs from), adding each record's type to byType.
 func checkRecords(recs string, byType map[uint16]int) (n int, ns, ok bool) {
 	for i := 0; i < len(recs); {
 		var t uint16
@@ -335,6 +336,9 @@ func checkRecords(recs string, byType map[uint16]int) (n int, ns, ok bool) {
 				}
 			}
 			if uint64(len(recs)-i) < l { //nolint:gosec // i <= len(recs)
+				return 0, false, false
+			}
+			if fixed == 0 && (!records.ServedType(t) || (records.Record{Type: t, Data: recs[i : i+int(l)]}).RR(".") == nil) { //nolint:gosec // bounded above
 				return 0, false, false
 			}
 			i += int(l) //nolint:gosec // bounded above

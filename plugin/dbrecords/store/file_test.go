@@ -116,3 +116,26 @@ func TestSnapshotFileRefused(t *testing.T) {
 		t.Error("Expected a file that is not a snapshot refused")
 	}
 }
+
+// TestSnapshotFileRefusesWhatCannotBeServed: a file whose checksum is right
+// but whose records would not decode into RRs (RDATA that does not parse, a
+// type that is not served) is refused: answers and signing never meet them.
+func TestSnapshotFileRefusesWhatCannotBeServed(t *testing.T) {
+	zones := records.NewZoneSet([]string{"example.org."}, nil)
+	for _, bad := range []records.Record{
+		{Type: dns.TypeMX, TTL: 60, Data: "\x00"},        // a preference cut short, no exchange
+		{Type: dns.TypeTXT, TTL: 60, Data: "\x09short"},  // a string longer than its RDATA
+		{Type: 65280, TTL: 60, Data: "\x01\x02\x03\x04"}, // a private type, not served
+	} {
+		b := NewFullBuilder(0, []Version{{Zone: zones.List[0], Serial: 1}})
+		b.Add("a.example.org.", "example.org.", v4(1))
+		b.Set("bad.example.org.", "example.org.", []records.Record{bad})
+		var buf bytes.Buffer
+		if err := b.Finish().Save(&buf, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := Load(bytes.NewReader(buf.Bytes()), int64(buf.Len()), zones); err == nil {
+			t.Errorf("Expected a file holding %s %q refused", dns.TypeToString[bad.Type], bad.Data)
+		}
+	}
+}
