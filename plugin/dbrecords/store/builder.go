@@ -65,7 +65,13 @@ func (b *Builder) Record(zi int, st *Step, budget int) {
 // built with addRecord. An empty recs deletes the name's records. It returns
 // the name's entry as it was, with changed false when recs are what it had.
 func (b *Builder) Set(name, zone string, recs []records.Record) (was Entry, changed bool) {
-	was, _, ok := b.locate(name)
+	was, at := b.locate(name)
+	return b.set(name, zone, recs, was, at)
+}
+
+// set is Set with name's entry and place, as locate found them.
+func (b *Builder) set(name, zone string, recs []records.Record, was Entry, at spot) (Entry, bool) {
+	ok := at.ok
 	if !ok {
 		was.rel, was.zone = relative(name, zone)
 	}
@@ -96,17 +102,17 @@ func (b *Builder) Set(name, zone string, recs []records.Record) (was Entry, chan
 	e.recs, e.Sigs = "", "" // the records are in rbuf
 	switch {
 	case !ok:
-		b.insert(name, &e, b.rbuf)
+		b.insert(name, at, &e, b.rbuf)
 		b.ancestors(name, zone, 1)
 	case had == 0:
-		b.splice(name, &e, b.rbuf)
+		b.splice(at, &e, b.rbuf)
 		b.ancestors(name, zone, 1)
 	case len(recs) == 0:
-		b.splice(name, &e, nil)
+		b.splice(at, &e, nil)
 		b.release(name)
 		b.ancestors(name, zone, -1)
 	default:
-		b.splice(name, &e, b.rbuf)
+		b.splice(at, &e, b.rbuf)
 	}
 	return was, true
 }
@@ -114,21 +120,21 @@ func (b *Builder) Set(name, zone string, recs []records.Record) (was Entry, chan
 // Add adds one record to name, skipping an exact duplicate address. It
 // reports false when name already has MaxRecords records.
 func (b *Builder) Add(name, zone string, r records.Record) bool {
-	e, _, ok := b.locate(name)
-	if (!ok || e.Empty()) && r.Size() <= records.MaxBytes { // the name's first record, as most are
-		b.Set(name, zone, []records.Record{r})
+	e, at := b.locate(name)
+	if (!at.ok || e.Empty()) && r.Size() <= records.MaxBytes { // the name's first record, as most are
+		b.set(name, zone, []records.Record{r}, e, at)
 		return true
 	}
 	recs, ok := records.AddRecord(e.Records(), r)
 	if ok {
-		b.Set(name, zone, recs)
+		b.set(name, zone, recs, e, at)
 	}
 	return ok
 }
 
 // Get returns the records name has in this batch.
 func (b *Builder) Get(name string) []records.Record {
-	if e, _, ok := b.locate(name); ok {
+	if e, at := b.locate(name); at.ok {
 		return e.Records()
 	}
 	return nil
@@ -242,9 +248,9 @@ func (b *Builder) Finish() *Snapshot {
 
 // Resign makes Finish sign name again.
 func (b *Builder) Resign(name string) {
-	if e, _, ok := b.locate(name); ok {
+	if e, at := b.locate(name); at.ok {
 		e.Sigs = ""
-		b.splice(name, &e, nil)
+		b.splice(at, &e, nil)
 	}
 }
 
@@ -269,18 +275,27 @@ func (b *Builder) put(bi uint64, v string) {
 
 func (b *Builder) index(name string) uint64 { return mix(hashName(fnvOffset, name)) & b.s.mask }
 
-// locate finds name's entry and its offset in its bucket.
-func (b *Builder) locate(name string) (e Entry, off int, ok bool) {
-	bk := b.bucket(b.index(name))
+// spot is where an entry is in its bucket, or would go (ok false: at the
+// end). It holds until the bucket changes.
+type spot struct {
+	bi        uint64
+	off, next int
+	ok        bool
+}
+
+// locate finds name's entry and its spot, comparing headers only.
+func (b *Builder) locate(name string) (Entry, spot) {
+	bi := b.index(name)
+	bk := b.bucket(bi)
 	for i := 0; i < len(bk); {
-		var next int
-		e, next = b.s.At(bk, i)
-		if e.Is(name) {
-			return e, i, true
+		h := headAt(bk, i)
+		if b.s.is(bk, h, name) {
+			e, _ := b.s.At(bk, i)
+			return e, spot{bi: bi, off: i, next: h.next, ok: true}
 		}
-		i = next
+		i = h.next
 	}
-	return Entry{}, 0, false
+	return Entry{}, spot{bi: bi, off: len(bk), next: len(bk)}
 }
 
 // zoneIndex returns the index of zone among the snapshot's suffixes, adding
@@ -301,20 +316,12 @@ func (b *Builder) zoneIndex(zone string) int {
 	return i
 }
 
-// splice makes name's bucket again with its entry replaced by e (or
-// removed, when e is nil), or with e appended when name has no entry; recs,
-// when not nil, are e's records.
-func (b *Builder) splice(name string, e *Entry, recs []byte) {
-	bi := b.index(name)
-	bk := b.bucket(bi)
-	_, off, ok := b.locate(name)
-	end := len(bk)
-	if ok {
-		_, end = b.s.At(bk, off)
-	} else {
-		off = len(bk)
-	}
-	b.buf = append(b.buf[:0], bk[:off]...)
+// splice makes a bucket again with the entry at at replaced by e (or
+// removed, when e is nil), or with e appended when at is not an entry;
+// recs, when not nil, are e's records.
+func (b *Builder) splice(at spot, e *Entry, recs []byte) {
+	bk := b.bucket(at.bi)
+	b.buf = append(b.buf[:0], bk[:at.off]...)
 	if e != nil {
 		if e.zi == 0 {
 			e.zi = b.zoneIndex(e.zone) + 1
@@ -325,16 +332,17 @@ func (b *Builder) splice(name string, e *Entry, recs []byte) {
 			b.buf = appendEntry(b.buf, e, e.zi-1, e.recs)
 		}
 	}
-	b.buf = append(b.buf, bk[end:]...)
-	b.put(bi, string(b.buf))
+	b.buf = append(b.buf, bk[at.next:]...)
+	b.put(at.bi, string(b.buf))
 }
 
-// insert adds e, name's entry, which the batch does not hold yet.
-func (b *Builder) insert(name string, e *Entry, recs []byte) {
+// insert adds e, name's entry, which the batch does not hold yet, at at.
+func (b *Builder) insert(name string, at spot, e *Entry, recs []byte) {
 	if b.s.Names >= loadFactor*b.s.Buckets() {
 		b.grow()
+		_, at = b.locate(name)
 	}
-	b.splice(name, e, recs)
+	b.splice(at, e, recs)
 	b.s.Names++
 	if strings.HasPrefix(e.rel, "*.") {
 		b.s.wildcards++
@@ -343,11 +351,11 @@ func (b *Builder) insert(name string, e *Entry, recs []byte) {
 
 // release removes name if it has no records and nothing below it.
 func (b *Builder) release(name string) {
-	e, _, ok := b.locate(name)
-	if !ok || !e.Empty() || e.below > 0 {
+	e, at := b.locate(name)
+	if !at.ok || !e.Empty() || e.below > 0 {
 		return
 	}
-	b.splice(name, nil, nil)
+	b.splice(at, nil, nil)
 	b.s.Names--
 	if strings.HasPrefix(e.rel, "*.") {
 		b.s.wildcards--
@@ -358,15 +366,15 @@ func (b *Builder) release(name string) {
 // creating and removing empty non-terminals as needed.
 func (b *Builder) ancestors(name, zone string, delta int32) {
 	for p := parent(name); p != zone && len(p) > len(zone); p = parent(p) {
-		e, _, ok := b.locate(p)
-		if !ok {
+		e, at := b.locate(p)
+		if !at.ok {
 			e.rel, e.zone = relative(p, zone)
 			e.below = delta
-			b.insert(p, &e, nil)
+			b.insert(p, at, &e, nil)
 			continue
 		}
 		e.below += delta
-		b.splice(p, &e, nil)
+		b.splice(at, &e, nil)
 		if delta < 0 {
 			b.release(p)
 		}

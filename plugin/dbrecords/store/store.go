@@ -206,13 +206,19 @@ func (s *Snapshot) get(name string) (e Entry, bi uint64, k int, ok bool) {
 	b := s.Bucket(bi)
 	for i := 0; i < len(b); k++ {
 		h := headAt(b, i)
-		if z := s.suffixes[h.zi]; h.rel+len(z) == len(name) && b[h.data:h.data+h.rel] == name[:h.rel] && name[h.rel:] == z {
+		if s.is(b, h, name) {
 			e, _ = s.At(b, i)
 			return e, bi, k, true
 		}
 		i = h.next
 	}
 	return Entry{}, bi, 0, false
+}
+
+// is reports whether the entry of bucket b with header h is name's.
+func (s *Snapshot) is(b string, h head, name string) bool {
+	z := s.suffixes[h.zi]
+	return h.rel+len(z) == len(name) && b[h.data:h.data+h.rel] == name[:h.rel] && name[h.rel:] == z
 }
 
 // Marks is a set of the entries of one snapshot, a bit each, for a walk
