@@ -48,16 +48,18 @@ func (l *loader) full(ctx context.Context) error {
 		if over[key] {
 			return
 		}
+		// The row's strings are the source's page (see Source.Rows): a
+		// key kept is a copy.
 		sr, reason := records.Parse(r, l.zones, l.ttl)
 		if reason == records.Valid && !b.Add(sr.FQDN, l.zones.List[sr.Zone].Name, sr.Rec) {
-			over[key] = true
+			over[strings.Clone(key)] = true
 			return
 		}
 		if reason == records.Valid && (sr.Rec.Type == dns.TypeCNAME || sr.Rec.Type == dns.TypeDS) {
 			settle[sr.FQDN] = sr.Zone
 		}
 		if reason != records.Valid {
-			invalid[key]++
+			invalid[strings.Clone(key)]++
 			invalidN++
 			l.skipped[reason]++
 		}

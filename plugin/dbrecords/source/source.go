@@ -78,7 +78,8 @@ type Source interface {
 	// names are keys (see nameKey) when keys is not nil.
 	// For keys, a name's rows are capped at records.MaxRecords, the first by
 	// id, and Row.Cut tells how many were left out; the whole table
-	// (keys nil) is not capped.
+	// (keys nil) is not capped; its rows' strings may share memory with
+	// the rest of their page, so what fn keeps of them it copies.
 	Rows(ctx context.Context, keys []string, fn func(records.Row)) error
 	// ByName calls fn for every row of the table too, with the rows of
 	// one name at a time, in the table's name order (its collation's
