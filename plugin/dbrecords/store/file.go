@@ -84,13 +84,20 @@ func (s *Snapshot) Save(w io.Writer, meta []byte) error {
 	if err := flush(); err != nil {
 		return err
 	}
+	chunk := make([]byte, 32<<10)
 	for _, p := range s.pages {
 		uv(uint64(len(p)))
 		if err := flush(); err != nil {
 			return err
 		}
-		if _, err := io.WriteString(out, p); err != nil {
-			return err
+		// Through a buffer of our own: a string handed to the hash would be
+		// copied whole first, a page's worth of garbage per page.
+		for i := 0; i < len(p); {
+			n := copy(chunk, p[i:])
+			if _, err := out.Write(chunk[:n]); err != nil {
+				return err
+			}
+			i += n
 		}
 	}
 	if _, err := bw.Write(binary.BigEndian.AppendUint32(nil, h.Sum32())); err != nil {
@@ -108,6 +115,7 @@ type fileReader struct {
 	r    *bufio.Reader
 	h    hashWriter
 	left int64
+	buf  []byte // what str copies through
 }
 
 type hashWriter interface {
@@ -148,8 +156,11 @@ func (f *fileReader) str(n uint64) (string, error) {
 		return "", errDamaged
 	}
 	var sb strings.Builder
-	sb.Grow(int(n))                                                              //nolint:gosec // at most the file's size
-	if _, err := io.CopyN(io.MultiWriter(&sb, f.h), f.r, int64(n)); err != nil { //nolint:gosec // as above
+	sb.Grow(int(n)) //nolint:gosec // at most the file's size
+	if f.buf == nil {
+		f.buf = make([]byte, 32<<10)
+	}
+	if _, err := io.CopyBuffer(io.MultiWriter(&sb, f.h), io.LimitReader(f.r, int64(n)), f.buf); err != nil || sb.Len() != int(n) { //nolint:gosec // as above
 		return "", errDamaged
 	}
 	f.left -= int64(n) //nolint:gosec // at most left
