@@ -83,15 +83,11 @@ func (l *loader) full(ctx context.Context) error {
 	}
 	if len(over) > 0 {
 		keys := slices.Sorted(maps.Keys(over))
-		recs, inv, err := l.readNames(ctx, keys)
+		recs, err := l.readAgain(ctx, keys, invalid, &invalidN)
 		if err != nil {
 			return err
 		}
 		for _, k := range keys {
-			invalidN += inv[k] - invalid[k]
-			if invalid[k] = inv[k]; inv[k] == 0 {
-				delete(invalid, k)
-			}
 			if zi := l.zoneOf(k); zi >= 0 {
 				b.Set(k+".", l.zones.List[zi].Name, recs[k])
 			}
@@ -328,6 +324,24 @@ func (l *loader) sizeHint(ctx context.Context) int {
 		return l.cur.Names
 	}
 	return l.src.Size(ctx)
+}
+
+// readAgain reads the rows of keys by name, after a scan of the whole table
+// that could not take them as they came (past MaxRecords, or spelled
+// apart), and puts their counts of rows not served in invalid and n in
+// place of the scan's.
+func (l *loader) readAgain(ctx context.Context, keys []string, invalid map[string]int, n *int) (map[string][]records.Record, error) {
+	recs, inv, err := l.readNames(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		*n += inv[k] - invalid[k]
+		if invalid[k] = inv[k]; inv[k] == 0 {
+			delete(invalid, k)
+		}
+	}
+	return recs, nil
 }
 
 // readNames reads the rows of keys (capped per name by the source) and

@@ -101,15 +101,11 @@ func (l *loader) reread(ctx context.Context, st source.LogState) error {
 	}
 	if len(again) > 0 {
 		keys := slices.Sorted(maps.Keys(again))
-		recs, inv, err := l.readNames(ctx, keys)
+		recs, err := l.readAgain(ctx, keys, invalid, &invalidN)
 		if err != nil {
 			return err
 		}
 		for _, k := range keys {
-			invalidN += inv[k] - invalid[k]
-			if invalid[k] = inv[k]; inv[k] == 0 {
-				delete(invalid, k)
-			}
 			delete(diff, k)
 			if e, ok := cur.Get(k + "."); (ok && !e.Empty() && !e.Holds(recs[k])) || ((!ok || e.Empty()) && len(recs[k]) > 0) {
 				diff[k] = recs[k]

@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"maps"
 	"os"
@@ -13,9 +14,10 @@ import (
 	"github.com/dbrecords/dbrecords/test/dbsetup"
 )
 
-// TestFullReadInPages: a full read by pages returns every row once, in
-// primary-key order, across page boundaries and gaps in the ids.
-func TestFullReadInPages(t *testing.T) {
+// testDB returns a fresh database with the schema, failing the test when
+// DBRECORDS_REQUIRE_DB is set and no server answers, skipping it otherwise.
+func testDB(t *testing.T, name string) *sql.DB {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := dbsetup.Ping(ctx, dbsetup.ServerDSN()); err != nil {
@@ -24,7 +26,14 @@ func TestFullReadInPages(t *testing.T) {
 		}
 		t.Skipf("Skipping: no MySQL server at MYSQL_DSN (%v); `make test` starts one", err)
 	}
-	db, _ := dbsetup.ForTest(t, "dbrecords_src")
+	db, _ := dbsetup.ForTest(t, name)
+	return db
+}
+
+// TestFullReadInPages: a full read by pages returns every row once, in
+// primary-key order, across page boundaries and gaps in the ids.
+func TestFullReadInPages(t *testing.T) {
+	db := testDB(t, "dbrecords_src")
 	var want []string
 	for i := range 103 {
 		name := fmt.Sprintf("app-%d.example.org", i)
@@ -60,15 +69,7 @@ func TestFullReadInPages(t *testing.T) {
 // page boundaries, in name order; a name with more rows than a page comes
 // cut to one page, and the read carries on after it.
 func TestReadByName(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := dbsetup.Ping(ctx, dbsetup.ServerDSN()); err != nil {
-		if os.Getenv("DBRECORDS_REQUIRE_DB") != "" {
-			t.Fatalf("Expected a MySQL server at MYSQL_DSN, got %v", err)
-		}
-		t.Skipf("Skipping: no MySQL server at MYSQL_DSN (%v); `make test` starts one", err)
-	}
-	db, _ := dbsetup.ForTest(t, "dbrecords_byname")
+	db := testDB(t, "dbrecords_byname")
 	want := map[string]int{} // lower-case name → rows
 	insert := func(name string, n int) {
 		for i := range n {
