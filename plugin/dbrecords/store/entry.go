@@ -60,11 +60,8 @@ const (
 	kindAAAA  = net.IPv6len
 )
 
-// pack encodes recs as an entry's records, one RRset per type, with the
-// lowest TTL of its records (RFC 2181 section 5.2).
-func pack(recs []records.Record) string { return string(packTo(nil, recs)) }
-
-// packTo appends what pack returns to b.
+// packTo appends recs to b encoded as an entry's records, one RRset per
+// type, with the lowest TTL of its records (RFC 2181 section 5.2).
 func packTo(b []byte, recs []records.Record) []byte {
 	for i, r := range recs {
 		if slices.ContainsFunc(recs[:i], func(x records.Record) bool { return x.Type == r.Type }) {

@@ -19,7 +19,7 @@ func TestJournalDefaultBudget(t *testing.T) {
 	var h history
 	for i := range 10000 {
 		name := fmt.Sprintf("app-%d.example.org.", i)
-		e := Entry{rel: name[:len(name)-len("example.org.")], zone: "example.org.", recs: pack(recs)}
+		e := Entry{rel: name[:len(name)-len("example.org.")], zone: "example.org.", recs: string(packTo(nil, recs))}
 		h = h.record(&Step{From: uint32(i), To: uint32(i + 1), Old: []Entry{e}}, DefaultJournal)
 	}
 	if got := h.Since(0); got != 0 {
