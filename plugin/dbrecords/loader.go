@@ -365,7 +365,8 @@ func (l *loader) renew() {
 		for i := 0; i < len(b); {
 			var e store.Entry
 			e, i = l.cur.At(b, i)
-			if s := l.signerFor(e.Name()); s != nil && s.NeedsRenewal(&e) {
+			_, zone := e.Parts() // kept below its zone: the zone's signer is its
+			if s := l.signerFor(zone); s != nil && s.NeedsRenewal(&e) {
 				names = append(names, e.Name())
 			}
 		}
@@ -398,7 +399,8 @@ func (l *loader) signing(b *store.Builder) *store.Builder {
 	}
 	cur := l.cur
 	b.Sign = func(e *store.Entry) {
-		zi := l.zones.Match(e.Name())
+		_, zone := e.Parts() // kept below the zone that serves it
+		zi := l.zones.Match(zone)
 		if zi < 0 || l.signers[zi] == nil {
 			return
 		}

@@ -99,9 +99,10 @@ func (d *DBRecords) sendZone(ch chan<- []dns.RR, snap *store.Snapshot, zi int, s
 
 // appendRRsets appends e's RRsets but those of type except to batch.
 func appendRRsets(batch []dns.RR, e *store.Entry, except uint16) []dns.RR {
+	name := e.Name()
 	for _, t := range e.Types() {
 		if t != dns.TypeNSEC && t != except {
-			batch = append(batch, e.RRs(e.Name(), t)...)
+			batch = append(batch, e.RRs(name, t)...)
 		}
 	}
 	return batch

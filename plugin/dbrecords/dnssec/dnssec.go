@@ -204,6 +204,19 @@ func sigLabels(owner string) uint8 {
 	return n
 }
 
+// entryLabels is sigLabels of e's owner name, counted on the parts the
+// entry keeps (a signed answer builds no name for it).
+func entryLabels(e *store.Entry) uint8 {
+	rel, zone := e.Parts()
+	switch {
+	case rel == "": // the apex (dns.CountLabel counts "" as one label)
+		return sigLabels(zone)
+	case zone == "":
+		return sigLabels(rel)
+	}
+	return sigLabels(rel) + uint8(dns.CountLabel(zone)) //nolint:gosec // at most 127
+}
+
 // window returns an inception and an expiration for signatures made now,
 // the expiration spread over sigJitter so that renewals spread too.
 func (s *Signer) window() (incep, expir uint32) {
@@ -269,7 +282,8 @@ func (s *Signer) Bitmap(e *store.Entry, zone string) []uint16 {
 // IsCut reports whether e is a delegation point of zone: NS records below
 // its apex.
 func IsCut(e *store.Entry, zone string) bool {
-	return len(e.Name()) != len(zone) && e.Has(dns.TypeNS)
+	rel, z := e.Parts()
+	return len(rel)+len(z) != len(zone) && e.Has(dns.TypeNS)
 }
 
 // Signed returns the types of e's RRsets that zone signs, in the order
@@ -308,7 +322,7 @@ func (s *Signer) EntrySigs(e *store.Entry, t uint16, owner string, zone string, 
 	}
 	incep := binary.BigEndian.Uint32([]byte(e.Sigs[0:4]))
 	expir := binary.BigEndian.Uint32([]byte(e.Sigs[4:8]))
-	labels := sigLabels(e.Name())
+	labels := entryLabels(e)
 	out := make([]dns.RR, 0, len(s.ZSK))
 	for _, k := range s.ZSK {
 		origTTL := ttl

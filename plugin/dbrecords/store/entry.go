@@ -39,6 +39,11 @@ func (e *Entry) Name() string {
 	return e.rel + e.zone
 }
 
+// Parts returns e's owner name in the two parts it is kept as, its name
+// below its zone and the zone (the name is rel + zone), for what needs only
+// its length or its labels without building it.
+func (e *Entry) Parts() (rel, zone string) { return e.rel, e.zone }
+
 // Is reports whether e's owner name is name, without building it.
 func (e *Entry) Is(name string) bool {
 	return len(name) == len(e.rel)+len(e.zone) && name[len(e.rel):] == e.zone && name[:len(e.rel)] == e.rel
