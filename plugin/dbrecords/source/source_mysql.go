@@ -512,28 +512,16 @@ func (s *mysqlSource) all(ctx context.Context, fn func(records.Row)) error {
 			var (
 				page []records.Row
 				last uint64
-				err  error
 			)
-			// A page that fails is read again (twice) before the read fails.
-			for try := range 3 {
-				if try > 0 && !sleepCtx(gctx, time.Duration(try)*time.Second) {
-					return gctx.Err()
-				}
-				if page == nil {
-					select {
-					case page = <-free:
-					case <-gctx.Done():
-						return gctx.Err()
-					}
-				}
-				pctx, cancel := context.WithTimeout(gctx, pageTimeout)
-				page, last, err = s.scanIDs(pctx, after, page[:0], &spans)
-				cancel()
-				if err == nil || gctx.Err() != nil {
-					break
-				}
+			select {
+			case page = <-free:
+			case <-gctx.Done():
+				return gctx.Err()
 			}
-			if err != nil {
+			if err := readPage(gctx, func(ctx context.Context) (err error) {
+				page, last, err = s.scanIDs(ctx, after, page[:0], &spans)
+				return err
+			}); err != nil {
 				return err
 			}
 			n := len(page)
@@ -558,6 +546,25 @@ func (s *mysqlSource) all(ctx context.Context, fn func(records.Row)) error {
 		free <- page
 	}
 	return g.Wait()
+}
+
+// readPage runs read, one page's statement of a full read, under
+// pageTimeout, and again (twice, one and two seconds later) when it fails
+// before the read fails: no statement grows with the table.
+func readPage(ctx context.Context, read func(context.Context) error) error {
+	var err error
+	for try := range 3 {
+		if try > 0 && !sleepCtx(ctx, time.Duration(try)*time.Second) {
+			return ctx.Err()
+		}
+		pctx, cancel := context.WithTimeout(ctx, pageTimeout)
+		err = read(pctx)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+	}
+	return err
 }
 
 // pageText is the text of a page of rows as it is read: the names and
@@ -619,32 +626,23 @@ func (s *mysqlSource) scanIDs(ctx context.Context, after *uint64, page []records
 
 // ByName implements Source: pages of pageRows in name order, by keyset on
 // the name (the table's name index), each its own statement under
-// pageTimeout and read again twice when it fails. A full page holds its
-// last name back for the next, which starts at it; a page that is one name
-// only (past records.MaxRecords) is given as it is, its last row's Cut set,
-// and the next page starts after it. Names that sort below ” under PAD
-// SPACE (a first byte below a space) are not read: they are not valid
-// names, and would only have been counted as invalid rows.
+// pageTimeout and read again twice when it fails (readPage). A full page
+// holds its last name back for the next, which starts at it; a page that is
+// one name only (past records.MaxRecords) is given as it is, its last row's
+// Cut set, and the next page starts after it. Names that sort below the
+// empty string under PAD SPACE (a first byte below a space) are not read:
+// they are not valid names, and would only have been counted as invalid
+// rows.
 func (s *mysqlSource) ByName(ctx context.Context, fn func([]records.Row)) error {
 	var (
 		page  []records.Row
 		after *string // nil: the first page
 	)
 	for {
-		var err error
-		for try := range 3 {
-			if try > 0 && !sleepCtx(ctx, time.Duration(try)*time.Second) {
-				return ctx.Err()
-			}
+		if err := readPage(ctx, func(ctx context.Context) error {
 			page = page[:0]
-			pctx, cancel := context.WithTimeout(ctx, pageTimeout)
-			err = s.scanNames(pctx, after, func(r records.Row) { page = append(page, r) })
-			cancel()
-			if err == nil || ctx.Err() != nil {
-				break
-			}
-		}
-		if err != nil {
+			return s.scanNames(ctx, after, func(r records.Row) { page = append(page, r) })
+		}); err != nil {
 			return err
 		}
 		end := len(page)
