@@ -407,7 +407,7 @@ func (l *loader) signing(b *store.Builder) *store.Builder {
 		s := l.signers[zi]
 		if cur != nil && sameSigners(cur, l.signers) {
 			if old, ok := cur.Get(e.Name()); ok && old.Content() == e.Content() && old.Sigs != "" && !s.NeedsRenewal(&old) {
-				e.Sigs = old.Sigs // copied into the new bucket by encode
+				e.Sigs = old.Sigs // copied into the new bucket by Finish
 				return
 			}
 		}

@@ -131,7 +131,7 @@ type rrset struct {
 	end   int // offset after the last item
 }
 
-// rrsetAt decodes the RRset at offset i of recs, which pack wrote (or
+// rrsetAt decodes the RRset at offset i of recs, which packTo wrote (or
 // checkRecords accepted).
 func rrsetAt(recs string, i int) rrset {
 	var s rrset
@@ -148,14 +148,14 @@ func rrsetAt(recs string, i int) rrset {
 	}
 	ttl, i, _ := uvarint(recs, i)
 	n, i, _ := uvarint(recs, i)
-	s.ttl, s.n, s.items = uint32(ttl), int(n), i //nolint:gosec // what pack wrote
+	s.ttl, s.n, s.items = uint32(ttl), int(n), i //nolint:gosec // what packTo wrote
 	if s.fixed > 0 {
 		s.end = i + s.n*s.fixed
 		return s
 	}
 	for range s.n {
 		l, j, _ := uvarint(recs, i)
-		i = j + int(l) //nolint:gosec // what pack wrote
+		i = j + int(l) //nolint:gosec // what packTo wrote
 	}
 	s.end = i
 	return s
@@ -168,7 +168,7 @@ func (s rrset) each(recs string, f func(rd string)) {
 		n := s.fixed
 		if n == 0 {
 			l, j, _ := uvarint(recs, i)
-			n, i = int(l), j //nolint:gosec // what pack wrote
+			n, i = int(l), j //nolint:gosec // what packTo wrote
 		}
 		f(recs[i : i+n])
 		i += n
